@@ -1,0 +1,5 @@
+"""`python -m storyboard` runs the command line."""
+
+from storyboard.cli import main
+
+main()

@@ -1,0 +1,129 @@
+"""Backends: one async method that turns an `ImageRequest` into a `GeneratedImage`.
+
+The runner knows backends only through `Backend`; `get_backend` is the registry. A backend
+raises the `RequestFailed` family from `storyboard.errors` and never retries by itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+Kind = Literal["generate", "edit", "variation"]
+Role = Literal["source", "reference", "mask"]
+
+
+@dataclass(frozen=True)
+class InputImage:
+    """An image sent with a request: the chain source, a character reference or a mask."""
+
+    data: bytes
+    sha256: str
+    media_type: str  # image/png, image/jpeg, image/webp
+    role: Role
+    label: str  # where it came from, for people: "frame 02 city", "refs/rex.png"
+
+    @property
+    def filename(self) -> str:
+        """Return a file name with the extension of its type, as multipart uploads need."""
+        ext = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}.get(self.media_type, "png")
+        return f"{self.role}-{self.sha256[:12]}.{ext}"
+
+
+@dataclass(frozen=True)
+class Outpainting:
+    """Where the source sits on an outpaint canvas, so a draft can hatch the new area."""
+
+    extend: str
+    box: tuple[int, int, int, int]  # left, top, right, bottom of the source on the canvas
+
+
+@dataclass(frozen=True)
+class FrameLabel:
+    """Who a request is for; not sent and not part of any key (the draft backend draws it)."""
+
+    number: int
+    id: str | None
+    caption: str | None
+    take: int
+    takes: int
+    characters: tuple[str, ...] = ()
+    outpaint: Outpainting | None = None
+
+
+@dataclass(frozen=True)
+class ImageRequest:
+    """Exactly what is sent for one image (single-n: one image per request)."""
+
+    kind: Kind
+    model: str
+    prompt: str
+    size: str | None  # "1536x1024"; None sends no size
+    quality: str | None  # None sends no quality (legacy profiles without one)
+    options: dict[str, Any] = field(default_factory=dict)
+    images: tuple[InputImage, ...] = ()  # source first, then references
+    mask: InputImage | None = None
+    legacy: bool = False  # a DALL·E profile: send response_format=b64_json, accept URLs
+    label: FrameLabel | None = field(default=None, compare=False)
+
+    def key_material(self) -> dict[str, Any]:
+        """Return the part of the request that a request key hashes."""
+        return {
+            "kind": self.kind,
+            "model": self.model,
+            "prompt": self.prompt,
+            "size": self.size,
+            "quality": self.quality,
+            "options": dict(sorted(self.options.items())),
+            "images": [i.sha256 for i in self.images],
+            "mask": self.mask.sha256 if self.mask else None,
+        }
+
+
+@dataclass(frozen=True)
+class GeneratedImage:
+    """One image as received: encoded bytes, never re-encoded."""
+
+    data: bytes
+    media_type: str
+    revised_prompt: str | None = None
+    usage: dict[str, Any] | None = None
+    request_id: str | None = None
+
+
+class Backend(Protocol):
+    """What the runner needs of a backend."""
+
+    name: str
+    host: str | None  # base-URL host, part of every request key
+
+    async def generate(self, request: ImageRequest) -> GeneratedImage:
+        """Send one request and return its image.
+
+        Raise `TransientFailure` for what may succeed when tried again (drops, timeouts,
+        408, 409, 429, 5xx; `retry_after` from the server's hint; `ambiguous` when the
+        server may already have done the work), `FrameFailure` for what never will
+        (moderation, rejected parameters) and `FatalFailure` for what ends the run
+        (no quota, a bad key, no permission). Never retry here: the runner does.
+        """
+        ...
+
+    async def aclose(self) -> None:
+        """Release connections."""
+        ...
+
+
+BACKENDS = ("openai", "draft")
+
+
+def get_backend(name: str, **settings: Any) -> Backend:
+    """Build the named backend (imports its module only now, to keep start-up fast)."""
+    if name == "draft":
+        from storyboard.backends.draft import DraftBackend
+
+        return DraftBackend()
+    if name == "openai":
+        from storyboard.backends.openai_images import OpenAIBackend
+
+        return OpenAIBackend(**settings)
+    raise ValueError(f"unknown backend {name!r}")

@@ -1,0 +1,120 @@
+"""One exception tree for everything storyboard raises on purpose.
+
+`cli.py` turns a `StoryboardError` into one message and an exit code (SPEC §7); any other
+exception is a bug.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class StoryboardError(Exception):
+    """A problem the user can fix; carries its exit code."""
+
+    exit_code = 2
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem found in a story file: where, what, and how to fix it."""
+
+    file: str
+    line: int | None
+    column: int | None
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        where = self.file
+        if self.line is not None:
+            where += f":{self.line}"
+            if self.column is not None:
+                where += f":{self.column}"
+        return f"{where}: {self.path + ': ' if self.path else ''}{self.message}"
+
+
+class StoryError(StoryboardError):
+    """A story file has problems; every one of them is listed."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+class UsageError(StoryboardError):
+    """The command line or environment asks for something that cannot be done."""
+
+
+class OutputDirError(StoryboardError):
+    """The output directory is locked by a live run or belongs to another story."""
+
+
+class BudgetError(StoryboardError):
+    """The plan costs more than the budget, or cannot be priced under one."""
+
+
+class RunStopped(StoryboardError):
+    """The provider refused all further work (quota, authentication, permission)."""
+
+    exit_code = 1
+
+
+# Failures a backend raises for one request. The runner decides what happens next.
+
+
+class RequestFailed(Exception):
+    """A request failed; `transient` ones may be retried by the runner."""
+
+    transient = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        type: str | None = None,
+        code: str | None = None,
+        status: int | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.type = type
+        self.code = code
+        self.status = status
+        self.request_id = request_id
+
+    def as_dict(self) -> dict[str, str | None]:
+        """Return the manifest's `error` object."""
+        return {"type": self.type, "code": self.code, "message": self.message}
+
+
+class TransientFailure(RequestFailed):
+    """A failure worth retrying: a drop, a timeout, 408, 409, 429 or 5xx."""
+
+    transient = True
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        ambiguous: bool = False,
+        **kw: object,
+    ) -> None:
+        super().__init__(message, **kw)  # type: ignore[arg-type]
+        self.retry_after = retry_after
+        # True when the server may have done (and billed) the work before the failure.
+        self.ambiguous = ambiguous
+
+
+class FrameFailure(RequestFailed):
+    """A permanent failure of this request alone (moderation, a rejected parameter)."""
+
+
+class FatalFailure(RequestFailed):
+    """A failure that stops the whole run: no quota, bad key, no permission."""

@@ -1,0 +1,370 @@
+"""Story -> plan: the jobs to run (character sheets, then frames in story order), each with its
+rendered prompt, model, size, options, inputs, dependencies and estimated cost. No I/O beyond
+reading the sizes of source files; request keys are computed here too."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from storyboard import models
+from storyboard.backends import ImageRequest
+from storyboard.errors import Problem, StoryError
+from storyboard.story import LoadedStory, is_path, resolve_file
+from storyboard.templating import Renderer, TemplateProblem, names_used
+
+KEY_VERSION = 1
+VARIATION_INSTRUCTION = (
+    "Create a variation of the input image: the same subject, composition, palette and style, "
+    "with small natural differences in detail."
+)
+SHEET_PROMPT = (
+    "Character reference sheet of {description}. Full body, front, three-quarter and side views, "
+    "neutral pose, plain light background, consistent design and colours, clean and readable."
+)
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a chained job's input image comes from: another job, or a file."""
+
+    job: int | None = None
+    file: Path | None = None
+    label: str = ""
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A character reference image: a file, or the character sheet made by another job."""
+
+    character: str
+    job: int | None = None
+    file: Path | None = None
+    label: str = ""
+
+
+@dataclass
+class Job:
+    """One frame or character sheet: one request per take."""
+
+    index: int
+    number: int | None  # story position (1-based); None for a character sheet
+    id: str | None
+    name: str  # file stem: "03-city", or "rex" for a character sheet
+    ident: str  # identity in request keys: the id, or "#N" for an id-less frame
+    kind: str  # generate | edit | outpaint | variation
+    model: str
+    profile: models.ModelProfile
+    size: str | None
+    quality: str | None
+    options: dict[str, Any]
+    prompt: str
+    caption: str | None = None
+    notes: str | None = None
+    text: str | None = None
+    choices: list[dict[str, str]] = field(default_factory=list)
+    duration: float | None = None
+    takes: int = 1
+    pick: int = 1
+    lock: bool = False
+    source: Source | None = None
+    mask: Path | None = None
+    outpaint: dict[str, Any] | None = None  # extend, by
+    references: list[Reference] = field(default_factory=list)
+    characters: tuple[str, ...] = ()
+    character: str | None = None  # set on a character-sheet job
+    estimate: float | None = None  # USD per take
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def deps(self) -> tuple[int, ...]:
+        """Return the jobs whose images this job needs."""
+        out = [self.source.job] if self.source and self.source.job is not None else []
+        out += [r.job for r in self.references if r.job is not None]
+        return tuple(dict.fromkeys(out))
+
+    @property
+    def request_kind(self) -> str:
+        """Return the endpoint kind: generate, edit or variation (outpaints are edits)."""
+        if self.kind == "variation":
+            return "variation" if self.profile.variations == "endpoint" else "edit"
+        if self.kind in ("edit", "outpaint") or self.references:
+            return "edit"
+        return "generate"
+
+    @property
+    def input_count(self) -> int:
+        """Return how many input images the request carries."""
+        return (1 if self.source else 0) + len(self.references)
+
+
+@dataclass
+class Plan:
+    """Everything a run will do, in order, with what it costs."""
+
+    loaded: LoadedStory
+    backend: str
+    host: str | None
+    jobs: list[Job]
+    digits: int
+    warnings: list[str]
+
+    @property
+    def frames(self) -> list[Job]:
+        """Return the frame jobs in story order."""
+        return [j for j in self.jobs if j.number is not None]
+
+    @property
+    def sheets(self) -> list[Job]:
+        """Return the character-sheet jobs."""
+        return [j for j in self.jobs if j.character is not None]
+
+    def by_id(self, frame_id: str) -> Job | None:
+        """Return the frame job with this id."""
+        return next((j for j in self.frames if j.id == frame_id), None)
+
+    def estimate(self, jobs: list[Job] | None = None) -> tuple[float, int]:
+        """Return the estimated cost of all takes of `jobs`, and how many cannot be priced."""
+        total, unpriced = 0.0, 0
+        for j in self.jobs if jobs is None else jobs:
+            if j.estimate is None:
+                unpriced += j.takes
+            else:
+                total += j.estimate * j.takes
+        return total, unpriced
+
+
+def build_plan(
+    loaded: LoadedStory,
+    *,
+    backend: str,
+    host: str | None,
+    model_override: str | None = None,
+    today: date | None = None,
+) -> Plan:
+    """Turn a validated story into a plan; raise StoryError listing every problem."""
+    s = loaded.story
+    today = today or date.today()
+    openai_host = backend == "openai" and (host or "api.openai.com") == "api.openai.com"
+    problems: list[Problem] = []
+    warnings: list[str] = []
+    renderer = Renderer(loaded)
+    jobs: list[Job] = []
+    digits = max(2, len(str(len(s.frames))))
+    checked_models: set[str] = set()
+
+    def profile_for(model: str, where: tuple[Any, ...]) -> models.ModelProfile:
+        profile = models.get_profile(model)
+        if model not in checked_models:
+            checked_models.add(model)
+            error, warning = models.lifecycle(profile, openai_host=openai_host, today=today)
+            if error:
+                problems.append(loaded.problem(where, error))
+            if warning:
+                warnings.append(warning)
+        return profile
+
+    # Character sheets come first: frames that show the character wait for them.
+    sheet_job: dict[str, int] = {}
+    for name, c in s.characters.items():
+        if c.reference != "generate":
+            continue
+        model = model_override or s.model
+        profile = profile_for(model, ("characters", name) if model_override else ("model",))
+        try:
+            prompt = renderer.render(c.sheet_prompt, None) if c.sheet_prompt else SHEET_PROMPT.format(description=c.description)
+        except TemplateProblem as e:
+            problems.append(loaded.problem(("characters", name, "sheet_prompt"), str(e)))
+            prompt = ""
+        size, quality = _size_quality(loaded, profile, "3:2", s.quality, ("characters", name), problems, warnings)
+        job = Job(
+            index=len(jobs), number=None, id=None, name=name, ident=f"character:{name}", kind="generate",
+            model=model, profile=profile, size=size, quality=quality, options=dict(s.options), prompt=prompt,
+            caption=f"{name}: character sheet", character=name,
+        )
+        job.estimate = _estimate(job)
+        sheet_job[name] = job.index
+        jobs.append(job)
+
+    first_frame = len(jobs)
+    ids = {f.id: first_frame + i for i, f in enumerate(s.frames) if f.id}
+    occurrences: dict[str, int] = {}
+    for i, f in enumerate(s.frames):
+        where = ("frames", i)
+        model = model_override or f.model or s.model
+        profile = profile_for(model, (*where, "model") if f.model else ("model",))
+        try:
+            prompt = renderer.prompt(i) if f.prompt else ""
+            used = names_used(f.prompt) if f.prompt else set()
+        except TemplateProblem as e:
+            problems.append(loaded.problem((*where, "prompt"), f"frame {i + 1}{' ' + f.id if f.id else ''}: {e}"))
+            prompt, used = "", set()
+        chars = tuple(f.characters) if f.characters is not None else tuple(n for n in s.characters if n in used)
+
+        source = None
+        if f.source:
+            src = f.source
+            if src == "previous":
+                source = Source(job=first_frame + i - 1, label=f"frame {i:0{digits}d}")
+            elif is_path(src):
+                source = Source(file=resolve_file(loaded, src), label=src)
+            else:
+                k = ids[src]
+                source = Source(job=k, label=f"frame {k - first_frame + 1:0{digits}d} {src}")
+
+        refs: list[Reference] = []
+        for name in chars:
+            c = s.characters[name]
+            if c.reference == "generate":
+                refs.append(Reference(name, job=sheet_job[name], label=f"character sheet {name}"))
+            elif c.reference:
+                for r in [c.reference] if isinstance(c.reference, str) else c.reference:
+                    refs.append(Reference(name, file=resolve_file(loaded, r), label=r))
+
+        name = f"{i + 1:0{digits}d}" + (f"-{f.id}" if f.id else "")
+        job = Job(
+            index=len(jobs), number=i + 1, id=f.id, name=name, ident=f.id or "", kind=f.kind, model=model,
+            profile=profile, size=None, quality=None, options={**s.options, **f.options}, prompt=prompt,
+            caption=f.caption, notes=f.notes, text=f.text, choices=[c.model_dump() for c in f.choices],
+            duration=f.duration or s.duration, takes=f.takes, pick=f.pick, lock=f.lock, source=source,
+            mask=resolve_file(loaded, f.mask) if f.mask else None,
+            outpaint={"extend": f.outpaint.extend, "by": f.outpaint.by} if f.outpaint else None,
+            references=refs, characters=chars,
+        )
+        if job.kind == "variation" and profile.variations != "endpoint":
+            job.prompt = f"{VARIATION_INSTRUCTION} {prompt}".strip()
+        elif job.kind == "variation":
+            job.prompt = ""  # the legacy variations endpoint takes no prompt
+        _check_job(loaded, job, f.size, jobs, problems, warnings)
+        if not f.id:
+            sig = json.dumps([job.kind, model, job.prompt, job.size, job.quality, sorted(job.options.items()),
+                              source.label if source else None], default=str)
+            job.ident = f"#{occurrences.get(sig, 0)}"
+            occurrences[sig] = occurrences.get(sig, 0) + 1
+        job.estimate = _estimate(job)
+        jobs.append(job)
+
+    if problems:
+        raise StoryError(sorted(problems, key=lambda p: (p.line or 0, p.column or 0)))
+    if backend == "draft":  # drafts are drawn offline: free
+        for job in jobs:
+            job.estimate = 0.0
+    return Plan(loaded, backend, host, jobs, digits, warnings)
+
+
+def _check_job(
+    loaded: LoadedStory, job: Job, size: str | None, jobs: list[Job], problems: list[Problem], warnings: list[str]
+) -> None:
+    """Fill the job's size and quality and check them, its options and inputs against the model."""
+    s = loaded.story
+    i = job.number - 1  # type: ignore[operator]
+    f = s.frames[i]
+    where = ("frames", i)
+    p = job.profile
+    label = f"frame {job.name}"
+
+    if job.kind == "outpaint":
+        src_size = _source_size(job, jobs)
+        job.quality = f.quality or s.quality
+        _quality(loaded, p, job.quality, (*where, "quality") if f.quality else ("quality",), problems)
+        if src_size:
+            try:
+                geo = models.outpaint_geometry(p, *src_size, f.outpaint.extend, f.outpaint.by)  # type: ignore[union-attr]
+            except ValueError as e:
+                problems.append(loaded.problem((*where, "outpaint"), str(e)))
+            else:
+                job.size = f"{geo.canvas[0]}x{geo.canvas[1]}"
+                warnings += [f"{label}: {w}" for w in geo.warnings]
+    elif job.kind in ("edit", "variation") and not size:
+        src_size = _source_size(job, jobs)
+        inherited = f"{src_size[0]}x{src_size[1]}" if src_size else None
+        try:
+            job.size, warn = models.resolve_size(p, inherited) if inherited else (None, [])
+            warnings += [f"{label}: {w}" for w in warn]
+        except ValueError:
+            # a file source of a size the model cannot make: fall back to the story's size
+            job.size, _ = _size_quality(loaded, p, s.size, s.quality, ("size",), problems, warnings)
+            warnings.append(f"{label}: its source is {inherited}, which {job.model} cannot make; using {job.size}")
+        job.quality = f.quality or s.quality
+        _quality(loaded, p, job.quality, (*where, "quality") if f.quality else ("quality",), problems)
+    else:
+        job.size, job.quality = _size_quality(
+            loaded, p, size or s.size, f.quality or s.quality,
+            where, problems, warnings, size_key="size" if size else None, quality_key="quality" if f.quality else None,
+        )
+
+    for msg in models.check_options(p, job.options, kind=job.request_kind):
+        key = (*where, "options") if f.options else ("options",)
+        problems.append(loaded.problem(key, msg))
+    if len(job.prompt) > p.prompt_limit:
+        problems.append(loaded.problem((*where, "prompt"), f"the prompt is {len(job.prompt):,} characters; {job.model} takes at most {p.prompt_limit:,}. Shorten it."))
+    if job.request_kind != "generate" and not p.edits and not (job.kind == "variation" and p.variations == "endpoint"):
+        why = "references of " + ", ".join(job.characters) if job.references and job.kind == "generate" else f"`{job.kind}`"
+        problems.append(loaded.problem(where, f"{job.model} cannot take input images ({why}); use a GPT image model such as gpt-image-2"))
+    elif job.input_count > p.max_inputs:
+        problems.append(loaded.problem(where, f"frame {job.name} sends {job.input_count} input images (source and character references); {job.model} takes at most {p.max_inputs}. Name fewer characters with `characters: [...]`."))
+    if job.mask and not p.mask:
+        problems.append(loaded.problem((*where, "mask"), f"{job.model} does not take a mask"))
+
+
+def _size_quality(
+    loaded: LoadedStory, p: models.ModelProfile, size: str, quality: str, where: tuple[Any, ...],
+    problems: list[Problem], warnings: list[str], *, size_key: str | None = None, quality_key: str | None = None,
+) -> tuple[str | None, str | None]:
+    resolved = None
+    try:
+        resolved, warn = models.resolve_size(p, size)
+        warnings += warn
+    except ValueError as e:
+        problems.append(loaded.problem((*where, size_key) if size_key else ("size",), str(e)))
+    _quality(loaded, p, quality, (*where, quality_key) if quality_key else ("quality",), problems)
+    return resolved, quality
+
+
+def _quality(loaded: LoadedStory, p: models.ModelProfile, quality: str, where: tuple[Any, ...], problems: list[Problem]) -> None:
+    try:
+        models.check_quality(p, quality)
+    except ValueError as e:
+        problems.append(loaded.problem(where, str(e)))
+
+
+def _source_size(job: Job, jobs: list[Job]) -> tuple[int, int] | None:
+    """Return the planned size of the job's source (a job's size, or a file's pixels)."""
+    src = job.source
+    if src is None:
+        return None
+    if src.job is not None:
+        size = jobs[src.job].size
+        return _wh(size) if size else None
+    from storyboard.imaging import dimensions
+
+    return dimensions(src.file.read_bytes())  # type: ignore[union-attr]
+
+
+def _wh(size: str) -> tuple[int, int]:
+    w, h = size.lower().split("x")
+    return int(w), int(h)
+
+
+def _estimate(job: Job) -> float | None:
+    if not job.size or not job.quality:
+        return None
+    return models.estimate_cost(job.profile, job.size, job.quality, input_images=job.input_count, prompt_chars=len(job.prompt))
+
+
+def request_key(backend: str, host: str | None, request: ImageRequest, ident: str, take: int) -> str:
+    """Return the request key (SPEC §5): what was asked, of whom, for which frame and take."""
+    material = {
+        "v": KEY_VERSION,
+        "backend": backend,
+        "host": host,
+        "request": request.key_material(),
+        "frame": ident,
+        "take": take,
+    }
+    blob = json.dumps(material, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()

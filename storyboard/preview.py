@@ -1,0 +1,119 @@
+"""What a run would do, without doing it: each take of each job as cached, new or stale (with
+the reason), what it waits for, and what it would cost. `storyboard plan` prints this; the
+spend guard sums it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from storyboard.errors import FrameFailure
+from storyboard.frames import entry_identity, find_kept, job_identity
+from storyboard.manifest import read_previous
+from storyboard.plan import Job, Plan
+from storyboard.runner import Image, Runner, RunOptions
+from storyboard.store import Store
+
+COMPARED = ("prompt", "model", "size", "quality", "options")
+
+
+@dataclass
+class Row:
+    """One take as a run would treat it."""
+
+    job: Job
+    take: int
+    status: str  # cached | new | stale | edited | locked | waits
+    reason: str
+    waits_for: list[str]
+    estimate: float | None
+
+
+def preview(plan: Plan, out_dir: Path, options: RunOptions | None = None) -> list[Row]:
+    """Return a row per take of every job the run would touch, in plan order."""
+    out_dir = Path(out_dir)
+    previous = read_previous(out_dir) or {}
+    store = Store(out_dir)
+    kept = find_kept(plan, out_dir, previous, store) if previous else {}
+    runner = Runner(plan, out_dir, _NoBackend(), options or RunOptions(), kept=kept, dry=True)
+    wanted = {j.index for j in runner.wanted()}
+    prev = {entry_identity(e): e for e in previous.get("frames", []) if e.get("picked")}
+    prev_backend = (previous.get("run") or {}).get("backend")
+    images: dict[int, Image | None] = {}
+    rows: list[Row] = []
+
+    def image_of(i: int) -> Image | None:
+        if i not in images:
+            images[i] = None
+            _visit(plan.jobs[i])
+        return images[i]
+
+    def _visit(job: Job) -> None:
+        waits = [plan.jobs[d].name for d in job.deps if image_of(d) is None]
+        out: list[Row] = []
+        if job.index in kept:
+            k = kept[job.index]
+            images[job.index] = k.image
+            out.append(Row(job, job.pick, k.status, f"keeps the {'hand-edited' if k.status == 'edited' else 'locked'} image", [], 0.0))
+        elif waits:
+            out += [Row(job, t, "new", "its source is not made yet", waits, job.estimate) for t in range(1, job.takes + 1)]
+        else:
+            sources = {d: images[d] for d in job.deps}
+            try:
+                request, _, _ = runner.build_request(job, sources)  # type: ignore[arg-type]
+            except FrameFailure as e:
+                out.append(Row(job, 1, "new", f"will fail: {e.message}", [], job.estimate))
+            else:
+                for t in range(1, job.takes + 1):
+                    _, key = runner.take_key(job, t, request)
+                    record = None if job.index in runner.options.force else store.get(key)
+                    if record is not None:
+                        if t == job.pick:
+                            runner_result = runner.results  # noqa: F841 - keeps the API symmetric
+                            data = store.read(record.sha256, record.ext)
+                            images[job.index] = Image(data, record.sha256, record.ext, record.media_type,
+                                                      record.meta.get("width") or 0, record.meta.get("height") or 0)
+                        out.append(Row(job, t, "cached", "in the store", [], 0.0))
+                    else:
+                        old = prev.get(job_identity(job))
+                        reason = _why_stale(old, job, request, prev_backend, plan.backend) if old else "not made yet"
+                        out.append(Row(job, t, "stale" if old else "new", reason, [], job.estimate))
+        if job.index in wanted:
+            rows.extend(out)
+
+    for j in plan.jobs:
+        image_of(j.index)
+    order = {j.index: n for n, j in enumerate(plan.jobs)}
+    rows.sort(key=lambda r: (order[r.job.index], r.take))
+    return rows
+
+
+def _why_stale(old: dict[str, Any], job: Job, request: Any, prev_backend: str | None, backend: str) -> str:
+    if job.index is not None and prev_backend and prev_backend != backend:
+        return f"made on the {prev_backend} backend; {backend} requests it anew"
+    changed = [k for k in COMPARED if (old.get(k) or None) != ((getattr(request, k, None) if k != "options" else request.options) or None)]
+    old_inputs = [i.get("sha256") for i in old.get("inputs") or [] if i.get("role") != "mask"]
+    new_inputs = [i.sha256 for i in request.images]
+    if job.kind != "outpaint" and old_inputs != new_inputs:
+        changed.append("input images")
+    if not changed and (old.get("take") or 1) != job.pick:
+        return "pick changed"
+    return (", ".join(changed) + " changed") if changed else "not in the store"
+
+
+def new_cost(rows: list[Row]) -> tuple[float, int]:
+    """Return the estimated cost of the rows that will send requests, and how many can't be priced."""
+    todo = [r for r in rows if r.status in ("new", "stale")]
+    return sum(r.estimate or 0.0 for r in todo), sum(1 for r in todo if r.estimate is None)
+
+
+class _NoBackend:
+    name = "none"
+    host = None
+
+    async def generate(self, request: Any) -> Any:  # pragma: no cover - never called
+        raise RuntimeError("preview sends nothing")
+
+    async def aclose(self) -> None:  # pragma: no cover
+        return None

@@ -1,0 +1,63 @@
+"""The progress display of a run: done / failed / cached / waiting and spend so far (rich, on
+stderr, only in a terminal)."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+
+class Progress:
+    """Counts the runner's events and shows them as a live bar."""
+
+    def __init__(self, plan: Any, *, enabled: bool = True) -> None:
+        self.total = sum(j.takes for j in plan.jobs)
+        self.enabled = enabled
+        self.counts = {"ok": 0, "cached": 0, "failed": 0, "skipped": 0, "edited": 0, "locked": 0, "retry": 0}
+        self.spend = 0.0
+        self._live: Any = None
+        self._task: Any = None
+
+    def __enter__(self) -> Progress:
+        if self.enabled and sys.stderr.isatty():
+            from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+            from rich.progress import Progress as Bar
+
+            self._live = Bar(
+                TextColumn("[bold]storyboard"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
+                TimeElapsedColumn(), transient=False, redirect_stdout=False,
+            )
+            self._live.__enter__()
+            self._task = self._live.add_task(self._text(), total=self.total)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._live is not None:
+            self._live.__exit__(*exc)
+
+    def event(self, kind: str, result: Any) -> None:
+        """Take one runner event."""
+        if kind in self.counts:
+            self.counts[kind] += 1
+        if kind == "ok":
+            self.spend += result.cost_usd or 0.0
+        if kind == "failed" and self.enabled and self._live is None:
+            print(f"  failed: {result.job.name} take {result.take}: {result.reason}", file=sys.stderr)
+        if self._live is not None:
+            done = sum(v for k, v in self.counts.items() if k != "retry")
+            self._live.update(self._task, completed=done, description=self._text())
+
+    def interrupt(self, count: int) -> None:
+        """Say what a Ctrl-C does."""
+        msg = ("Stopping: no new requests; waiting for those in flight (already paid for). Ctrl-C again to abandon them."
+               if count == 1 else "Abandoning requests in flight.")
+        if self._live is not None:
+            self._live.console.print(f"[yellow]{msg}")
+        else:
+            print(msg, file=sys.stderr)
+
+    def _text(self) -> str:
+        c = self.counts
+        parts = [f"{c['ok']} new", f"{c['cached']} cached"]
+        parts += [f"{c[k]} {k}" for k in ("failed", "skipped", "retry", "edited", "locked") if c[k]]
+        return " · ".join(parts) + f" · ${self.spend:.2f}"

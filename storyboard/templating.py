@@ -1,0 +1,171 @@
+"""Prompt templates: Jinja2, sandboxed, strict about undefined names (SPEC §3).
+
+Only values known before the run are in scope, so `plan` can price every request.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Any
+
+from storyboard.story import LoadedStory
+
+
+class TemplateProblem(Exception):
+    """A prompt template cannot be rendered; the message says why and where in the template."""
+
+
+@dataclass(frozen=True)
+class CharacterValue:
+    """A character in a template: renders as its description."""
+
+    name: str
+    description: str
+
+    def __str__(self) -> str:
+        return self.description
+
+
+@dataclass(frozen=True)
+class FrameValue:
+    """Another frame as templates see it: id, number, prompt and caption."""
+
+    id: str | None
+    number: int
+    prompt: str
+    caption: str | None
+
+    def __str__(self) -> str:
+        return self.prompt
+
+
+@functools.cache
+def _env() -> Any:
+    from jinja2 import StrictUndefined
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    return ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
+
+
+def parse(source: str) -> Any:
+    """Parse a template; raise TemplateProblem with the template line on a syntax error."""
+    from jinja2 import TemplateSyntaxError
+
+    try:
+        return _env().parse(source)
+    except TemplateSyntaxError as e:
+        raise TemplateProblem(f"template line {e.lineno}: {e.message}") from None
+
+
+def names_used(source: str) -> set[str]:
+    """Return the top-level names a template uses, plus `characters.X` / `characters['X']` as X."""
+    from jinja2 import meta, nodes
+
+    ast = parse(source)
+    found = set(meta.find_undeclared_variables(ast))
+    for node in ast.find_all((nodes.Getattr, nodes.Getitem)):
+        target = node.node
+        if isinstance(target, nodes.Name) and target.name == "characters":
+            if isinstance(node, nodes.Getattr):
+                found.add(node.attr)
+            elif isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
+                found.add(node.arg.value)
+    return found
+
+
+class Renderer:
+    """Render every frame's prompt of one story, each at most once."""
+
+    def __init__(self, loaded: LoadedStory) -> None:
+        self.loaded = loaded
+        s = loaded.story
+        self.characters = {n: CharacterValue(n, c.description) for n, c in s.characters.items()}
+        self._done: dict[int, str] = {}
+        self._busy: set[int] = set()
+        self._ids = {f.id: i for i, f in enumerate(s.frames) if f.id}
+
+    def prompt(self, index: int) -> str:
+        """Return frame `index`'s rendered prompt (raises TemplateProblem)."""
+        if index in self._done:
+            return self._done[index]
+        if index in self._busy:
+            raise TemplateProblem("prompts refer to each other in a circle (through `frames[...]` or `previous`)")
+        self._busy.add(index)
+        try:
+            text = self.render(self.loaded.story.frames[index].prompt, index)
+        finally:
+            self._busy.discard(index)
+        self._done[index] = text
+        return text
+
+    def render(self, source: str, index: int | None) -> str:
+        """Render a template in the scope of frame `index` (None: no frame, e.g. a character sheet)."""
+        from jinja2 import TemplateError, UndefinedError
+        from jinja2.exceptions import SecurityError
+
+        s = self.loaded.story
+        scope: dict[str, Any] = {**s.vars, **self.characters, "characters": self.characters, "vars": dict(s.vars)}
+        if index is not None:
+            f = s.frames[index]
+            scope["frame"] = {"id": f.id, "number": index + 1}
+            scope["frames"] = _LazyFrames(self)
+            if index > 0 and not self.loaded.has_choices:
+                scope["previous"] = _LazyFrame(self, index - 1)
+        try:
+            return _env().from_string(source).render(scope).strip()
+        except SecurityError as e:
+            raise TemplateProblem(f"not allowed in a prompt: {e}") from None
+        except UndefinedError as e:
+            raise TemplateProblem(_undefined_message(str(e), scope)) from None
+        except TemplateError as e:
+            line = getattr(e, "lineno", None)
+            raise TemplateProblem(f"template line {line}: {e}" if line else str(e)) from None
+
+    def frame_value(self, index: int) -> FrameValue:
+        """Return frame `index` as templates see it."""
+        f = self.loaded.story.frames[index]
+        return FrameValue(f.id, index + 1, self.prompt(index), f.caption)
+
+
+class _LazyFrame:
+    """A frame whose prompt is rendered only if a template reads it."""
+
+    def __init__(self, renderer: Renderer, index: int) -> None:
+        self._r, self._i = renderer, index
+
+    def __getattr__(self, name: str) -> Any:
+        if name in {"id", "number", "prompt", "caption"}:
+            return getattr(self._r.frame_value(self._i), name)
+        raise AttributeError(name)
+
+    def __str__(self) -> str:
+        return self._r.prompt(self._i)
+
+
+class _LazyFrames:
+    """`frames['some-id']` in templates."""
+
+    def __init__(self, renderer: Renderer) -> None:
+        self._r = renderer
+
+    def __getitem__(self, key: str) -> _LazyFrame:
+        if key not in self._r._ids:
+            raise KeyError(key)
+        return _LazyFrame(self._r, self._r._ids[key])
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._r._ids
+
+
+def _undefined_message(text: str, scope: dict[str, Any]) -> str:
+    import difflib
+    import re
+
+    m = re.search(r"'([^']+)' is undefined", text)
+    if not m:
+        return f"{text}; define it under `vars:` or `characters:`"
+    name = m.group(1)
+    near = difflib.get_close_matches(name, [k for k in scope if not k.startswith("_")], n=1)
+    hint = f" (did you mean `{near[0]}`?)" if near else "; define it under `vars:` or `characters:`"
+    return f"`{name}` is undefined{hint}"
