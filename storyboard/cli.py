@@ -425,6 +425,28 @@ def schema() -> None:
     typer.echo(json.dumps(json_schema(), indent=2))
 
 
+@app.command()
+@handles_errors
+def write(
+    premise: Annotated[str, typer.Argument(help="What the story is about, in a sentence or two.", show_default=False)],
+    frames: Annotated[int, typer.Option("--frames", help="How many frames.")] = 8,
+    branches: Annotated[bool, typer.Option("--branches", help="Write a choose-your-own-adventure with choices and endings.")] = False,
+    out: Annotated[Path | None, typer.Option("-o", "--out", help="Where to write the story [default: a name from the title].")] = None,
+    model: Annotated[str, typer.Option("--model", help="The chat model that drafts the story.")] = "gpt-5.1",
+) -> None:
+    """Draft a story file with a chat model (Responses API, structured output); validated before it is written."""
+    from storyboard.writer import write_story
+
+    key, base = os.environ.get("OPENAI_API_KEY"), os.environ.get("OPENAI_BASE_URL")
+    if not key and not base:
+        raise UsageError("`storyboard write` needs a chat model: set OPENAI_API_KEY (or OPENAI_BASE_URL for a local server).")
+    if frames < 1 or frames > 60:
+        raise UsageError("--frames takes 1 to 60.")
+    path = write_story(premise, frames=frames, branches=branches, out=out, model=model,
+                       api_key=key or None, base_url=base or None)
+    typer.echo(f"wrote {path}. Try: storyboard run {path} --backend draft")
+
+
 def main() -> None:
     """Run the command line."""
     app()
