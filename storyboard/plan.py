@@ -248,8 +248,8 @@ def build_plan(
         job.estimate = _estimate(job)
         jobs.append(job)
 
-    if problems:
-        raise StoryError(sorted(problems, key=lambda p: (p.line or 0, p.column or 0)))
+    if problems:  # one line per problem, even when many frames share it
+        raise StoryError(sorted(dict.fromkeys(problems), key=lambda p: (p.line or 0, p.column or 0)))
     if backend == "draft":  # drafts are drawn offline: free
         for job in jobs:
             job.estimate = 0.0
@@ -309,6 +309,13 @@ def _check_job(
         problems.append(loaded.problem(where, f"frame {job.name} sends {job.input_count} input images (source and character references); {job.model} takes at most {p.max_inputs}. Name fewer characters with `characters: [...]`."))
     if job.mask and not p.mask:
         problems.append(loaded.problem((*where, "mask"), f"{job.model} does not take a mask"))
+    elif job.mask and job.source is not None:
+        from storyboard.imaging import check_mask
+
+        src_size = _source_size(job, jobs)
+        problem = check_mask(job.mask.read_bytes(), src_size) if src_size else None
+        if problem:
+            problems.append(loaded.problem((*where, "mask"), problem))
 
 
 def _size_quality(

@@ -1,0 +1,420 @@
+"""The OpenAI Images backend: one `ImageRequest` in, one `GeneratedImage` out.
+
+Talks to `/v1/images/*` through the `openai` SDK with its retries off (the runner retries),
+and maps every SDK error to the `RequestFailed` family in one place, `_map_error`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import email.utils
+import inspect
+import math
+import re
+import time
+import warnings
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from storyboard.backends import GeneratedImage, ImageRequest, InputImage
+from storyboard.errors import FatalFailure, FrameFailure, RequestFailed, TransientFailure
+
+if TYPE_CHECKING:  # openai is imported lazily: `storyboard --help` must not pay for it
+    from openai import AsyncOpenAI
+    from openai.types import ImagesResponse
+
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+# Local OpenAI-compatible servers want some bearer token; the SDK refuses to start without one.
+PLACEHOLDER_KEY = "sk-no-key-required"
+_MESSAGE_LIMIT = 300
+# Anything shaped like an OpenAI key, whole or partly starred out as 401 messages echo it.
+_KEY_PATTERN = re.compile(r"\bsk-[A-Za-z0-9_*\-]{6,}")
+_FORMATS = {
+    "png": "image/png",
+    "jpeg": "image/jpeg",
+    "jpg": "image/jpeg",
+    "webp": "image/webp",
+    "gif": "image/gif",
+    "svg": "image/svg+xml",
+}
+_FileTuple = tuple[str, bytes, str]
+
+
+class _Secret:
+    """Hold the API key so that no repr, traceback or log line can show it."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def get(self) -> str:
+        """Return the key itself, for the SDK only."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return "<secret>"
+
+    __str__ = __repr__
+
+
+def host_of(base_url: str) -> str:
+    """Return the host (and port) of a base URL, without any credentials in it."""
+    netloc = urlsplit(base_url).netloc
+    return netloc.rsplit("@", 1)[-1].lower()
+
+
+class OpenAIBackend:
+    """Send image requests to the OpenAI Images API or an OpenAI-compatible server."""
+
+    name = "openai"
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        organization: str | None = None,
+        project: str | None = None,
+        timeout: float = 600.0,
+    ) -> None:
+        if api_key is None and base_url is not None:
+            api_key = PLACEHOLDER_KEY
+        self._api_key = _Secret(api_key) if api_key else None
+        # Always explicit, so the SDK cannot pick another URL from the environment and the
+        # host in every request key is the host really asked.
+        self.base_url = base_url or DEFAULT_BASE_URL
+        self.host: str | None = host_of(self.base_url)
+        self.organization = organization
+        self.project = project
+        self.timeout = timeout
+        self._client: AsyncOpenAI | None = None
+
+    def __repr__(self) -> str:
+        return f"OpenAIBackend(host={self.host!r})"
+
+    def _get_client(self) -> AsyncOpenAI:
+        """Return the SDK client, building it on first use."""
+        if self._client is None:
+            import httpx2
+            import openai
+
+            try:
+                self._client = openai.AsyncOpenAI(
+                    api_key=self._api_key.get() if self._api_key else None,
+                    base_url=self.base_url,
+                    organization=self.organization,
+                    project=self.project,
+                    # A dead host should fail in seconds, a slow image may take minutes.
+                    timeout=httpx2.Timeout(self.timeout, connect=min(self.timeout, 5.0)),
+                    max_retries=0,  # the runner retries: one mechanism for attempts and pacing
+                )
+            except openai.OpenAIError as e:
+                raise FatalFailure(
+                    "OPENAI_API_KEY is not set. Export it, or use --backend draft.", type="configuration"
+                ) from e
+        return self._client
+
+    async def generate(self, request: ImageRequest) -> GeneratedImage:
+        """Send one request and return its image (see `Backend.generate`)."""
+        import openai
+
+        client = self._get_client()
+        key = self._api_key.get() if self._api_key else None
+        try:
+            if request.kind == "generate":
+                response = await self._generate(client, request)
+            elif request.kind == "variation" and request.legacy:
+                response = await self._variation(client, request)
+            else:
+                # A variation on a GPT image model is an edit: the planner already wrote the
+                # "a variation of this image" instruction into the prompt.
+                response = await self._edit(client, request)
+        except openai.OpenAIError as e:
+            raise _map_error(e, key=key) from e
+        return await self._image_of(response)
+
+    async def _generate(self, client: AsyncOpenAI, request: ImageRequest) -> ImagesResponse:
+        """Call `images.generate` with exactly what the request carries."""
+        core: dict[str, Any] = {"model": request.model, "prompt": request.prompt, "n": 1}
+        _add_size_quality(core, request)
+        if request.legacy:
+            core["response_format"] = "b64_json"
+        return await client.images.generate(**_call_args(client.images.generate, core, request.options))
+
+    async def _edit(self, client: AsyncOpenAI, request: ImageRequest) -> ImagesResponse:
+        """Call `images.edit`: source first, then references, and the mask if any."""
+        if not request.images:
+            raise FrameFailure(
+                f"a {request.kind} needs an input image", type="invalid_request", code="no_image"
+            )
+        files = [_file(i) for i in request.images]
+        core: dict[str, Any] = {
+            "model": request.model,
+            "prompt": request.prompt,
+            # One file goes as the `image` field, a list as repeated `image[]` fields.
+            "image": files[0] if len(files) == 1 else files,
+            "n": 1,
+        }
+        if request.mask is not None:
+            core["mask"] = _file(request.mask)
+        _add_size_quality(core, request)
+        if request.legacy:
+            core["response_format"] = "b64_json"
+        return await client.images.edit(**_call_args(client.images.edit, core, request.options))
+
+    async def _variation(self, client: AsyncOpenAI, request: ImageRequest) -> ImagesResponse:
+        """Call the retired `images.create_variation`, which compatible servers may still serve."""
+        if not request.images:
+            raise FrameFailure("a variation needs an input image", type="invalid_request", code="no_image")
+        core: dict[str, Any] = {
+            "model": request.model,
+            "image": _file(request.images[0]),
+            "n": 1,
+            "response_format": "b64_json",
+        }
+        if request.size is not None:
+            core["size"] = request.size
+        method = client.images.create_variation
+        with warnings.catch_warnings():
+            # The SDK marks the method deprecated; the call is deliberate. Only creating the
+            # coroutine happens in here: filters are process-wide, so no await inside.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            pending = method(**_call_args(method, core, request.options))
+        return await pending
+
+    async def _image_of(self, response: ImagesResponse) -> GeneratedImage:
+        """Turn a parsed response into a `GeneratedImage`, fetching a returned URL at once."""
+        request_id: str | None = getattr(response, "_request_id", None)
+        first = response.data[0] if response.data else None
+        if first is not None and first.b64_json:
+            try:
+                data = base64.b64decode(first.b64_json, validate=True)
+            except (binascii.Error, ValueError) as e:
+                raise FrameFailure(
+                    "the server sent an image that is not valid base64",
+                    type="invalid_response",
+                    code="bad_base64",
+                    request_id=request_id,
+                ) from e
+        elif first is not None and first.url:
+            # Legacy URLs expire (an hour on OpenAI): fetch now or lose a paid image.
+            data = await self._download(first.url, request_id)
+        else:
+            raise FrameFailure(
+                "the server answered without an image",
+                type="invalid_response",
+                code="no_image",
+                request_id=request_id,
+            )
+        media_type = _FORMATS.get(response.output_format or "") or sniff_media_type(data)
+        usage = response.usage.model_dump(mode="json") if response.usage is not None else None
+        return GeneratedImage(
+            data=data,
+            media_type=media_type,
+            revised_prompt=first.revised_prompt,
+            usage=usage,
+            request_id=request_id,
+        )
+
+    async def _download(self, url: str, request_id: str | None) -> bytes:
+        """Fetch an image URL; a failure is ambiguous, since the image was made (and billed)."""
+        import httpx2
+
+        where = host_of(url) or "the image URL"  # never the whole URL: it may carry a signature
+        try:
+            async with httpx2.AsyncClient(timeout=httpx2.Timeout(self.timeout, connect=5.0)) as http:
+                reply = await http.get(url, follow_redirects=True)
+                reply.raise_for_status()
+                return reply.content
+        except httpx2.HTTPStatusError as e:
+            reason = f"HTTP {e.response.status_code}"
+        except httpx2.HTTPError as e:
+            reason = type(e).__name__
+        raise TransientFailure(
+            f"could not download the image from {where}: {reason}",
+            ambiguous=True,
+            type="download_error",
+            code=reason,
+            request_id=request_id,
+        )
+
+    async def aclose(self) -> None:
+        """Close the SDK client if one was made."""
+        if self._client is not None:
+            client, self._client = self._client, None
+            await client.close()
+
+
+def _file(image: InputImage) -> _FileTuple:
+    """Return the (filename, bytes, media type) tuple a multipart upload takes."""
+    return (image.filename, image.data, image.media_type)
+
+
+def _add_size_quality(core: dict[str, Any], request: ImageRequest) -> None:
+    """Add size and quality only when the request carries them."""
+    if request.size is not None:
+        core["size"] = request.size
+    if request.quality is not None:
+        core["quality"] = request.quality
+
+
+def _call_args(method: Callable[..., Any], core: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
+    """Merge options into the call: SDK parameters by name, newer ones through `extra_body`."""
+    clash = sorted(set(core) & set(options))
+    if clash:
+        # The planner owns these fields; an option must not silently override them.
+        raise FrameFailure(
+            f"options may not set {', '.join(clash)}", type="invalid_request", code="option_conflict"
+        )
+    known = set(inspect.signature(method).parameters)
+    args = dict(core)
+    extra = {}
+    for name, value in options.items():
+        if name in known and not name.startswith("extra_") and name != "timeout":
+            args[name] = value
+        else:
+            # A parameter the server takes before this SDK version knows it.
+            extra[name] = value
+    if extra:
+        args["extra_body"] = extra
+    return args
+
+
+def sniff_media_type(data: bytes) -> str:
+    """Return the media type that an image's magic numbers announce."""
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if data.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    if data.startswith((b"GIF87a", b"GIF89a")):
+        return "image/gif"
+    head = data[:256].lstrip()
+    if head.startswith(b"<svg") or (head.startswith(b"<?xml") and b"<svg" in data[:1024]):
+        return "image/svg+xml"
+    return "application/octet-stream"
+
+
+def parse_retry_after(headers: Any) -> float | None:
+    """Return the server's wait hint in seconds: `retry-after-ms`, else `retry-after`."""
+    if headers is None:
+        return None
+    for header, divisor in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
+        value = headers.get(header)
+        if value is None:
+            continue
+        try:
+            delay = float(value) / divisor
+        except ValueError:
+            continue
+        if math.isfinite(delay):
+            return max(delay, 0.0)
+    value = headers.get("retry-after")
+    if value:
+        try:
+            when = email.utils.parsedate_tz(value)
+            if when is not None:
+                return max(email.utils.mktime_tz(when) - time.time(), 0.0)
+        except (TypeError, ValueError, OverflowError):
+            pass
+    return None
+
+
+def _redact(text: str, key: str | None) -> str:
+    """Return the text with the key, and anything shaped like an OpenAI key, blanked out."""
+    if key:
+        text = text.replace(key, "<redacted>")
+    return _KEY_PATTERN.sub("sk-<redacted>", text)
+
+
+def _short(message: str, key: str | None) -> str:
+    """Return a message fit for a manifest: one line, bounded, without any key in it."""
+    message = " ".join(_redact(message, key).split())
+    if len(message) > _MESSAGE_LIMIT:
+        message = message[: _MESSAGE_LIMIT - 1] + "…"
+    return message
+
+
+def _scrub(e: Exception, key: str | None) -> None:
+    """Redact the key in the SDK exception itself: it rides along as the failure's `__cause__`."""
+    e.args = tuple(_redact(a, key) if isinstance(a, str) else a for a in e.args)
+    if isinstance(getattr(e, "message", None), str):
+        e.message = _redact(e.message, key)  # type: ignore[attr-defined]
+    body = getattr(e, "body", None)
+    if isinstance(body, dict) and isinstance(body.get("message"), str):
+        body["message"] = _redact(body["message"], key)
+    elif isinstance(body, str):
+        e.body = _redact(body, key)  # type: ignore[attr-defined]
+
+
+def _server_message(e: Any) -> str:
+    """Return the server's own error message, not the SDK's `Error code: ...` wrapper."""
+    body = e.body
+    if isinstance(body, dict) and isinstance(body.get("message"), str) and body["message"]:
+        return body["message"]
+    if isinstance(body, str) and body.strip() and not body.lstrip().startswith("<"):
+        return f"HTTP {e.status_code}: {body.strip().splitlines()[0]}"
+    return f"HTTP {e.status_code} from the server"
+
+
+def _sent_nothing(e: BaseException) -> bool:
+    """Tell whether a connection failure surely happened before the request left."""
+    import httpx2
+
+    cause = e.__cause__
+    # No connection was ever made (or none was free): the server cannot have seen the request.
+    return isinstance(cause, httpx2.ConnectError | httpx2.ConnectTimeout | httpx2.PoolTimeout)
+
+
+def _map_error(e: Exception, key: str | None = None) -> RequestFailed:
+    """Map an SDK exception to the failure the runner acts on (the one place that does)."""
+    import openai
+
+    if isinstance(e, RequestFailed):
+        return e
+    _scrub(e, key)
+    if isinstance(e, openai.APIConnectionError):  # includes APITimeoutError
+        cause = type(e.__cause__).__name__ if e.__cause__ is not None else None
+        timed_out = isinstance(e, openai.APITimeoutError)
+        if _sent_nothing(e):
+            what = "timed out connecting" if timed_out else "could not connect"
+            return TransientFailure(
+                f"{what} to the server; the request was not sent",
+                ambiguous=False,
+                type="timeout" if timed_out else "connection_error",
+                code=cause,
+            )
+        what = "timed out waiting for" if timed_out else "lost the connection to"
+        return TransientFailure(
+            f"{what} the server after sending the request; it may have made (and billed) the image",
+            ambiguous=True,
+            type="timeout" if timed_out else "connection_error",
+            code=cause,
+        )
+    if isinstance(e, openai.APIStatusError):
+        status = e.status_code
+        fields: dict[str, Any] = {
+            "type": e.type,
+            "code": e.code,
+            "status": status,
+            "request_id": e.request_id,
+        }
+        message = _short(_server_message(e), key)
+        if status in (408, 409) or status >= 500:
+            return TransientFailure(message, retry_after=parse_retry_after(e.response.headers), **fields)
+        if status == 429:
+            if "insufficient_quota" in (e.code, e.type):
+                return FatalFailure(message, **fields)
+            return TransientFailure(message, retry_after=parse_retry_after(e.response.headers), **fields)
+        if status in (401, 403):
+            return FatalFailure(message, **fields)
+        # Moderation (`moderation_blocked`, `content_policy_violation`) and every other 4xx:
+        # the same request would get the same answer, so this frame fails alone.
+        return FrameFailure(message, **fields)
+    if isinstance(e, openai.APIError):
+        # A malformed or mid-stream error with no status: nothing says a retry would help.
+        return FrameFailure(_short(e.message, key), type=e.type or "api_error", code=e.code, status=None)
+    return FrameFailure(_short(str(e) or type(e).__name__, key), type="client_error", code=type(e).__name__)
