@@ -1,0 +1,558 @@
+"""The draft backend: offline storyboard panels drawn with Pillow, free and instant.
+
+A draft shows what a real image would be asked for: the frame number, caption, prompt, size
+and model, and the chain (the source drawn in, an outpaint's new area hatched, references and
+mask listed). The same request always gives the same bytes, so drafts cache like real images.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import re
+import threading
+import unicodedata
+import zlib
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from storyboard.backends import GeneratedImage, ImageRequest, InputImage
+from storyboard.errors import FrameFailure
+from storyboard.fonts import load_font, wrap_text
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+    from storyboard.fonts import Font
+
+DEFAULT_SIZE = (1024, 1024)
+MAX_SIDE = 8192  # beyond any model's sizes; keeps a typo from drawing a gigapixel panel
+PROMPT_CHARS = 4000  # more than any panel can show; wrapping the rest would be wasted work
+
+Colour = tuple[int, int, int]
+PAPER: Colour = (246, 242, 233)
+INK: Colour = (40, 38, 35)
+MUTED: Colour = (120, 113, 102)
+RULE: Colour = (206, 198, 184)
+# Muted, distinct accents; consecutive frames differ, so a sheet of drafts has a rhythm.
+ACCENTS: tuple[Colour, ...] = (
+    (190, 92, 62),  # terracotta
+    (44, 122, 126),  # teal
+    (86, 96, 164),  # indigo
+    (170, 128, 40),  # ochre
+    (128, 82, 140),  # plum
+    (88, 128, 70),  # moss
+    (176, 78, 108),  # rose
+    (58, 108, 160),  # slate blue
+    (146, 98, 62),  # umber
+    (60, 136, 104),  # jade
+)
+_FORMATS = {
+    "png": ("PNG", "image/png"),
+    "jpeg": ("JPEG", "image/jpeg"),
+    "jpg": ("JPEG", "image/jpeg"),
+    "webp": ("WEBP", "image/webp"),
+}
+
+
+class DraftBackend:
+    """Render requests offline as storyboard panels (no network, no cost)."""
+
+    name = "draft"
+    host: str | None = None
+
+    async def generate(self, request: ImageRequest) -> GeneratedImage:
+        """Draw the request's panel in a worker thread, so the event loop stays free."""
+        return await asyncio.to_thread(render, request)
+
+    async def aclose(self) -> None:
+        """Release nothing: a draft holds no connections."""
+
+
+def parse_size(size: str | None) -> tuple[int, int]:
+    """Return (width, height) of a request size; None and 'auto' mean 1024x1024."""
+    if size is None or size == "auto":
+        return DEFAULT_SIZE
+    m = re.fullmatch(r"\s*(\d+)\s*[xX×]\s*(\d+)\s*", size)
+    if not m:
+        raise FrameFailure(f"the draft backend cannot draw size {size!r}; give WIDTHxHEIGHT", type="draft")
+    w, h = int(m[1]), int(m[2])
+    if not (1 <= w <= MAX_SIDE and 1 <= h <= MAX_SIDE):
+        raise FrameFailure(f"size {size} is outside 1..{MAX_SIDE} px a side", type="draft")
+    return w, h
+
+
+def accent(request: ImageRequest) -> Colour:
+    """Return the frame's accent colour (by frame number, else by prompt)."""
+    label = request.label
+    if label is not None and label.number > 0:
+        return ACCENTS[(label.number - 1) % len(ACCENTS)]
+    return ACCENTS[zlib.crc32(request.prompt.encode()) % len(ACCENTS)]
+
+
+def render(request: ImageRequest) -> GeneratedImage:
+    """Draw the request as a storyboard panel at exactly its size and encode it."""
+    from PIL import Image
+
+    w, h = parse_size(request.size)
+    img = Image.new("RGB", (w, h), PAPER)
+    _Panel(img, request).layout()
+    fmt = str(request.options.get("output_format") or "png").lower()
+    pil_format, media_type = _FORMATS.get(fmt, _FORMATS["png"])
+    out = io.BytesIO()
+    # The fastest settings: a draft is mostly flat paper, and Pillow's defaults cost more than
+    # the drawing (compress_level 1 for PNG; WebP method 0 is ~3x faster than its default).
+    extra = {"compress_level": 1} if pil_format == "PNG" else {"quality": 90, **({"method": 0} if pil_format == "WEBP" else {})}
+    img.save(out, pil_format, **extra)
+    return GeneratedImage(out.getvalue(), media_type)
+
+
+@dataclass
+class _Box:
+    """A rectangle of the panel (left, top, right, bottom)."""
+
+    x0: int
+    y0: int
+    x1: int
+    y1: int
+
+    @property
+    def width(self) -> int:
+        """Return the width in pixels."""
+        return self.x1 - self.x0
+
+    @property
+    def height(self) -> int:
+        """Return the height in pixels."""
+        return self.y1 - self.y0
+
+
+def _mix(a: Colour, b: Colour, t: float) -> Colour:
+    """Blend colour a toward b by t (0 = a, 1 = b)."""
+    return (round(a[0] + (b[0] - a[0]) * t), round(a[1] + (b[1] - a[1]) * t), round(a[2] + (b[2] - a[2]) * t))
+
+
+def _rtl(text: str) -> bool:
+    """Tell whether text's first strong character is right to left (Arabic, Hebrew)."""
+    for ch in text:
+        kind = unicodedata.bidirectional(ch)
+        if kind in ("R", "AL"):
+            return True
+        if kind == "L":
+            return False
+    return False
+
+
+class _Panel:
+    """One draft panel: header (number, caption, badge), body (picture, prompt), inputs, footer."""
+
+    def __init__(self, img: Image.Image, request: ImageRequest) -> None:
+        from PIL import ImageDraw
+
+        self.img = img
+        self.r = request
+        self.draw = ImageDraw.Draw(img)
+        self.w, self.h = img.size
+        self.u = min(self.w, self.h) / 1000  # one unit: every size scales with the shorter side
+        self.accent = accent(request)
+        self.tint = _mix(self.accent, PAPER, 0.88)
+        self.source = next((i for i in request.images if i.role == "source"), None)
+        self.refs = [i for i in request.images if i.role == "reference"]
+        self.source_box: tuple[int, int, int, int] | None = None  # where the source went
+
+    # -- drawing helpers ---------------------------------------------------------------------
+
+    def px(self, n: float, least: int = 1) -> int:
+        """Scale n units to pixels, at least `least`."""
+        return max(least, round(n * self.u))
+
+    def font(self, n: float, text: str, bold: bool = False) -> Font:
+        """Load a font of n units covering text (never below a legible 9 px)."""
+        return load_font(self.px(n, 9), text, bold=bold)
+
+    def text(self, xy: tuple[float, float], text: str, font: Font, fill: Colour, anchor: str = "la") -> None:
+        """Draw text; Pillow's bitmap fallback font is Latin-1 only, so degrade, never fail."""
+        try:
+            self.draw.text(xy, text, font=font, fill=fill, anchor=anchor)
+        except (UnicodeError, ValueError, OSError):
+            safe = text.encode("latin-1", "replace").decode("latin-1")
+            with contextlib.suppress(UnicodeError, ValueError, OSError):
+                self.draw.text(xy, safe, font=font, fill=fill)
+
+    def lines(self, rows: list[str], font: Font, box: _Box, y: float, lh: int, fill: Colour) -> float:
+        """Draw lines left-aligned (right-aligned when right to left); return the next y."""
+        for line in rows:
+            rtl = _rtl(line)
+            self.text((box.x1 if rtl else box.x0, y), line, font, fill, "ra" if rtl else "la")
+            y += lh
+        return y
+
+    def length(self, text: str, font: Font) -> float:
+        """Measure text width in pixels."""
+        try:
+            return self.draw.textlength(text, font=font)
+        except (UnicodeError, ValueError, OSError):
+            return len(text) * getattr(font, "size", 10) * 0.6
+
+    def fit_tail(self, text: str, font: Font, width: float) -> str:
+        """Shorten text from the left to fit `width` (a path's file name is its telling end)."""
+        if self.length(text, font) <= width:
+            return text
+        while len(text) > 1 and self.length("…" + text, font) > width:
+            text = text[1:]
+        return "…" + text
+
+    @staticmethod
+    def lh(font: Font, factor: float = 1.3) -> int:
+        """Return the distance between baselines for a font."""
+        return round(getattr(font, "size", 10) * factor)
+
+    # -- layout ------------------------------------------------------------------------------
+
+    def layout(self) -> None:
+        """Lay out and draw every part of the panel."""
+        m = self.px(22, 2)
+        self.draw.rectangle((m, m, self.w - 1 - m, self.h - 1 - m), outline=INK, width=self.px(2.5))
+        pad = self.px(30, 3)
+        box = _Box(m + pad, m + pad, self.w - m - pad, self.h - m - pad)
+        if box.width < 40 or box.height < 40:
+            return  # a thumbnail-sized request: paper and border are all that fits
+        top = self.header(box)
+        bottom = self.footer(box)
+        if self.refs or self.r.mask is not None:
+            bottom = self.inputs(_Box(box.x0, top, box.x1, bottom))
+        self.body(_Box(box.x0, top, box.x1, bottom))
+
+    def header(self, box: _Box) -> int:
+        """Draw number, caption, id and characters, and the kind badge; return the body's top."""
+        label = self.r.label
+        x, num_h = box.x0, 0
+        if label is not None and label.number > 0:
+            font = self.font(118, "0", bold=True)
+            number = f"{label.number:02d}"
+            left, top, right, bottom = self.draw.textbbox((0, 0), number, font=font, anchor="lt")
+            # Place the digits' visible top on the box's top (fonts leave room above digits).
+            self.text((x - left, box.y0 - top), number, font, self.accent, "lt")
+            x += right - left + self.px(30)
+            num_h = bottom - top
+        badge_left, badge_bottom = self.badge(box)
+        column = _Box(x, box.y0, max(badge_left - self.px(24), x + self.px(60)), box.y1)
+
+        caption = (label.caption if label else None) or ""
+        sub = [s for s in ((label.id, ", ".join(label.characters)) if label else ()) if s]
+        if not caption and not sub:
+            sub = ["untitled frame"]
+        cap_font = self.font(48, caption, bold=True)
+        cap_lines = wrap_text(self.draw, caption, cap_font, column.width, max_lines=2) if caption else []
+        sub_text = "  ·  ".join(sub)
+        sub_font = self.font(30, sub_text)
+        sub_lines = wrap_text(self.draw, sub_text, sub_font, column.width, max_lines=1) if sub else []
+        block = len(cap_lines) * self.lh(cap_font, 1.22) + len(sub_lines) * self.lh(sub_font)
+        # Centre the text block on the number, as a title sits beside a panel number.
+        y = box.y0 + max(0, (num_h - block) / 2 - self.px(6))
+        y = self.lines(cap_lines, cap_font, column, y, self.lh(cap_font, 1.22), INK)
+        y = self.lines(sub_lines, sub_font, column, y + self.px(2), self.lh(sub_font), MUTED)
+
+        rule_y = round(max(box.y0 + num_h, y, badge_bottom) + self.px(24))
+        self.draw.line((box.x0, rule_y, box.x1, rule_y), fill=RULE, width=self.px(2))
+        self.draw.line((box.x0, rule_y, box.x0 + self.px(150), rule_y), fill=self.accent, width=self.px(6))
+        return rule_y + self.px(28)
+
+    def badge(self, box: _Box) -> tuple[int, int]:
+        """Draw the kind badge and the take at the top right; return (left edge, bottom)."""
+        label = self.r.label
+        if label is not None and label.outpaint is not None:
+            kind = f"outpaint {label.outpaint.extend}"
+        else:
+            kind = {"generate": "draft"}.get(self.r.kind, self.r.kind)
+        font = self.font(25, "A", bold=True)
+        text = kind.upper()
+        size = getattr(font, "size", 12)
+        ph, pv = self.px(17), self.px(10)
+        x1, y0 = box.x1, box.y0
+        x0 = round(x1 - self.length(text, font) - 2 * ph)
+        y1 = y0 + size + 2 * pv
+        if kind == "draft":  # a plain generate: an outline, quieter than a chain's filled badge
+            self.draw.rounded_rectangle(
+                (x0, y0, x1, y1), radius=(y1 - y0) // 2, outline=MUTED, width=self.px(2)
+            )
+            self.text(((x0 + x1) / 2, (y0 + y1) / 2), text, font, MUTED, "mm")
+        else:
+            self.draw.rounded_rectangle((x0, y0, x1, y1), radius=(y1 - y0) // 2, fill=self.accent)
+            self.text(((x0 + x1) / 2, (y0 + y1) / 2), text, font, PAPER, "mm")
+        if label is None or label.takes <= 1:
+            return x0, y1
+        take_font = self.font(30, "0", bold=True)
+        take = f"take {label.take}/{label.takes}"
+        y = y1 + self.px(14)
+        self.text((x1, y), take, take_font, INK, "ra")
+        return min(x0, round(x1 - self.length(take, take_font))), y + self.lh(take_font)
+
+    def footer(self, box: _Box) -> int:
+        """Draw model, size, quality, take and options along the bottom; return the space's end."""
+        r, label = self.r, self.r.label
+        parts = [r.model, f"{self.w}x{self.h}"]
+        if r.quality:
+            parts.append(f"{r.quality} quality")
+        if label is not None:
+            parts.append(f"take {label.take}/{label.takes}")
+        parts += [f"{k} {v}" for k, v in sorted(r.options.items()) if v not in (None, "")]
+        font = self.font(25, " ".join(str(p) for p in parts))
+        mark = "DRAFT PREVIEW"
+        mark_font = self.font(22, mark, bold=True)
+        width = round(box.width - self.length(mark, mark_font) - self.px(30))
+        # Break between the parts, never inside one ("take 1/2" stays whole).
+        lines = [""]
+        for part in (str(p) for p in parts):
+            joined = f"{lines[-1]}  ·  {part}" if lines[-1] else part
+            if lines[-1] and self.length(joined, font) > width:
+                lines.append(part)
+            else:
+                lines[-1] = joined
+        if len(lines) > 2:
+            lines = [lines[0], wrap_text(self.draw, "  ·  ".join(lines[1:]), font, width, max_lines=1)[0]]
+        lh = self.lh(font)
+        base = box.y1 - (len(lines) - 1) * lh
+        for i, line in enumerate(lines):
+            self.text((box.x0, base + i * lh), line, font, MUTED, "ls")
+        self.text((box.x1, box.y1), mark, mark_font, _mix(MUTED, PAPER, 0.35), "rs")
+        top = base - lh - self.px(12)
+        self.draw.line((box.x0, top, box.x1, top), fill=RULE, width=self.px(2))
+        return top - self.px(24)
+
+    def inputs(self, box: _Box) -> int:
+        """Draw reference thumbnails with labels, and the mask, above the footer; return the top."""
+        size = self.px(96, 12)
+        every = " ".join(i.label for i in self.refs) + (self.r.mask.label if self.r.mask else "")
+        font = self.font(25, every)
+        head_font = self.font(20, "A", bold=True)
+        top = box.y1 - size
+        if top - box.y0 < self.px(220):
+            return box.y1  # no room: the picture and prompt matter more
+        heading = "REFERENCES" if self.refs else "MASK"
+        self.text((box.x0, top - self.px(12)), heading, head_font, MUTED, "ls")
+        items: list[tuple[InputImage | None, str]] = [(i, i.label) for i in self.refs]
+        if self.r.mask is not None:
+            items.append((None, f"mask: {self.r.mask.label}"))
+        x, gap, label_w = box.x0, self.px(14), self.px(300)
+        for n, (image, text) in enumerate(items):
+            left = len(items) - n
+            # Leave room to say how many did not fit, unless this is the last one.
+            reserve = self.length(f"+{left - 1} more", font) + gap if left > 1 else 0
+            if x + size + gap + min(label_w, self.length(text, font)) + reserve > box.x1:
+                self.text((x, top + size / 2), f"+{left} more", font, MUTED, "lm")
+                break
+            rect = (x, top, x + size, top + size)
+            used = self.thumb(image, rect) if image is not None else self.checker(rect)
+            text = self.fit_tail(text, font, min(label_w, box.x1 - x - used - gap))
+            self.text((x + used + gap, top + size / 2), text, font, INK, "lm")
+            x += round(used + gap + self.length(text, font) + self.px(40))
+        return top - self.px(12) - self.lh(head_font) - self.px(18)
+
+    def thumb(self, image: InputImage, rect: tuple[int, int, int, int]) -> int:
+        """Draw an input image fitted to the rect's height; return the width used."""
+        x0, y0, _, y1 = rect
+        pic = _fitted(image, (self.px(240), y1 - y0))
+        if pic is None:
+            return self.checker(rect)
+        top = y0 + (y1 - y0 - pic.height) // 2
+        self.img.paste(pic, (x0, top))
+        self.draw.rectangle((x0, top, x0 + pic.width - 1, top + pic.height - 1), outline=INK, width=1)
+        return pic.width
+
+    def checker(self, rect: tuple[int, int, int, int]) -> int:
+        """Draw a transparency checkerboard (the mask's icon); return the width used."""
+        x0, y0, x1, y1 = rect
+        cell = max(2, (y1 - y0) // 6)
+        self.draw.rectangle((x0, y0, x1 - 1, y1 - 1), fill=(255, 255, 255))
+        for j, y in enumerate(range(y0, y1, cell)):
+            for x in range(x0 + (j % 2) * cell, x1, 2 * cell):
+                self.draw.rectangle(
+                    (x, y, min(x + cell, x1) - 1, min(y + cell, y1) - 1), fill=(214, 210, 202)
+                )
+        self.draw.rectangle((x0, y0, x1 - 1, y1 - 1), outline=INK, width=1)
+        return x1 - x0
+
+    def body(self, box: _Box) -> None:
+        """Draw the picture (the chain's source) and the prompt in the space between."""
+        if box.height < self.px(40):
+            return
+        if self.source is None:
+            self.prompt(box)
+            return
+        gap = self.px(36)
+        if self.w >= self.h * 1.15:  # landscape: picture left, prompt right
+            pic = _Box(box.x0, box.y0, box.x0 + round(box.width * 0.56), box.y1)
+            self.prompt(_Box(pic.x1 + gap, box.y0, box.x1, box.y1))
+            self.picture(pic, centre=False)
+        else:
+            pic = _Box(box.x0, box.y0, box.x1, box.y0 + round(box.height * 0.6))
+            self.prompt(_Box(box.x0, pic.y1 + gap, box.x1, box.y1))
+            self.picture(pic, centre=True)
+
+    def picture(self, box: _Box, centre: bool) -> None:
+        """Draw the source: fitted for an edit or variation, on its canvas for an outpaint."""
+        source = self.source
+        assert source is not None
+        label = self.r.label
+        outpaint = label.outpaint if label is not None else None
+        cap_font = self.font(25, source.label)
+        area = _Box(box.x0, box.y0, box.x1, box.y1 - self.lh(cap_font) - self.px(12))
+        aspect = self.w / self.h if outpaint else _aspect(source) or self.w / self.h
+        pw = min(area.width, round(area.height * aspect))
+        ph = min(area.height, round(pw / aspect))
+        if pw < 8 or ph < 8:
+            return
+        x0 = area.x0 + ((area.width - pw) // 2 if centre else 0)
+        y0 = area.y0
+        frame = (x0, y0, x0 + pw, y0 + ph)
+        if outpaint is not None:
+            # The whole canvas in miniature: the source at its box, the rest hatched.
+            self.hatch(frame)
+            sx, sy = pw / self.w, ph / self.h
+            bl, bt, br, bb = outpaint.box
+            rect = (x0 + round(bl * sx), y0 + round(bt * sy), x0 + round(br * sx), y0 + round(bb * sy))
+            size = (rect[2] - rect[0], rect[3] - rect[1])
+            pic = _fitted(source, size, crop=outpaint.box, canvas=(self.w, self.h), exact=True)
+            if pic is not None:
+                self.img.paste(pic, rect[:2])
+            self.draw.rectangle((rect[0], rect[1], rect[2] - 1, rect[3] - 1), outline=INK, width=self.px(2))
+            self.source_box = rect
+            caption = f"source: {source.label}  ·  new area hatched"
+        else:
+            pic = _fitted(source, (pw, ph), exact=True)
+            if pic is not None:
+                self.img.paste(pic, (x0, y0))
+            else:
+                self.hatch(frame)
+            self.source_box = frame
+            caption = f"source: {source.label}"
+        self.draw.rectangle((x0, y0, x0 + pw - 1, y0 + ph - 1), outline=INK, width=self.px(2))
+        self.text((x0, y0 + ph + self.px(12)), self.fit_tail(caption, cap_font, pw), cap_font, MUTED)
+
+    def hatch(self, rect: tuple[int, int, int, int]) -> None:
+        """Fill a rect with the tint and diagonal accent hatching (the area the model paints)."""
+        x0, y0, x1, y1 = rect
+        self.draw.rectangle((x0, y0, x1 - 1, y1 - 1), fill=self.tint)
+        step = self.px(18, 4)
+        colour = _mix(self.accent, self.tint, 0.5)
+        width = self.px(2.5)
+        h = y1 - 1 - y0
+        for k in range(x0 - h, x1, step):
+            # Clip each 45° line to the rect by hand: cheaper than drawing through a mask.
+            ax, ay = max(k, x0), y0 + max(0, x0 - k)
+            bx, by = min(k + h, x1 - 1), y0 + min(h, x1 - 1 - k)
+            if ax <= bx and ay <= by:
+                self.draw.line((ax, ay, bx, by), fill=colour, width=width)
+
+    def prompt(self, box: _Box) -> None:
+        """Draw the prompt on a tinted card, as large as fits, truncated with an ellipsis."""
+        if box.height < self.px(60) or box.width < self.px(120):
+            return
+        self.draw.rounded_rectangle((box.x0, box.y0, box.x1, box.y1), radius=self.px(16), fill=self.tint)
+        inner = _Box(box.x0 + self.px(34), box.y0 + self.px(30), box.x1 - self.px(34), box.y1 - self.px(30))
+        head_font = self.font(21, "A", bold=True)
+        head_h = self.lh(head_font) + self.px(10)
+        prompt, colour = self.r.prompt.strip()[:PROMPT_CHARS], INK
+        if not prompt:
+            prompt = "no prompt: a variation of the source" if self.r.kind == "variation" else "empty prompt"
+            colour = MUTED
+        avail = inner.height - head_h
+        # Pick the largest size whose estimated capacity holds the prompt, then wrap once:
+        # wrapping at every candidate size would cost more than the rest of the drawing.
+        wide = sum(unicodedata.east_asian_width(c) in "WF" for c in prompt[:400]) / min(len(prompt), 400)
+        need = len(prompt) * (1 + wide) * 1.15
+        sizes = (58, 52, 46, 42, 38, 34, 30, 27, 24, 22)
+        start = next(
+            (
+                i
+                for i, n in enumerate(sizes)
+                if (inner.width / (self.px(n, 9) * 0.55)) * (avail / (self.px(n, 9) * 1.4)) >= need
+            ),
+            len(sizes) - 1,
+        )
+        # The estimate can be off for a short prompt: step down (twice at most) if it was cut.
+        for n in sizes[start : start + 3]:
+            font = self.font(n, prompt)
+            lh = self.lh(font, 1.36)
+            text = wrap_text(self.draw, prompt, font, inner.width, max_lines=max(1, avail // lh))
+            if not text or not text[-1].endswith("…") or prompt.endswith("…"):
+                break
+        # Centre the block in the card: a short prompt reads as a title, not as a stray line.
+        y = inner.y0 + max(0, (avail - len(text) * lh) // 2)
+        self.text((inner.x0, y), "PROMPT", head_font, self.accent)
+        self.lines(text, font, inner, y + head_h, lh, colour)
+
+
+def _aspect(image: InputImage) -> float | None:
+    """Return an input image's width / height, or None when it cannot be read."""
+    from storyboard.imaging import dimensions
+
+    try:
+        w, h = dimensions(image.data)
+    except ValueError:
+        return None
+    return w / h if h else None
+
+
+# Decoded, scaled inputs by hash: a reference appears in many frames of a run.
+_CACHE: OrderedDict[tuple[object, ...], Image.Image | None] = OrderedDict()
+_CACHE_LOCK = threading.Lock()
+
+
+def _fitted(
+    image: InputImage,
+    size: tuple[int, int],
+    *,
+    crop: tuple[int, int, int, int] | None = None,
+    canvas: tuple[int, int] | None = None,
+    exact: bool = False,
+) -> Image.Image | None:
+    """Return the image scaled to `size` (`exact`) or within it, on paper; None if unreadable.
+
+    With `crop` and `canvas`: when the image is the prepared outpaint canvas (its size is
+    `canvas`), only the part under `crop` is used; an unprepared source is used whole.
+    """
+    key = (image.sha256, size, crop, canvas, exact)
+    with _CACHE_LOCK:
+        if key in _CACHE:
+            _CACHE.move_to_end(key)
+            return _CACHE[key]
+    pic = _decode_scaled(image.data, size, crop, canvas, exact)
+    with _CACHE_LOCK:
+        _CACHE[key] = pic
+        while len(_CACHE) > 48:
+            _CACHE.popitem(last=False)
+    return pic
+
+
+def _decode_scaled(
+    data: bytes,
+    size: tuple[int, int],
+    crop: tuple[int, int, int, int] | None,
+    canvas: tuple[int, int] | None,
+    exact: bool,
+) -> Image.Image | None:
+    """Decode and scale an image, flattening transparency onto paper."""
+    from PIL import Image, ImageOps
+
+    try:
+        img = Image.open(io.BytesIO(data))
+        if img.format == "JPEG" and crop is None:
+            img.draft("RGB", size)  # decode at a reduced scale: much faster
+        img = ImageOps.exif_transpose(img)
+        if crop is not None and canvas is not None and img.size == canvas:
+            img = img.crop(crop)
+        img = img.convert("RGBA")
+    except (OSError, ValueError, SyntaxError):
+        return None
+    w, h = max(1, size[0]), max(1, size[1])
+    if not exact:
+        scale = min(w / img.width, h / img.height)
+        w, h = max(1, round(img.width * scale)), max(1, round(img.height * scale))
+    img = img.resize((w, h), Image.Resampling.BILINEAR, reducing_gap=2.0)
+    flat = Image.new("RGB", (w, h), PAPER)
+    flat.paste(img, (0, 0), img)
+    return flat
