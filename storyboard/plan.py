@@ -250,6 +250,9 @@ def build_plan(
 
     if problems:  # one line per problem, even when many frames share it
         raise StoryError(sorted(dict.fromkeys(problems), key=lambda p: (p.line or 0, p.column or 0)))
+    from storyboard import adventure
+
+    warnings += adventure.warnings(loaded)
     if backend == "draft":  # drafts are drawn offline: free
         for job in jobs:
             job.estimate = 0.0

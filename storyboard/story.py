@@ -203,7 +203,7 @@ def load_story(path: str | Path) -> LoadedStory:
     try:
         story = Story.model_validate(data)
     except ValidationError as e:
-        problems += [_problem_from_pydantic(shown, positions, err) for err in e.errors()]
+        problems += _merge_unions([_problem_from_pydantic(shown, positions, err) for err in e.errors()])
         raise StoryError(_sorted(problems)) from None
 
     loaded = LoadedStory(story, p, hashlib.sha256(raw).hexdigest(), positions)
@@ -235,13 +235,13 @@ def check_story(loaded: LoadedStory) -> list[Problem]:
     at = loaded.problem
 
     for name in list(s.vars) + list(s.characters):
-        where = ("vars", name) if name in s.vars else ("characters", name)
+        where = ("vars", name, "__key__") if name in s.vars else ("characters", name, "__key__")  # at the name
         if not name.isidentifier() or keyword.iskeyword(name):
             out.append(at(where, f"`{name}` must be a Python-style identifier (letters, digits, _) to be used in prompts"))
         elif name in RESERVED:
             out.append(at(where, f"`{name}` is a reserved name in prompts; rename it (e.g. `{name}_`)"))
     for name in set(s.vars) & set(s.characters):
-        out.append(at(("characters", name), f"`{name}` is both a var and a character; rename one"))
+        out.append(at(("characters", name, "__key__"), f"`{name}` is both a var and a character; rename one"))
 
     ids: dict[str, int] = {}
     for i, f in enumerate(s.frames):
@@ -292,7 +292,10 @@ def check_story(loaded: LoadedStory) -> list[Problem]:
                 out += _check_file(loaded, where, r, "reference")
 
     if not out:
+        from storyboard import adventure
+
         out += _check_cycles(loaded, ids)
+        out += adventure.problems(loaded)
     return out
 
 
@@ -426,6 +429,27 @@ def _problem_from_pydantic(file: str, positions: dict, err: Any) -> Problem:
         msg = f"{msg} (got {type(got).__name__} {str(got)[:40]!r})" if got is not None else msg
     msg = msg.replace("Value error, ", "")
     return _problem(file, positions, loc, msg)
+
+
+def _merge_unions(problems: list[Problem]) -> list[Problem]:
+    """Report a key once: pydantic lists each member of a union (`str | list[str]`) on its own."""
+    merged: dict[tuple[Any, ...], Problem] = {}
+    prefix = "Input should be a valid "
+    for p in problems:
+        key = (p.line, p.column, p.path)
+        old = merged.get(key)
+        if old is None:
+            merged[key] = p
+            continue
+        head, sep, got = old.message.partition(" (got ")
+        more = p.message.partition(" (got ")[0]
+        if head.startswith(prefix) and more.startswith(prefix):
+            kinds = head[len(prefix):].replace(" or ", ", ").split(", ") + [more[len(prefix):]]
+            joined = ", ".join(kinds[:-1]) + " or " + kinds[-1]
+            merged[key] = Problem(p.file, p.line, p.column, p.path, f"{prefix}{joined}{sep}{got}")
+        else:
+            merged[(*key, len(merged))] = p
+    return list(merged.values())
 
 
 def _sorted(problems: list[Problem]) -> list[Problem]:

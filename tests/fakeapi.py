@@ -777,7 +777,7 @@ class FakeImagesAPI:
 
     def _responses(self, rec: RequestRecord) -> _Reply:
         reply = self.responses_reply(rec) if callable(self.responses_reply) else self.responses_reply
-        status = self.responses_status or (404 if "error" in reply else 200)
+        status = self.responses_status or (404 if reply.get("error") else 200)
         return _json_reply(status, reply)
 
     # -- the images endpoints
