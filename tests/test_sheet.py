@@ -1,0 +1,438 @@
+"""The contact sheet, checked by structure: the HTML is parsed, never compared as a whole."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+import sheetdata
+
+from storyboard import sheet
+from storyboard.sheet import thumb_size, write_sheet
+
+VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
+
+
+class Node:
+    """One element of a parsed page: tag, attributes, children and its text."""
+
+    def __init__(self, tag: str, attrs: dict[str, str | None], parent: Node | None) -> None:
+        self.tag, self.attrs, self.parent = tag, attrs, parent
+        self.children: list[Node] = []
+        self.parts: list[str] = []
+
+    @property
+    def classes(self) -> set[str]:
+        """Return the element's classes."""
+        return set((self.attrs.get("class") or "").split())
+
+    @property
+    def text(self) -> str:
+        """Return all text inside the element, whitespace collapsed."""
+        return " ".join("".join(self._texts()).split())
+
+    def _texts(self) -> list[str]:
+        out = list(self.parts)
+        for child in self.children:
+            out += child._texts()
+        return out
+
+    def iter(self) -> list[Node]:
+        """Return this element and every element inside it, in document order."""
+        out = [self]
+        for child in self.children:
+            out += child.iter()
+        return out
+
+    def find_all(self, tag: str | None = None, cls: str | None = None, **attrs: str) -> list[Node]:
+        """Return the elements inside that match a tag, a class and attribute values."""
+        return [
+            n
+            for n in self.iter()[1:]
+            if (tag is None or n.tag == tag)
+            and (cls is None or cls in n.classes)
+            and all(n.attrs.get(k.rstrip("_").replace("_", "-")) == v for k, v in attrs.items())
+        ]
+
+    def find(self, tag: str | None = None, cls: str | None = None, **attrs: str) -> Node:
+        """Return the first matching element inside, failing the test when there is none."""
+        found = self.find_all(tag, cls, **attrs)
+        assert found, f"no <{tag or '*'} class={cls} {attrs}> in <{self.tag} {self.attrs}>"
+        return found[0]
+
+
+class Tree(HTMLParser):
+    """A forgiving HTML parser that builds `Node`s."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.root = Node("#document", {}, None)
+        self.cur = self.root
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        node = Node(tag, dict(attrs), self.cur)
+        self.cur.children.append(node)
+        if tag not in VOID:
+            self.cur = node
+
+    def handle_endtag(self, tag: str) -> None:
+        node = self.cur
+        while node is not self.root and node.tag != tag:
+            node = node.parent  # type: ignore[assignment]
+        if node is not self.root:
+            self.cur = node.parent  # type: ignore[assignment]
+
+    def handle_data(self, data: str) -> None:
+        self.cur.parts.append(data)
+
+
+def parse(html: str) -> Node:
+    """Parse a page into a tree of `Node`s."""
+    tree = Tree()
+    tree.feed(html)
+    tree.close()
+    return tree.root
+
+
+def render(out: Path) -> tuple[str, Node]:
+    """Write the sheet of `out` and return its HTML and parsed tree."""
+    html = write_sheet(out).read_text(encoding="utf-8")
+    return html, parse(html)
+
+
+@pytest.fixture(scope="module")
+def rich(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, str, Node]:
+    out = tmp_path_factory.mktemp("rich")
+    manifest = sheetdata.rich(out)
+    html, doc = render(out)
+    return out, manifest, html, doc
+
+
+def cards(doc: Node) -> list[Node]:
+    return doc.find_all("article", "card")
+
+
+def card(doc: Node, label: str) -> Node:
+    return doc.find("article", id=f"f{label}")
+
+
+def test_cells_are_in_story_order(rich: tuple[Path, dict, str, Node]) -> None:
+    _, manifest, _, doc = rich
+    shown = [e for e in manifest["frames"] if e["picked"]]
+    assert [c.attrs["id"] for c in cards(doc)] == [f"f{n:02d}" for n in range(1, len(shown) + 1)]
+    assert [c.attrs.get("data-id") for c in cards(doc)] == [e["id"] for e in shown]
+    assert [c.find("span", "num").text for c in cards(doc)] == [f"{n:02d}" for n in range(1, 10)]
+
+
+def test_captions_notes_and_japanese_text(rich: tuple[Path, dict, str, Node]) -> None:
+    _, _, _, doc = rich
+    assert card(doc, "01").find("p", "caption").text == "Rex wakes up."
+    assert card(doc, "01").find("p", "notes").text == "WIDE. Slow push in. SFX: servo whine"
+    assert card(doc, "02").find("p", "caption").text == sheetdata.JAPANESE_CAPTION
+
+
+def test_hostile_text_is_escaped(rich: tuple[Path, dict, str, Node]) -> None:
+    _, _, html, doc = rich
+    assert "<script>alert(1)" not in html and "<img src=x" not in html and "<b>not bold" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    hostile = card(doc, "05")
+    assert hostile.find("pre", "prompt").text == " ".join(sheetdata.HOSTILE_PROMPT.split())
+    assert hostile.find("p", "caption").text == sheetdata.HOSTILE_CAPTION
+    assert not hostile.find_all("b")
+    assert not [n for n in doc.iter() if any(k.startswith("on") for k in n.attrs)]
+    scripts = doc.find_all("script")
+    assert len(scripts) == 2  # the data block and the sheet's own code, nothing injected
+    data_block = doc.find("script", id="sb-data")
+    assert data_block.attrs["type"] == "application/json"
+    raw = "".join(data_block.parts)
+    assert "<" not in raw  # tojson escapes it, so no "</script>" can end the block early
+    data = json.loads(raw)
+    assert data["frames"][4]["caption"] == sheetdata.HOSTILE_CAPTION
+
+
+def test_failed_and_skipped_cells_show_why(rich: tuple[Path, dict, str, Node]) -> None:
+    _, _, _, doc = rich
+    failed, skipped = card(doc, "07"), card(doc, "08")
+    assert "st-failed" in failed.classes and "st-skipped" in skipped.classes
+    assert failed.find(cls="badge").text == "Failed"
+    assert "moderation" in failed.find("a", "shot").text
+    assert failed.find(cls="message").text == "Your request was rejected by the safety system."
+    assert failed.find("code").text == "moderation_blocked"
+    assert not failed.find_all("img")
+    assert skipped.find(cls="badge").text == "Skipped"
+    assert "source failed" in skipped.find("a", "shot").text
+    assert skipped.find("a", "from").attrs["href"] == "#f07"
+
+
+def test_takes_side_by_side_with_the_pick_marked(rich: tuple[Path, dict, str, Node]) -> None:
+    _, _, _, doc = rich
+    takes = card(doc, "02").find("div", "takes").find_all("a", "take")
+    assert [t.attrs["href"] for t in takes] == [f"takes/02-city-{k:02d}.jpg" for k in (1, 2, 3)]
+    assert ["picked" in t.classes for t in takes] == [False, True, False]
+    assert "picked" in takes[1].text
+    assert all(t.find("img").attrs["src"].startswith("thumbs/") for t in takes)
+    assert not card(doc, "01").find_all("div", "takes")
+
+
+def test_chained_frames_link_to_their_source(rich: tuple[Path, dict, str, Node]) -> None:
+    _, _, _, doc = rich
+    night = card(doc, "03")
+    link = night.find("a", "from")
+    assert (link.attrs["href"], link.text) == ("#f02", "from 02")
+    assert card(doc, "04").find("a", "from").attrs["href"] == "#f03"
+    refs = card(doc, "01").find_all("a", "ref")
+    assert len(refs) == 2
+    assert all(
+        r.attrs["href"].startswith("inputs/") and r.find("img").attrs["src"].startswith("thumbs/")
+        for r in refs
+    )
+
+
+def test_edited_and_locked_frames_are_marked(rich: tuple[Path, dict, str, Node]) -> None:
+    _, _, _, doc = rich
+    assert card(doc, "03").find(cls="badge").text == "Edited by hand"
+    assert card(doc, "06").find(cls="badge").text == "Locked"
+    assert not card(doc, "01").find_all(cls="badge")
+
+
+def test_details_carry_the_request(rich: tuple[Path, dict, str, Node]) -> None:
+    _, _, _, doc = rich
+    details = card(doc, "05").find("details")
+    facts = {dt.text: dd.text for dt, dd in zip(details.find_all("dt"), details.find_all("dd"), strict=True)}
+    assert facts["Model"] == "gpt-image-2"
+    assert facts["Size"].startswith("1536x1024")
+    assert facts["Quality"] == "medium"
+    assert facts["Attempts"] == "1"
+    assert facts["Time"] == "12.5 s"
+    assert facts["Cost"] == "≈$0.042"
+    assert details.find("pre", "revised").text == "<script>alert(3)</script> revised"
+
+
+def test_header_totals_and_date(rich: tuple[Path, dict, str, Node]) -> None:
+    _, _, _, doc = rich
+    header = doc.find("header", "top")
+    assert header.find("h1").text == "Robot Dog's Journey"
+    stats = {s.find("dt").text: s.find("dd").text for s in header.find_all("div", "stat")}
+    assert stats["Frames"] == "9"
+    assert stats["Failed"] == "1" and stats["Skipped"] == "1"
+    assert stats["This run"].startswith("≈$") and stats["All runs"].startswith("≈$")
+    assert stats["Time"] == "1 min 12 s"
+    assert header.find("time").attrs["datetime"] == "2026-03-14T09:31:12Z"
+    assert "14 Mar 2026" in header.find("time").text
+    assert not doc.find_all(cls="banner-draft")
+
+
+def test_cast_section(rich: tuple[Path, dict, str, Node]) -> None:
+    _, _, _, doc = rich
+    cast = doc.find("section", id="Cast")
+    people = cast.find_all("article", "person")
+    assert [p.find("h3").text for p in people] == ["rex", "mia"]
+    assert people[0].find("a", "sheet").attrs["href"] == "characters/rex.png"
+    assert len(people[0].find_all("a", "ref")) == 2
+    assert "rejected by the safety system" in people[1].find(cls="sheet").text
+    assert people[1].find("p", "notes").text == "a girl in a yellow raincoat <b>&</b> boots"
+
+
+def test_nothing_points_outside_the_folder(rich: tuple[Path, dict, str, Node]) -> None:
+    _, _, html, doc = rich
+    assert "http://" not in html and "https://" not in html
+    links = [
+        (n.tag, n.attrs.get("src") or n.attrs.get("href"))
+        for n in doc.iter()
+        if n.attrs.get("src") or n.attrs.get("href")
+    ]
+    assert links
+    for tag, url in links:
+        assert ":" not in url.split("#")[0] and not url.startswith(("/", "\\")), (tag, url)
+        assert ".." not in url.split("/"), (tag, url)
+    assert not doc.find_all("link") and not doc.find_all("iframe")
+    assert "@import" not in html and "url(" not in html
+
+
+def test_images_avoid_layout_shift(rich: tuple[Path, dict, str, Node]) -> None:
+    _, _, _, doc = rich
+    shot = card(doc, "01").find("a", "shot").find("img")
+    assert (shot.attrs["loading"], shot.attrs["decoding"]) == ("lazy", "async")
+    assert (shot.attrs["width"], shot.attrs["height"]) == ("480", "320")
+    assert shot.attrs["data-full"] == "frames/01-lab.png"
+    portrait = card(doc, "06").find("img")
+    assert (portrait.attrs["width"], portrait.attrs["height"]) == ("320", "480")
+
+
+def test_thumbnails_are_made_once_per_image(tmp_path: Path) -> None:
+    manifest = sheetdata.rich(tmp_path)
+    write_sheet(tmp_path)
+    shas = {e["sha256"] for e in manifest["frames"] if e["sha256"]}
+    shas |= {r["sha256"] for c in manifest["characters"] for r in c["references"]}
+    shas |= {c["sheet"]["sha256"] for c in manifest["characters"] if c["sheet"]["sha256"]}
+    made = {p.name: p.stat() for p in (tmp_path / "thumbs").iterdir()}
+    assert set(made) == {f"{sha}.webp" for sha in shas}
+    from PIL import Image
+
+    with Image.open(tmp_path / "thumbs" / f"{manifest['frames'][0]['sha256']}.webp") as im:
+        assert (im.format, im.size) == ("WEBP", (480, 320))
+    time.sleep(0.01)
+    write_sheet(tmp_path, manifest)
+    again = {p.name: p.stat() for p in (tmp_path / "thumbs").iterdir()}
+    assert {k: (v.st_mtime_ns, v.st_ino) for k, v in again.items()} == {
+        k: (v.st_mtime_ns, v.st_ino) for k, v in made.items()
+    }
+    assert not [p for p in tmp_path.rglob("*") if p.name.startswith(".") or p.suffix == ".tmp"]
+
+
+def test_a_new_image_gets_a_thumbnail_and_the_rest_stay(tmp_path: Path) -> None:
+    sheetdata.many(tmp_path, 3)
+    write_sheet(tmp_path)
+    before = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "thumbs").iterdir()}
+    manifest = sheetdata.many(tmp_path, 4)
+    write_sheet(tmp_path, manifest)
+    after = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "thumbs").iterdir()}
+    assert len(after) == 4 and {k: after[k] for k in before} == before
+
+
+def test_missing_or_broken_images_do_not_break_the_sheet(tmp_path: Path) -> None:
+    manifest = sheetdata.many(tmp_path, 3)
+    (tmp_path / manifest["frames"][0]["file"]).unlink()
+    (tmp_path / manifest["frames"][1]["file"]).write_bytes(b"not an image")
+    _, doc = render(tmp_path)
+    assert len(cards(doc)) == 3
+    # No thumbnail could be made: the cell points at the frame file itself.
+    assert card(doc, "01").find("img").attrs["src"] == manifest["frames"][0]["file"]
+    assert card(doc, "03").find("img").attrs["src"].startswith("thumbs/")
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "P", "L", "CMYK"])
+def test_thumbnails_of_any_image_mode(tmp_path: Path, mode: str) -> None:
+    from PIL import Image
+
+    src = tmp_path / "in.jpg" if mode == "CMYK" else tmp_path / "in.png"
+    Image.new(mode, (1000, 400)).save(src)
+    assert sheet._make_thumb(src, tmp_path / "t.webp") == (480, 192)
+    with Image.open(tmp_path / "t.webp") as im:
+        assert im.size == (480, 192)
+
+
+@pytest.mark.parametrize(
+    ("size", "thumb"),
+    [
+        ((1536, 1024), (480, 320)),
+        ((1024, 1536), (320, 480)),
+        ((300, 200), (300, 200)),
+        ((3840, 2160), (480, 270)),
+    ],
+)
+def test_thumb_size(size: tuple[int, int], thumb: tuple[int, int]) -> None:
+    assert thumb_size(*size) == thumb
+
+
+def test_draft_runs_are_labelled(tmp_path: Path) -> None:
+    sheetdata.many(tmp_path, 2, backend="draft")
+    html, doc = render(tmp_path)
+    assert "Draft preview" in doc.find(cls="banner-draft").text
+    assert "draft preview" in doc.find("title").text
+    stats = {s.find("dt").text: s.find("dd").text for s in doc.find_all("div", "stat")}
+    assert stats["Spend"] == "free (draft)"
+
+
+def test_play_view_only_for_stories_with_choices(tmp_path: Path) -> None:
+    sheetdata.branching(tmp_path / "b")
+    _, doc = render(tmp_path / "b")
+    assert doc.find("a", href="#play").text == "Play"
+    assert "hidden" in doc.find("section", "play").attrs
+    data = json.loads("".join(doc.find("script", id="sb-data").parts))
+    start = data["frames"][0]
+    assert start["text"] == "Rex reaches a fork in the path. Which way?"
+    assert start["choices"] == [{"label": "Go left", "goto": "left"}, {"label": "Go right", "goto": "right"}]
+    sheetdata.many(tmp_path / "plain", 2)
+    _, plain = render(tmp_path / "plain")
+    assert not plain.find_all("section", "play") and not plain.find_all("a", href="#play")
+
+
+def test_print_pages_hold_six_frames(tmp_path: Path) -> None:
+    sheetdata.many(tmp_path, 14)
+    _, doc = render(tmp_path)
+    pages = doc.find_all("div", "page")
+    assert [len(p.find_all("article", "card")) for p in pages] == [6, 6, 2]
+    assert pages[1].find(cls="page-head").text.endswith("page 2 / 3")
+
+
+def test_numbers_pad_to_the_frame_count(tmp_path: Path) -> None:
+    sheetdata.many(tmp_path, 100, image_size=(16, 16))
+    _, doc = render(tmp_path)
+    assert cards(doc)[0].attrs["id"] == "f001" and cards(doc)[-1].attrs["id"] == "f100"
+
+
+def test_empty_story(tmp_path: Path) -> None:
+    sheetdata.build(tmp_path, [])
+    _, doc = render(tmp_path)
+    assert not cards(doc)
+    assert "no frames" in doc.find(cls="empty-story").text
+
+
+def test_template_override_and_partials(tmp_path: Path) -> None:
+    sheetdata.many(tmp_path, 2)
+    custom = tmp_path / "custom" / "mine.html.j2"
+    custom.parent.mkdir()
+    custom.write_text(
+        "<h1>{{ title }}</h1>{% for f in frames %}<p>{{ f.label }}</p>{% endfor %}"
+        "<style>{{ inline('sheet.css')|length > 100 }}</style>",
+        encoding="utf-8",
+    )
+    html = write_sheet(tmp_path, template=custom).read_text(encoding="utf-8")
+    assert html == "<h1>2 frames</h1><p>01</p><p>02</p><style>True</style>"
+
+
+def test_templates_are_found_from_a_checkout() -> None:
+    assert (sheet.template_dir() / "index.html.j2").is_file()
+    assert (sheet.template_dir() / "sheet.css").is_file() and (sheet.template_dir() / "sheet.js").is_file()
+
+
+def test_index_is_replaced_atomically(tmp_path: Path) -> None:
+    sheetdata.many(tmp_path, 2)
+    path = write_sheet(tmp_path)
+    inode = path.stat().st_ino
+    write_sheet(tmp_path)
+    assert path.stat().st_ino != inode  # a rename, never a rewrite in place a reader could catch half done
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["frames", "index.html", "manifest.json", "thumbs"]
+    assert oct(path.stat().st_mode & 0o777) == oct(0o644)
+
+
+def test_rerendering_a_thousand_frames_is_fast(tmp_path: Path) -> None:
+    sheetdata.many(tmp_path, 1000, image_size=(24, 16))
+    write_sheet(tmp_path)
+    started = time.perf_counter()
+    html, doc = render(tmp_path)
+    assert time.perf_counter() - started < 3
+    assert len(cards(doc)) == 1000
+
+
+def test_sheet_module_does_not_import_pillow_or_jinja_at_import_time() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, storyboard.sheet; print('PIL' in sys.modules, 'jinja2' in sys.modules)"
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "PYTHONPATH": str(Path(sheet.__file__).parent.parent)},
+    )
+    assert out.stdout.split() == ["False", "False"]
+
+
+def test_a_frame_with_no_picked_take_still_gets_its_cell(tmp_path: Path) -> None:
+    manifest = sheetdata.many(tmp_path, 3)
+    manifest["frames"][1]["picked"] = False
+    _, doc = render_manifest(tmp_path, manifest)
+    assert [c.attrs["id"] for c in cards(doc)] == ["f01", "f02", "f03"]
+
+
+def render_manifest(out: Path, manifest: dict) -> tuple[str, Node]:
+    """Write the sheet of `out` from a manifest in memory and return its HTML and parsed tree."""
+    html = write_sheet(out, manifest).read_text(encoding="utf-8")
+    return html, parse(html)
