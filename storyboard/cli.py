@@ -163,9 +163,9 @@ def run(
     if jobs is not None and jobs < 1:
         raise UsageError("-j must be 1 or more.")
     selected, forced = _selection(plan, only, force)
-    if force and not only and not yes and sys.stdin.isatty():
-        if not typer.confirm("--force without --only requests every frame again (edited and locked frames are kept). Continue?"):
-            raise typer.Exit(1)
+    asks = force and not only and not yes and sys.stdin.isatty()
+    if asks and not typer.confirm("--force without --only requests every frame again (edited and locked frames are kept). Continue?"):
+        raise typer.Exit(1)
     options = RunOptions(
         parallel=1 if sequential else (jobs or s.parallel),
         ipm=ipm or s.images_per_minute,

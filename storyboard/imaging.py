@@ -77,6 +77,8 @@ def dimensions(data: bytes) -> tuple[int, int]:
     """Return (width, height) as a viewer shows the image (EXIF rotation applied), from its header."""
     img = _open(data)
     width, height = img.size
+    if img.format == "PNG" and "exif" not in img.info:
+        return width, height  # no eXIf before the pixels; Pillow's getexif would decode them all to look after
     try:
         orientation = img.getexif().get(0x0112)
     except (OSError, ValueError, SyntaxError):

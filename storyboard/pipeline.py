@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -43,14 +45,21 @@ def default_out_dir(loaded: LoadedStory) -> Path:
     return Path.cwd() / "outputs" / loaded.name
 
 
+def story_path(loaded: LoadedStory, out_dir: Path) -> str:
+    """Return where the story stands seen from the output folder (stable when both move together)."""
+    return os.path.relpath(loaded.path.resolve(), Path(out_dir).resolve())
+
+
 def check_owner(out_dir: Path, previous: dict[str, Any] | None, loaded: LoadedStory) -> None:
     """Refuse a folder whose manifest belongs to another story file."""
     if not previous:
         return
-    theirs = Path(str(previous.get("story", {}).get("file", ""))).name
-    if theirs and theirs != loaded.path.name:
+    story = previous.get("story", {})
+    theirs = story.get("path") or Path(str(story.get("file") or "")).name
+    mine = story_path(loaded, out_dir) if story.get("path") else loaded.path.name
+    if theirs and theirs != mine:
         raise OutputDirError(
-            f"{out_dir} holds the storyboard of {theirs}, not {loaded.path.name}. "
+            f"{out_dir} holds the storyboard of {Path(str(story.get('file') or theirs)).name}, not {loaded.path.name}. "
             f"Choose another folder with -o (e.g. -o outputs/{loaded.name})."
         )
 
@@ -88,7 +97,19 @@ async def _run(
     if unfinished:
         store.settle([e["sent"] for e in unfinished])
     kept = find_kept(plan, out_dir, previous, store)
-    runner = Runner(plan, out_dir, backend, options, kept=kept, on_event=on_event)
+    # Thumbnails are made as images arrive, while requests are in flight, so the sheet finds them made
+    # instead of making them all at the end. One thread: the event loop keeps a core (Pillow releases the GIL).
+    thumbs = ThreadPoolExecutor(max_workers=1, thread_name_prefix="thumbs") if write_sheet else None
+
+    def event(kind: str, r: Any) -> None:
+        if thumbs is not None and kind == "ok" and r.image is not None:
+            from storyboard.sheet import thumbnail_ahead
+
+            thumbs.submit(thumbnail_ahead, out_dir, store.object_path(r.image.sha256, r.image.ext), r.image.sha256)
+        if on_event is not None:
+            on_event(kind, r)
+
+    runner = Runner(plan, out_dir, backend, options, kept=kept, on_event=event)
     started = datetime.now(UTC)
     t0 = time.monotonic()
     interrupts = 0
@@ -126,10 +147,13 @@ async def _run(
         "possibly_paid_without_image": len(unfinished),
     }
     manifest = build_manifest(plan, results, placed, previous, run_info, runner.stats)
+    manifest["story"]["path"] = story_path(plan.loaded, out_dir)
     _restore_carried(manifest, out_dir, store)
     prune(out_dir, _named_files(manifest), store)
     write_manifest(out_dir, manifest)
     sheet = None
+    if thumbs is not None:
+        thumbs.shutdown(wait=True, cancel_futures=True)  # the sheet makes any still queued, in parallel
     if write_sheet:
         from storyboard.sheet import write_sheet as render
 

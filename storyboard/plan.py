@@ -180,7 +180,7 @@ def build_plan(
         except TemplateProblem as e:
             problems.append(loaded.problem(("characters", name, "sheet_prompt"), str(e)))
             prompt = ""
-        size, quality = _size_quality(loaded, profile, "3:2", s.quality, ("characters", name), problems, warnings)
+        size, quality = _size_quality(loaded, profile, "3:2", _quality_of(s.quality, profile), ("characters", name), problems, warnings)
         job = Job(
             index=len(jobs), number=None, id=None, name=name, ident=f"character:{name}", kind="generate",
             model=model, profile=profile, size=size, quality=quality, options=dict(s.options), prompt=prompt,
@@ -272,7 +272,7 @@ def _check_job(
 
     if job.kind == "outpaint":
         src_size = _source_size(job, jobs)
-        job.quality = f.quality or s.quality
+        job.quality = f.quality or _quality_of(s.quality, p)
         _quality(loaded, p, job.quality, (*where, "quality") if f.quality else ("quality",), problems)
         if src_size:
             try:
@@ -290,13 +290,13 @@ def _check_job(
             warnings += [f"{label}: {w}" for w in warn]
         except ValueError:
             # a file source of a size the model cannot make: fall back to the story's size
-            job.size, _ = _size_quality(loaded, p, s.size, s.quality, ("size",), problems, warnings)
+            job.size, _ = _size_quality(loaded, p, s.size, _quality_of(s.quality, p), ("size",), problems, warnings)
             warnings.append(f"{label}: its source is {inherited}, which {job.model} cannot make; using {job.size}")
-        job.quality = f.quality or s.quality
+        job.quality = f.quality or _quality_of(s.quality, p)
         _quality(loaded, p, job.quality, (*where, "quality") if f.quality else ("quality",), problems)
     else:
         job.size, job.quality = _size_quality(
-            loaded, p, size or s.size, f.quality or s.quality,
+            loaded, p, size or s.size, f.quality or _quality_of(s.quality, p),
             where, problems, warnings, size_key="size" if size else None, quality_key="quality" if f.quality else None,
         )
 
@@ -333,6 +333,13 @@ def _size_quality(
         problems.append(loaded.problem((*where, size_key) if size_key else ("size",), str(e)))
     _quality(loaded, p, quality, (*where, quality_key) if quality_key else ("quality",), problems)
     return resolved, quality
+
+
+def _quality_of(story_quality: str | None, p: models.ModelProfile) -> str:
+    """Return the story's quality, or the default: medium, or the model's own where it has no medium."""
+    if story_quality:
+        return story_quality
+    return "medium" if "medium" in p.qualities or not p.known else (p.default_quality or "medium")
 
 
 def _quality(loaded: LoadedStory, p: models.ModelProfile, quality: str, where: tuple[Any, ...], problems: list[Problem]) -> None:

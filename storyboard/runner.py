@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -130,6 +130,7 @@ class Runner:
         self._done: dict[int, asyncio.Future[Image | None]] = {}
         self._reserved = 0.0
         self._in_flight: set[asyncio.Task[Any]] = set()
+        self._halt = asyncio.Event()  # set once nothing new may start: waits for slots end early
         self.dry = dry  # preview only: build requests, write nothing
 
     # -- the graph --------------------------------------------------------------------------
@@ -165,10 +166,12 @@ class Runner:
     def stop(self) -> None:
         """Start nothing new; requests in flight finish and are saved (first Ctrl-C)."""
         self.stopping = True
+        self._halt.set()
 
     def abort(self) -> None:
         """Abandon requests in flight too (second Ctrl-C)."""
         self.stopping = True
+        self._halt.set()
         for t in list(self._in_flight):
             t.cancel()
 
@@ -358,7 +361,6 @@ class Runner:
                 r.status, r.reason = "skipped", "budget"
                 self.on_event("skipped", r)
                 return
-            self._reserved += estimate  # in flight, the estimate counts against the budget
             delay = None
             try:
                 sent = await self._attempt(job, r, request, task, ambiguous_before)
@@ -373,19 +375,20 @@ class Runner:
                     return
             except FatalFailure as e:
                 self.fatal = self.fatal or e
+                self._halt.set()
                 self._fail(r, e, e.message)
                 return
             except RequestFailed as e:
                 self._fail(r, e, e.message)
                 return
-            finally:
-                self._reserved -= estimate
             if delay is not None:
                 self.stats.retries += 1
                 self.on_event("retry", r)
-                await asyncio.sleep(delay)
+                await self._unless_halted(asyncio.sleep(delay))
                 continue
             if sent is None:
+                if r.status == "skipped":
+                    return  # over budget by the time its slot came
                 continue  # stopped while waiting for a slot: reported at the top
             image, seconds = sent
             self._save(job, r, image, seconds)
@@ -396,9 +399,17 @@ class Runner:
     ) -> tuple[GeneratedImage, float] | None:
         """Send one attempt within the cap and the pace; None when the run stopped meanwhile."""
         async with self._sem:
-            await self._pacer.acquire()
+            await self._unless_halted(self._pacer.acquire())
             if self.stopping or self.fatal is not None:
                 return None
+            # Reserve only now, in flight: a reservation taken while queued lets the whole queue
+            # pass the check before any spend lands.
+            estimate, budget = job.estimate or 0.0, self.options.budget
+            if budget is not None and self.stats.cost_usd + self._reserved + estimate > budget + 1e-9:
+                r.status, r.reason = "skipped", "budget"
+                self.on_event("skipped", r)
+                return None
+            self._reserved += estimate  # in flight, the estimate counts against the budget
             r.attempts += 1
             if ambiguous_before:  # the previous attempt may have been done and billed
                 r.possibly_billed_twice += 1
@@ -412,9 +423,19 @@ class Runner:
             try:
                 image = await self.backend.generate(request)
             finally:
+                self._reserved -= estimate
                 if task is not None:
                     self._in_flight.discard(task)
             return image, time.monotonic() - t0
+
+    async def _unless_halted(self, waiting: Coroutine[Any, Any, Any]) -> None:
+        """Wait for a pacer slot or a back-off, but no longer than until the run stops."""
+        wait, halt = asyncio.ensure_future(waiting), asyncio.ensure_future(self._halt.wait())
+        try:
+            await asyncio.wait((wait, halt), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            wait.cancel()
+            halt.cancel()
 
     def _fail(self, r: TakeResult, e: RequestFailed, reason: str) -> None:
         r.status, r.error, r.reason = "failed", e.as_dict(), reason

@@ -129,6 +129,14 @@ def make_thumbnails(out_dir: Path, manifest: dict[str, Any], *, workers: int = 4
     return thumbs
 
 
+def thumbnail_ahead(out_dir: Path, src: Path, sha: str) -> None:
+    """Make `thumbs/<sha256>.webp` of an image as soon as it arrives, so `write_sheet` finds it made."""
+    dest = Path(out_dir) / THUMBS / f"{sha}.webp"
+    if not dest.is_file():
+        dest.parent.mkdir(exist_ok=True)
+        _make_thumb(src, dest)
+
+
 def _manifest_images(
     out_dir: Path, manifest: dict[str, Any]
 ) -> dict[str, tuple[str, int | None, int | None]]:
@@ -200,7 +208,8 @@ def _make_thumb(src: Path, dest: Path) -> tuple[int, int] | None:
         fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".thumb-", suffix=".webp")
         os.close(fd)
         try:
-            img.save(tmp, "WEBP", quality=80, method=4)
+            # method 2: a third of method 4's time (5 vs 15 ms at 480 px) for files ~5 % larger.
+            img.save(tmp, "WEBP", quality=80, method=2)
             os.replace(tmp, dest)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from storyboard.errors import Problem, StoryError
 
 MAX_STORY_BYTES = 2_000_000
+MAX_NODES = 200_000  # YAML values after aliases are expanded; a long story has a few thousand
 RESERVED = frozenset({"frame", "frames", "previous", "characters", "vars"})
 ID_RE = re.compile(r"^[a-z0-9_-]+$")
 DEFAULT_MODEL = "gpt-image-2"
@@ -110,7 +111,7 @@ class Story(_Strict):
     title: str = Field(min_length=1)
     model: str = DEFAULT_MODEL
     size: str = Field(default="3:2", description="WxH, or a preset: 1:1 3:2 2:3 16:9 9:16.")
-    quality: str = "medium"
+    quality: str | None = Field(default=None, description="low, medium or high [default: medium; the model's own on legacy models].")
     parallel: int = Field(default=4, ge=1, le=64, description="Requests in flight at most; 1 = in order.")
     images_per_minute: float | None = Field(default=None, gt=0, description="Pacing for low rate-limit tiers.")
     budget: float | None = Field(default=None, ge=0, description="USD.")
@@ -359,10 +360,29 @@ def _nearest(word: str, choices: list[str]) -> str:
     return f" (did you mean `{m[0]}`?)" if m else ""
 
 
-def _walk(node: Any, path: tuple[Any, ...], positions: dict, problems: list[Problem], file: str) -> None:
+def _walk(
+    node: Any, path: tuple[Any, ...], positions: dict, problems: list[Problem], file: str, _state: Any = None
+) -> None:
     import yaml
 
+    # Aliases make the node tree a graph: a 400-byte "billion laughs" would take hours to walk,
+    # and an alias inside its own anchor never ends. Count every visit; refuse cycles.
+    state = _state if _state is not None else {"count": 0, "open": set()}
+    state["count"] += 1
+    if state["count"] > MAX_NODES or id(node) in state["open"]:
+        why = (
+            "a YAML alias (`*name`) inside its own anchor (`&name`); a story cannot contain itself"
+            if id(node) in state["open"]
+            else f"the story expands to more than {MAX_NODES:,} values (each use of an alias `*name` counts)"
+        )
+        line, col = node.start_mark.line + 1, node.start_mark.column + 1
+        if id(node) not in state["open"]:  # name the top key: the rest of the path is alias noise
+            line, col = positions.get((*path[:1], "__key__"), (line, col))
+            path = path[:1]
+        raise StoryError([Problem(file, line, col, _dotted(path), why)])
     positions[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+    if isinstance(node, yaml.MappingNode | yaml.SequenceNode):
+        state["open"].add(id(node))
     if isinstance(node, yaml.MappingNode):
         seen: set[Any] = set()
         for k, v in node.value:
@@ -373,10 +393,11 @@ def _walk(node: Any, path: tuple[Any, ...], positions: dict, problems: list[Prob
                 problems.append(Problem(file, line, col, dotted, "duplicate key; the later one would silently win"))
             seen.add(key)
             positions[(*path, key, "__key__")] = (k.start_mark.line + 1, k.start_mark.column + 1)
-            _walk(v, (*path, key), positions, problems, file)
+            _walk(v, (*path, key), positions, problems, file, state)
     elif isinstance(node, yaml.SequenceNode):
         for j, v in enumerate(node.value):
-            _walk(v, (*path, j), positions, problems, file)
+            _walk(v, (*path, j), positions, problems, file, state)
+    state["open"].discard(id(node))
 
 
 def _dotted(path: tuple[Any, ...]) -> str:

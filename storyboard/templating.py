@@ -117,10 +117,22 @@ class Renderer:
         except SecurityError as e:
             raise TemplateProblem(f"not allowed in a prompt: {e}") from None
         except UndefinedError as e:
-            raise TemplateProblem(_undefined_message(str(e), scope)) from None
+            msg = _undefined_message(str(e), scope)
+            if msg.startswith("`previous` is undefined") and "previous" not in scope and index is not None:
+                why = "the first frame has no previous frame"
+                if self.loaded.has_choices:
+                    why = "a story with choices has no reading order; name the frame: frames['some-id']"
+                msg = f"`previous` is undefined: {why}"
+            raise TemplateProblem(msg) from None
         except TemplateError as e:
             line = getattr(e, "lineno", None)
             raise TemplateProblem(f"template line {line}: {e}" if line else str(e)) from None
+        except (ArithmeticError, LookupError, TypeError, ValueError) as e:  # the template's own code: 1/0, range(10**9)
+            import traceback
+
+            lines = [f.lineno for f in traceback.extract_tb(e.__traceback__) if f.filename == "<template>"]
+            what = "`include`, `import` and `extends` are not available in prompts" if "no loader" in str(e) else str(e)
+            raise TemplateProblem(f"template line {lines[-1]}: {what}" if lines else what) from None
 
     def frame_value(self, index: int) -> FrameValue:
         """Return frame `index` as templates see it."""
@@ -135,12 +147,25 @@ class _LazyFrame:
         self._r, self._i = renderer, index
 
     def __getattr__(self, name: str) -> Any:
-        if name in {"id", "number", "prompt", "caption"}:
-            return getattr(self._r.frame_value(self._i), name)
+        if name == "prompt":
+            return self._prompt()
+        if name in {"id", "number", "caption"}:  # known without rendering: no false circles
+            f = self._r.loaded.story.frames[self._i]
+            return {"id": f.id, "number": self._i + 1, "caption": f.caption}[name]
         raise AttributeError(name)
 
     def __str__(self) -> str:
-        return self._r.prompt(self._i)
+        return self._prompt()
+
+    def _prompt(self) -> str:
+        try:
+            return self._r.prompt(self._i)
+        except TemplateProblem as e:
+            if "in a circle" in str(e):
+                raise
+            f = self._r.loaded.story.frames[self._i]
+            name = f"frame {self._i + 1}{' ' + f.id if f.id else ''}"
+            raise TemplateProblem(f"it uses the prompt of {name}, which has a problem ({e})") from None
 
 
 class _LazyFrames:
@@ -151,7 +176,11 @@ class _LazyFrames:
 
     def __getitem__(self, key: str) -> _LazyFrame:
         if key not in self._r._ids:
-            raise KeyError(key)
+            import difflib
+
+            near = difflib.get_close_matches(str(key), list(self._r._ids), n=1)
+            hint = f" (did you mean `{near[0]}`?)" if near else ""
+            raise TemplateProblem(f"frames[{key!r}]: no frame has the id `{key}`{hint}")
         return _LazyFrame(self._r, self._r._ids[key])
 
     def __contains__(self, key: object) -> bool:
@@ -163,6 +192,12 @@ def _undefined_message(text: str, scope: dict[str, Any]) -> str:
     import re
 
     m = re.search(r"'([^']+)' is undefined", text)
+    attr = re.search(r"'(?:[\w.]+\.)?(\w+) object' has no attribute '([^']+)'", text)
+    if not m and attr:  # e.g. `frames['lab'].seed`: say what the value has, not the class's module path
+        kinds = {"_LazyFrame": ("frame", "; a frame has id, number, prompt and caption"),
+                 "CharacterValue": ("character", "; a character has name and description")}
+        kind, has = kinds.get(attr.group(1), (attr.group(1), ""))
+        return f"`{attr.group(2)}` is not an attribute of this {kind}{has}"
     if not m:
         return f"{text}; define it under `vars:` or `characters:`"
     name = m.group(1)
