@@ -205,7 +205,11 @@ def load_story(path: str | Path) -> LoadedStory:
         story = Story.model_validate(data)
     except ValidationError as e:
         problems += _merge_unions([_problem_from_pydantic(shown, positions, err) for err in e.errors()])
-        raise StoryError(_sorted(problems)) from None
+        # The chain, id and file checks still run on the parts that are valid, so one message
+        # lists every problem of the file.
+        partial = LoadedStory(_salvage(data), p, "", positions)
+        problems += [q for q in check_story(partial) if q not in problems]
+        raise StoryError(_sorted(list(dict.fromkeys(problems)))) from None
 
     loaded = LoadedStory(story, p, hashlib.sha256(raw).hexdigest(), positions)
     problems += check_story(loaded)
@@ -227,6 +231,28 @@ def _loader() -> type:
         for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()
     }
     return Loader
+
+
+def _salvage(data: dict[str, Any]) -> Story:
+    """Build a Story of the valid parts of invalid data; an invalid frame becomes a plain one."""
+
+    def valid(model: type[BaseModel], value: Any, fallback: BaseModel) -> Any:
+        try:
+            return model.model_validate(value)
+        except ValidationError:
+            return fallback
+
+    raw_frames = data.get("frames") if isinstance(data.get("frames"), list) else []
+    def blank(raw: Any) -> Frame:
+        fid = raw.get("id") if isinstance(raw, dict) else None
+        fid = fid if isinstance(fid, str) and ID_RE.match(fid) else None
+        return Frame.model_construct(id=fid, prompt="-", choices=[], options={}, takes=1, pick=1, lock=False)
+
+    frames = [valid(Frame, f, blank(f)) for f in raw_frames]
+    chars = data.get("characters") if isinstance(data.get("characters"), dict) else {}
+    characters = {k: valid(Character, v, Character.model_construct(description="-")) for k, v in chars.items()}
+    vars_ = data.get("vars") if isinstance(data.get("vars"), dict) else {}
+    return Story.model_construct(title="-", frames=frames, characters=characters, vars=vars_)
 
 
 def check_story(loaded: LoadedStory) -> list[Problem]:
