@@ -398,8 +398,9 @@ def test_validate_bad_lists_every_problem_and_writes_nothing(
     assert result.exit_code == 2
     assert result.stdout == "good.yaml: ok (5 frames)\n"
     assert result.stderr == (
-        "Error: 2 problems:\n"
+        "Error: 3 problems:\n"
         "  bad.yaml:2:1: sise: unknown key (did you mean `size`?)\n"
+        "  bad.yaml:6:11: frames[0].pick: pick 2 but the frame has 1 take(s); pick from 1 to 1\n"
         "  worse.yaml:3:13: frames[0].prompt: frame 1: `nope` is undefined; define it under `vars:` or `characters:`\n"
     )
     assert listing(tmp_path) == ["bad.yaml", "good.yaml", "worse.yaml"]
@@ -413,7 +414,11 @@ def test_validate_bad_in_a_real_process(tmp_path: Path) -> None:
         cwd=tmp_path, capture_output=True, text=True, timeout=60, env={**os.environ, "COLUMNS": "200"},
     )  # fmt: skip
     assert (proc.returncode, proc.stdout) == (2, "")
-    assert proc.stderr == "Error: bad.yaml:2:1: sise: unknown key (did you mean `size`?)\n"
+    assert proc.stderr == (
+        "Error: 2 problems:\n"
+        "  bad.yaml:2:1: sise: unknown key (did you mean `size`?)\n"
+        "  bad.yaml:6:11: frames[0].pick: pick 2 but the frame has 1 take(s); pick from 1 to 1\n"
+    )
 
 
 def test_run_of_a_bad_story_writes_nothing(tmp_path: Path) -> None:
