@@ -313,7 +313,7 @@ def _print_plan(p: Any, rows: list[Any], out_dir: Path) -> None:
         est = "?" if r.estimate is None else f"{r.estimate:.3f}"
         if r.status in ("cached", "edited", "locked"):
             est = "-"
-        kind = j.kind if j.character is None else "character"
+        kind = "character" if j.character else j.kind + (" + refs" if j.references else "")
         table.add_row(j.name, take, kind, j.model, j.size or "?", j.quality or "", ", ".join(r.waits_for),
                       r.status, r.reason, est)
     console = Console(stderr=False, width=max(120, Console().width))

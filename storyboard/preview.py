@@ -26,7 +26,7 @@ class Row:
     take: int
     status: str  # cached | new | stale | edited | locked | waits
     reason: str
-    waits_for: list[str]
+    waits_for: list[str]  # the jobs whose images this one needs (its edges in the graph)
     estimate: float | None
 
 
@@ -50,6 +50,7 @@ def preview(plan: Plan, out_dir: Path, options: RunOptions | None = None) -> lis
         return images[i]
 
     def _visit(job: Job) -> None:
+        deps = [plan.jobs[d].name for d in job.deps]
         waits = [plan.jobs[d].name for d in job.deps if image_of(d) is None]
         out: list[Row] = []
         if job.index in kept:
@@ -63,7 +64,7 @@ def preview(plan: Plan, out_dir: Path, options: RunOptions | None = None) -> lis
             try:
                 request, _, _ = runner.build_request(job, sources)  # type: ignore[arg-type]
             except FrameFailure as e:
-                out.append(Row(job, 1, "new", f"will fail: {e.message}", [], job.estimate))
+                out.append(Row(job, 1, "new", f"will fail: {e.message}", deps, job.estimate))
             else:
                 for t in range(1, job.takes + 1):
                     _, key = runner.take_key(job, t, request)
@@ -74,11 +75,11 @@ def preview(plan: Plan, out_dir: Path, options: RunOptions | None = None) -> lis
                             data = store.read(record.sha256, record.ext)
                             images[job.index] = Image(data, record.sha256, record.ext, record.media_type,
                                                       record.meta.get("width") or 0, record.meta.get("height") or 0)
-                        out.append(Row(job, t, "cached", "in the store", [], 0.0))
+                        out.append(Row(job, t, "cached", "in the store", deps, 0.0))
                     else:
                         old = prev.get(job_identity(job))
                         reason = _why_stale(old, job, request, prev_backend, plan.backend) if old else "not made yet"
-                        out.append(Row(job, t, "stale" if old else "new", reason, [], job.estimate))
+                        out.append(Row(job, t, "stale" if old else "new", reason, deps, job.estimate))
         if job.index in wanted:
             rows.extend(out)
 

@@ -451,7 +451,7 @@ def test_plan_before_any_run(tmp_path: Path) -> None:
     assert [
         (r["frame"], r["take"], r["kind"], r["size"], r["waits for"], r["status"], r["why"]) for r in rows
     ] == [
-        ("01-lab", "1/1", "generate", "1024x1024", "", "new", "not made yet"),
+        ("01-lab", "1/1", "generate + refs", "1024x1024", "", "new", "not made yet"),
         ("02-city", "1/2", "generate", "1024x1024", "", "new", "not made yet"),
         ("02-city", "2/2*", "generate", "1024x1024", "", "new", "not made yet"),
         ("03-night", "1/1", "edit", "1024x1024", "01-lab", "new", "its source is not made yet"),
