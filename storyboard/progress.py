@@ -58,6 +58,7 @@ class Progress:
 
     def _text(self) -> str:
         c = self.counts
-        parts = [f"{c['ok']} new", f"{c['cached']} cached"]
+        waiting = self.total - sum(v for k, v in c.items() if k != "retry")
+        parts = [f"{c['ok']} new", f"{c['cached']} cached", f"{waiting} waiting"]
         parts += [f"{c[k]} {k}" for k in ("failed", "skipped", "retry", "edited", "locked") if c[k]]
         return " · ".join(parts) + f" · ${self.spend:.2f}"
