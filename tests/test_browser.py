@@ -290,3 +290,48 @@ def test_play_path_in_the_url_survives_a_reload(page: tuple[Any, Watch], branch_
     # An unknown step (an older story) keeps the part of the path that still exists.
     pg.goto(url(branch_dir, "play=start,left,gone"))
     expect(pg.locator(".play-text")).to_have_text("A cold wind blows from a cave.")
+
+
+@pytest.fixture(scope="module")
+def adventure_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    import subprocess
+    import sys
+
+    # a process of its own: Playwright's sync API keeps an event loop running in this thread
+    out = tmp_path_factory.mktemp("adventure") / "out"
+    story = Path(__file__).parent.parent / "pipelines" / "adventure.yaml"
+    cmd = [sys.executable, "-m", "storyboard", "run", str(story), "-o", str(out), "--backend", "draft", "--quiet"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    return out
+
+
+def paths_to_endings(story: Path) -> dict[str, list[str]]:
+    """Return, for every ending of a story, the choice labels of a shortest path to it."""
+    import yaml
+
+    frames = yaml.safe_load(story.read_text())["frames"]
+    by_id = {f["id"]: f for f in frames}
+    start = frames[0]["id"]
+    paths: dict[str, list[str]] = {start: []}
+    queue = [start]
+    while queue:
+        here = queue.pop(0)
+        for choice in by_id[here].get("choices") or []:
+            if choice["goto"] not in paths:
+                paths[choice["goto"]] = [*paths[here], choice["label"]]
+                queue.append(choice["goto"])
+    return {fid: p for fid, p in paths.items() if not by_id[fid].get("choices")}
+
+
+def test_the_example_adventure_plays_to_every_ending(page: tuple[Any, Watch], adventure_dir: Path) -> None:
+    pg, _ = page
+    endings = paths_to_endings(Path(__file__).parent.parent / "pipelines" / "adventure.yaml")
+    assert len(endings) >= 2
+    for ending, labels in endings.items():
+        pg.goto(url(adventure_dir, "play=" + "edge"))
+        pg.locator("section.play").wait_for(state="visible")
+        play_to_the_end(pg, labels)
+        expect(pg.locator(".play-end")).to_be_visible()
+        assert pg.url.rsplit(",", 1)[-1] == ending
+        shot(pg, f"adventure-{ending}")
