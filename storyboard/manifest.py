@@ -71,9 +71,6 @@ def _take_entry(job: Any, r: Any, placed: dict[str, Any] | None, digits_number: 
     """Return one manifest entry for one take of a frame."""
     img = r.image
     placed = placed or {}
-    source = None
-    if job.source is not None and job.source.job is not None:
-        source = {"frame": job.source.label.split()[-1] if job.source.label else None, "number": None}
     return {
         "number": digits_number,
         "id": job.id,
@@ -101,7 +98,7 @@ def _take_entry(job: Any, r: Any, placed: dict[str, Any] | None, digits_number: 
         "quality": job.quality,
         "options": job.options,
         "characters": list(job.characters),
-        "source": source,
+        "source": None,  # filled by build_manifest, which knows the other jobs
         "inputs": r.inputs,
         "outpaint": {**job.outpaint, "added": r.outpaint_added} if job.outpaint else None,
         "lock": job.lock,
@@ -149,7 +146,7 @@ def build_manifest(
             continue
         for r in takes:
             entry = _take_entry(job, r, placed.get((job.index, r.take)), numbers[job.index])
-            if entry["source"] and job.source and job.source.job is not None:
+            if job.source and job.source.job is not None:
                 src_job = plan.jobs[job.source.job]
                 entry["source"] = {"frame": src_job.id, "number": src_job.number}
             frames.append(entry)

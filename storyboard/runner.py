@@ -366,6 +366,8 @@ class Runner:
                 sent = await self._attempt(job, r, request, task, ambiguous_before)
             except TransientFailure as e:
                 ambiguous_before = e.ambiguous
+                if not e.ambiguous:  # answered (a 429, a 5xx): nothing made, nothing to report later
+                    self.store.journal("failed", r.key)  # type: ignore[arg-type]
                 delay = e.retry_after if e.retry_after is not None else backoff(r.attempts, opts.backoff_base, opts.backoff_cap)
                 if e.status == 429:
                     self.stats.rate_limited += 1
