@@ -6,7 +6,6 @@ Rendered from `DIR/manifest.json` and the images it names alone; nothing is requ
 from __future__ import annotations
 
 import os
-import unicodedata
 import uuid
 import zipfile
 from collections import Counter
@@ -16,6 +15,7 @@ from pathlib import Path, PurePath
 from typing import IO, TYPE_CHECKING, Any, Literal
 
 from storyboard.errors import UsageError
+from storyboard.fonts import is_rtl
 from storyboard.manifest import MANIFEST, load_manifest, picked_entries
 
 if TYPE_CHECKING:
@@ -178,17 +178,6 @@ def _ellipsis(font: Any) -> str:
     return "…" if isinstance(font, ImageFont.FreeTypeFont) else "..."
 
 
-def _is_rtl(text: str) -> bool:
-    """Tell whether the first strongly directional character is right-to-left."""
-    for ch in text:
-        kind = unicodedata.bidirectional(ch)
-        if kind in ("R", "AL"):
-            return True
-        if kind == "L":
-            return False
-    return False
-
-
 def _wrap(draw: ImageDraw.ImageDraw, text: str, font: Any, width: int, max_lines: int) -> list[str]:
     """Wrap text to `width`, at most `max_lines` lines, the last one ending in … when cut."""
     from storyboard.fonts import wrap_text
@@ -227,7 +216,7 @@ def _text_block(
     step = _line_height(font)
     for line in _wrap(draw, text, font, width, max_lines):
         # Per line, so English notes followed by an Arabic line each sit on their own side.
-        lx = x + width - int(draw.textlength(line, font=font)) if _is_rtl(line) else x
+        lx = x + width - int(draw.textlength(line, font=font)) if is_rtl(line) else x
         draw.text((lx, y), line, font=font, fill=fill)
         y += step
     return y

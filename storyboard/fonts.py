@@ -335,3 +335,16 @@ def wrap_text(
             last = last[:-1].rstrip()
         lines[-1] = last + "…"
     return lines
+
+
+def is_rtl(text: str) -> bool:
+    """Tell whether text's first strongly directional character is right to left (Arabic, Hebrew)."""
+    import unicodedata
+
+    for ch in text:
+        kind = unicodedata.bidirectional(ch)
+        if kind in ("R", "AL"):
+            return True
+        if kind == "L":
+            return False
+    return False

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from storyboard.backends import GeneratedImage, ImageRequest, InputImage
 from storyboard.errors import FrameFailure
-from storyboard.fonts import load_font, wrap_text
+from storyboard.fonts import is_rtl, load_font, wrap_text
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -134,17 +134,6 @@ def _mix(a: Colour, b: Colour, t: float) -> Colour:
     return (round(a[0] + (b[0] - a[0]) * t), round(a[1] + (b[1] - a[1]) * t), round(a[2] + (b[2] - a[2]) * t))
 
 
-def _rtl(text: str) -> bool:
-    """Tell whether text's first strong character is right to left (Arabic, Hebrew)."""
-    for ch in text:
-        kind = unicodedata.bidirectional(ch)
-        if kind in ("R", "AL"):
-            return True
-        if kind == "L":
-            return False
-    return False
-
-
 class _Panel:
     """One draft panel: header (number, caption, badge), body (picture, prompt), inputs, footer."""
 
@@ -184,7 +173,7 @@ class _Panel:
     def lines(self, rows: list[str], font: Font, box: _Box, y: float, lh: int, fill: Colour) -> float:
         """Draw lines left-aligned (right-aligned when right to left); return the next y."""
         for line in rows:
-            rtl = _rtl(line)
+            rtl = is_rtl(line)
             self.text((box.x1 if rtl else box.x0, y), line, font, fill, "ra" if rtl else "la")
             y += lh
         return y

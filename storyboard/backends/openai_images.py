@@ -284,18 +284,10 @@ def _call_args(method: Callable[..., Any], core: dict[str, Any], options: dict[s
 
 def sniff_media_type(data: bytes) -> str:
     """Return the media type that an image's magic numbers announce."""
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "image/png"
-    if data.startswith(b"\xff\xd8\xff"):
-        return "image/jpeg"
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "image/webp"
-    if data.startswith((b"GIF87a", b"GIF89a")):
-        return "image/gif"
-    head = data[:256].lstrip()
-    if head.startswith(b"<svg") or (head.startswith(b"<?xml") and b"<svg" in data[:1024]):
-        return "image/svg+xml"
-    return "application/octet-stream"
+    from storyboard.imaging import sniff
+
+    kind = sniff(data)
+    return kind[0] if kind else "application/octet-stream"
 
 
 def parse_retry_after(headers: Any) -> float | None:
