@@ -95,18 +95,18 @@ def _edited_image(out_dir: Path, entry: dict[str, Any], store: Store) -> Image |
     kind = imaging.sniff(data)
     if kind is None:
         return None  # not an image any more: treat the frame as missing, not as an edit
-    digest = store.put_bytes(data, kind[1] if kind[1] != "jpeg" else "jpg")
+    ext = EXT.get(kind[0], kind[1])
+    digest = store.put_bytes(data, ext)
     w, h = imaging.dimensions(data)
-    return Image(data, digest, EXT.get(kind[0], kind[1]), kind[0], w, h)
+    return Image(store.object_path(digest, ext), digest, ext, kind[0], w, h)
 
 
 def _stored_image(store: Store, digest: str, media_type: str | None) -> Image | None:
     for ext in ([EXT[media_type]] if media_type in EXT else []) + list(EXT.values()):
         path = store.object_path(digest, ext)
         if path.exists():
-            data = path.read_bytes()
-            w, h = imaging.dimensions(data)
-            return Image(data, digest, ext, {v: k for k, v in EXT.items()}[ext], w, h)
+            w, h = imaging.dimensions(path.read_bytes())
+            return Image(path, digest, ext, {v: k for k, v in EXT.items()}[ext], w, h)
     return None
 
 
@@ -135,7 +135,7 @@ def _write(path: Path, image: Image) -> list[int]:
     """Write a frame file unless it already holds these bytes; return [size, mtime_ns]."""
     with contextlib.suppress(FileNotFoundError):
         st = path.stat()
-        if st.st_size == len(image.data) and sha256(path.read_bytes()) == image.sha256:
+        if st.st_size == image.path.stat().st_size and sha256(path.read_bytes()) == image.sha256:
             return [st.st_size, st.st_mtime_ns]
     atomic_write(path, image.data, fsync=False)  # the store holds the durable copy
     st = path.stat()

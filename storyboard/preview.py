@@ -71,9 +71,8 @@ def preview(plan: Plan, out_dir: Path, options: RunOptions | None = None) -> lis
                     record = None if job.index in runner.options.force else store.get(key)
                     if record is not None:
                         if t == job.pick:
-                            runner_result = runner.results  # noqa: F841 - keeps the API symmetric
-                            data = store.read(record.sha256, record.ext)
-                            images[job.index] = Image(data, record.sha256, record.ext, record.media_type,
+                            images[job.index] = Image(store.object_path(record.sha256, record.ext), record.sha256,
+                                                      record.ext, record.media_type,
                                                       record.meta.get("width") or 0, record.meta.get("height") or 0)
                         out.append(Row(job, t, "cached", "in the store", deps, 0.0))
                     else:

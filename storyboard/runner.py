@@ -24,14 +24,20 @@ EXT = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp", "image/gif
 
 @dataclass(frozen=True)
 class Image:
-    """An image a job made (or kept), as its dependents receive it."""
+    """An image a job made (or kept): where its bytes are, not the bytes, so a 1000-frame run
+    does not hold 1000 images in memory."""
 
-    data: bytes
+    path: Path  # the store object (or a file) holding the bytes
     sha256: str
     ext: str
     media_type: str
     width: int
     height: int
+
+    @property
+    def data(self) -> bytes:
+        """Read the image's bytes."""
+        return self.path.read_bytes()
 
 
 @dataclass
@@ -338,11 +344,11 @@ class Runner:
             self.on_event("skipped", r)
 
     def _fill_from_record(self, r: TakeResult, record: Record) -> None:
-        data = self.store.read(record.sha256, record.ext)
+        path = self.store.object_path(record.sha256, record.ext)
         w, h = record.meta.get("width"), record.meta.get("height")
         if not w:
-            w, h = imaging.dimensions(data)
-        r.image = Image(data, record.sha256, record.ext, record.media_type, w, h)
+            w, h = imaging.dimensions(path.read_bytes())
+        r.image = Image(path, record.sha256, record.ext, record.media_type, w, h)
         m = record.meta
         r.attempts, r.seconds, r.usage = m.get("attempts", 0), m.get("seconds"), m.get("usage")
         r.cost_usd, r.cost_estimated = m.get("cost_usd"), m.get("cost_estimated", True)
@@ -392,14 +398,13 @@ class Runner:
                 if r.status == "skipped":
                     return  # over budget by the time its slot came
                 continue  # stopped while waiting for a slot: reported at the top
-            image, seconds = sent
-            self._save(job, r, image, seconds)
             return
 
     async def _attempt(
         self, job: Job, r: TakeResult, request: ImageRequest, task: asyncio.Task[Any] | None, ambiguous_before: bool
-    ) -> tuple[GeneratedImage, float] | None:
-        """Send one attempt within the cap and the pace; None when the run stopped meanwhile."""
+    ) -> bool | None:
+        """Send one attempt within the cap and the pace, and store its image before the slot
+        frees; None when the run stopped meanwhile."""
         async with self._sem:
             await self._unless_halted(self._pacer.acquire())
             if self.stopping or self.fatal is not None:
@@ -424,11 +429,14 @@ class Runner:
                 self._in_flight.add(task)
             try:
                 image = await self.backend.generate(request)
+                # On disk, and its cost counted, before this slot lets the next request go: a kill
+                # at any later moment loses nothing paid for, and the budget never sees a gap.
+                await self._save(job, r, image, time.monotonic() - t0)
             finally:
                 self._reserved -= estimate
                 if task is not None:
                     self._in_flight.discard(task)
-            return image, time.monotonic() - t0
+            return True
 
     async def _unless_halted(self, waiting: Coroutine[Any, Any, Any]) -> None:
         """Wait for a pacer slot or a back-off, but no longer than until the run stops."""
@@ -447,17 +455,8 @@ class Runner:
             self.store.journal("failed", r.key)
         self.on_event("failed", r)
 
-    def _save(self, job: Job, r: TakeResult, image: GeneratedImage, seconds: float) -> None:
+    async def _save(self, job: Job, r: TakeResult, image: GeneratedImage, seconds: float) -> None:
         """Store the image first, then account for it: nothing paid for is lost."""
-        media = image.media_type
-        sniffed = imaging.sniff(image.data)
-        if sniffed:
-            media = sniffed[0]
-        ext = EXT.get(media, "png")
-        try:
-            w, h = imaging.dimensions(image.data)
-        except Exception:  # an undecodable image is still kept; the sheet shows it as a file
-            w = h = 0
         cost = models.cost_from_usage(job.profile, image.usage) if image.usage else None
         estimated = cost is None and self.plan.backend != "draft"
         if cost is None:
@@ -465,17 +464,34 @@ class Runner:
         meta = {
             "attempts": r.attempts, "seconds": round(seconds, 3), "usage": image.usage, "cost_usd": cost,
             "cost_estimated": estimated, "request_id": image.request_id, "revised_prompt": image.revised_prompt,
-            "width": w, "height": h, "frame": job.name, "take": r.take, "model": job.model,
+            "frame": job.name, "take": r.take, "model": job.model,
         }
-        record = self.store.put(r.key, image.data, ext, media, meta)  # type: ignore[arg-type]
-        self.store.journal("done", r.key)  # type: ignore[arg-type]
-        r.image = Image(image.data, record.sha256, ext, media, w, h)
+        # Hashing, fsync and the thumbnail run in a worker thread, overlapping other requests' waits.
+        r.image = await asyncio.to_thread(self._store_image, r.key, image, meta)
         r.status, r.fresh = "ok", True
         r.seconds, r.usage, r.cost_usd, r.cost_estimated = round(seconds, 3), image.usage, cost, estimated
         r.request_id, r.revised_prompt = image.request_id, image.revised_prompt
         self.stats.images += 1
         self.stats.cost_usd += cost or 0.0
         self.on_event("ok", r)
+
+    def _store_image(self, key: str, image: GeneratedImage, meta: dict[str, Any]) -> Image:
+        """Write the image to the store (durably), journal it done, and make its thumbnail."""
+        sniffed = imaging.sniff(image.data)
+        media = sniffed[0] if sniffed else image.media_type
+        ext = EXT.get(media, "png")
+        try:
+            w, h = imaging.dimensions(image.data)
+        except Exception:  # an undecodable image is still kept; the sheet shows it as a file
+            w = h = 0
+        record = self.store.put(key, image.data, ext, media, {**meta, "width": w, "height": h})
+        self.store.journal("done", key)
+        path = self.store.object_path(record.sha256, ext)
+        if w and not self.dry:
+            from storyboard.sheet import thumbnail_ahead
+
+            thumbnail_ahead(self.out_dir, path, record.sha256)
+        return Image(path, record.sha256, ext, media, w, h)
 
 
 def _sha(data: bytes) -> str:
