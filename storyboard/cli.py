@@ -298,30 +298,48 @@ def plan(
     _print_plan(p, rows, out_dir)
 
 
-def _print_plan(p: Any, rows: list[Any], out_dir: Path) -> None:
-    from rich.console import Console
-    from rich.table import Table
+PLAN_COLUMNS = ("frame", "take", "kind", "model", "size", "quality", "waits for", "status", "why", "est. $")
+RICH_ROWS = 300  # past this, rich's layout costs seconds: a plain listing of the same columns
 
+
+def _print_plan(p: Any, rows: list[Any], out_dir: Path) -> None:
     from storyboard.preview import new_cost
 
-    table = Table(title=f"{p.loaded.story.title}  ({p.backend}{' @ ' + p.host if p.host else ''})", title_justify="left")
-    for col in ("frame", "take", "kind", "model", "size", "quality", "waits for", "status", "why", "est. $"):
-        table.add_column(col, justify="right" if col in ("take", "est. $") else "left")
-    for r in rows:
-        j = r.job
-        take = f"{r.take}/{j.takes}" + ("*" if j.takes > 1 and r.take == j.pick else "")
-        est = "?" if r.estimate is None else f"{r.estimate:.3f}"
-        if r.status in ("cached", "edited", "locked"):
-            est = "-"
-        kind = "character" if j.character else j.kind + (" + refs" if j.references else "")
-        table.add_row(j.name, take, kind, j.model, j.size or "?", j.quality or "", ", ".join(r.waits_for),
-                      r.status, r.reason, est)
-    console = Console(stderr=False, width=max(120, Console().width))
-    console.print(table)
+    title = f"{p.loaded.story.title}  ({p.backend}{' @ ' + p.host if p.host else ''})"
+    cells = [_plan_cells(r) for r in rows]
+    if len(cells) <= RICH_ROWS:
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(title=title, title_justify="left")
+        for col in PLAN_COLUMNS:
+            table.add_column(col, justify="right" if col in ("take", "est. $") else "left")
+        for c in cells:
+            table.add_row(*c)
+        console = Console(width=max(120, Console().width))
+        console.print(table)
+        say = console.print
+    else:
+        widths = [max(len(col), *(len(c[i]) for c in cells)) for i, col in enumerate(PLAN_COLUMNS)]
+        lines = [title, "  ".join(col.ljust(w) for col, w in zip(PLAN_COLUMNS, widths, strict=True))]
+        lines += ["  ".join(v.ljust(w) for v, w in zip(c, widths, strict=True)).rstrip() for c in cells]
+        typer.echo("\n".join(lines))
+        say = typer.echo
     cost, unpriced = new_cost(rows)
     todo = sum(1 for r in rows if r.status in ("new", "stale"))
     tail = f" + {unpriced} unpriced" if unpriced else ""
-    console.print(f"{todo} request(s) to send, {len(rows) - todo} kept or cached; estimated ${cost:.2f}{tail} (estimate).  Output: {out_dir}")
+    say(f"{todo} request(s) to send, {len(rows) - todo} kept or cached; estimated ${cost:.2f}{tail} (estimate).  Output: {out_dir}")
+
+
+def _plan_cells(r: Any) -> tuple[str, ...]:
+    """Return one plan row as text, in PLAN_COLUMNS order."""
+    j = r.job
+    take = f"{r.take}/{j.takes}" + ("*" if j.takes > 1 and r.take == j.pick else "")
+    est = "?" if r.estimate is None else f"{r.estimate:.3f}"
+    if r.status in ("cached", "edited", "locked"):
+        est = "-"
+    kind = "character" if j.character else j.kind + (" + refs" if j.references else "")
+    return (j.name, take, kind, j.model, j.size or "?", j.quality or "", ", ".join(r.waits_for), r.status, r.reason, est)
 
 
 @app.command()

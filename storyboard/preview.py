@@ -39,7 +39,10 @@ def preview(plan: Plan, out_dir: Path, options: RunOptions | None = None) -> lis
     runner = Runner(plan, out_dir, _NoBackend(), options or RunOptions(), kept=kept, dry=True)
     wanted = {j.index for j in runner.wanted()}
     prev = {entry_identity(e): e for e in previous.get("frames", []) if e.get("picked")}
-    prev_backend = (previous.get("run") or {}).get("backend")
+    prev_run = previous.get("run") or {}
+    prev_backend = prev_run.get("backend")
+    moved = prev_backend == plan.backend and prev_run.get("base_url_host") != plan.host
+    server_change = f"made on {prev_run.get('base_url_host')}; {plan.host} requests it anew" if moved else None
     images: dict[int, Image | None] = {}
     rows: list[Row] = []
 
@@ -78,6 +81,7 @@ def preview(plan: Plan, out_dir: Path, options: RunOptions | None = None) -> lis
                     else:
                         old = prev.get(job_identity(job))
                         reason = _why_stale(old, job, request, prev_backend, plan.backend) if old else "not made yet"
+                        reason = server_change or reason
                         out.append(Row(job, t, "stale" if old else "new", reason, deps, job.estimate))
         if job.index in wanted:
             rows.extend(out)
@@ -90,7 +94,7 @@ def preview(plan: Plan, out_dir: Path, options: RunOptions | None = None) -> lis
 
 
 def _why_stale(old: dict[str, Any], job: Job, request: Any, prev_backend: str | None, backend: str) -> str:
-    if job.index is not None and prev_backend and prev_backend != backend:
+    if prev_backend and prev_backend != backend:
         return f"made on the {prev_backend} backend; {backend} requests it anew"
     changed = [k for k in COMPARED if (old.get(k) or None) != ((getattr(request, k, None) if k != "options" else request.options) or None)]
     old_inputs = [i.get("sha256") for i in old.get("inputs") or [] if i.get("role") != "mask"]
