@@ -460,6 +460,8 @@ class _HTTPServer(ThreadingHTTPServer):
     """ThreadingHTTPServer that knows its FakeImagesAPI."""
 
     daemon_threads = True
+    # socketserver's backlog of 5 stalls (or resets) connections when more clients connect at once
+    request_queue_size = 256
     fake: FakeImagesAPI
 
 
