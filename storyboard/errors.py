@@ -58,19 +58,11 @@ class BudgetError(StoryboardError):
     """The plan costs more than the budget, or cannot be priced under one."""
 
 
-class RunStopped(StoryboardError):
-    """The provider refused all further work (quota, authentication, permission)."""
-
-    exit_code = 1
-
-
 # Failures a backend raises for one request. The runner decides what happens next.
 
 
 class RequestFailed(Exception):
-    """A request failed; `transient` ones may be retried by the runner."""
-
-    transient = False
+    """A request failed; the subclass says whether the runner may retry it."""
 
     def __init__(
         self,
@@ -95,8 +87,6 @@ class RequestFailed(Exception):
 
 class TransientFailure(RequestFailed):
     """A failure worth retrying: a drop, a timeout, 408, 409, 429 or 5xx."""
-
-    transient = True
 
     def __init__(
         self,

@@ -175,7 +175,7 @@ def build_manifest(
                 sheet = next((c.get("sheet") for c in (previous or {}).get("characters", []) if c.get("name") == name), None)
         characters.append({"name": name, "description": c.description, "references": unique, "sheet": sheet})
 
-    this_run = _totals(frames, characters, stats, fresh_only=True)
+    this_run = _totals(frames, stats)
     all_runs = dict((previous or {}).get("totals", {}).get("all") or {})
     for k, v in this_run.items():
         if isinstance(v, (int, float)) and not isinstance(v, bool):
@@ -191,7 +191,8 @@ def build_manifest(
     }
 
 
-def _totals(frames: list[dict[str, Any]], characters: list[dict[str, Any]], stats: Any, fresh_only: bool) -> dict[str, Any]:
+def _totals(frames: list[dict[str, Any]], stats: Any) -> dict[str, Any]:
+    """Return the totals of this run: requests and spend from the runner, statuses from the entries."""
     statuses = [e["status"] for e in frames]
     return {
         "requests": stats.requests,

@@ -447,15 +447,6 @@ _NOT_ON = {
 }
 
 
-def describe_option(values: OptionValues) -> str:
-    """Describe an option's allowed values for people: 'png|jpeg|webp', '0..100', 'text'."""
-    if isinstance(values, range):
-        return f"{values.start}..{values.stop - 1}"
-    if isinstance(values, tuple):
-        return "|".join(values)
-    return "text"
-
-
 def _check_value(name: str, value: object, allowed: OptionValues) -> str | None:
     if isinstance(allowed, range):
         if isinstance(value, bool) or not isinstance(value, int) or value not in allowed:

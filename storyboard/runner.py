@@ -77,7 +77,6 @@ class TakeResult:
     inputs: list[dict[str, Any]] = field(default_factory=list)
     outpaint_added: dict[str, int] | None = None
     possibly_billed_twice: int = 0
-    fresh: bool = False  # received in this run (counts in this run's totals)
 
 
 @dataclass
@@ -95,7 +94,6 @@ class RunStats:
 
     requests: int = 0
     images: int = 0
-    failures: int = 0
     retries: int = 0
     rate_limited: int = 0
     possibly_billed_twice: int = 0
@@ -450,7 +448,6 @@ class Runner:
     def _fail(self, r: TakeResult, e: RequestFailed, reason: str) -> None:
         r.status, r.error, r.reason = "failed", e.as_dict(), reason
         r.request_id = e.request_id
-        self.stats.failures += 1
         if r.key:
             self.store.journal("failed", r.key)
         self.on_event("failed", r)
@@ -468,7 +465,7 @@ class Runner:
         }
         # Hashing and fsync run in a worker thread, overlapping other requests' waits.
         r.image = await asyncio.to_thread(self._store_image, r.key, image, meta)
-        r.status, r.fresh = "ok", True
+        r.status = "ok"
         r.seconds, r.usage, r.cost_usd, r.cost_estimated = round(seconds, 3), image.usage, cost, estimated
         r.request_id, r.revised_prompt = image.request_id, image.revised_prompt
         self.stats.images += 1

@@ -28,19 +28,6 @@ class CharacterValue:
         return self.description
 
 
-@dataclass(frozen=True)
-class FrameValue:
-    """Another frame as templates see it: id, number, prompt and caption."""
-
-    id: str | None
-    number: int
-    prompt: str
-    caption: str | None
-
-    def __str__(self) -> str:
-        return self.prompt
-
-
 _PLAIN = (str, int, float, CharacterValue)  # bool is an int: str(True) == "True", as in Jinja
 
 
@@ -163,11 +150,6 @@ class Renderer:
             lines = [f.lineno for f in traceback.extract_tb(e.__traceback__) if f.filename == "<template>"]
             what = "`include`, `import` and `extends` are not available in prompts" if "no loader" in str(e) else str(e)
             raise TemplateProblem(f"template line {lines[-1]}: {what}" if lines else what) from None
-
-    def frame_value(self, index: int) -> FrameValue:
-        """Return frame `index` as templates see it."""
-        f = self.loaded.story.frames[index]
-        return FrameValue(f.id, index + 1, self.prompt(index), f.caption)
 
 
 class _LazyFrame:

@@ -113,8 +113,6 @@ class Backend(Protocol):
         ...
 
 
-BACKENDS = ("openai", "draft")
-
 
 def get_backend(name: str, **settings: Any) -> Backend:
     """Build the named backend (imports its module only now, to keep start-up fast)."""

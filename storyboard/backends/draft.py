@@ -149,7 +149,6 @@ class _Panel:
         self.tint = _mix(self.accent, PAPER, 0.88)
         self.source = next((i for i in request.images if i.role == "source"), None)
         self.refs = [i for i in request.images if i.role == "reference"]
-        self.source_box: tuple[int, int, int, int] | None = None  # where the source went
 
     # -- drawing helpers ---------------------------------------------------------------------
 
@@ -408,7 +407,6 @@ class _Panel:
             if pic is not None:
                 self.img.paste(pic, rect[:2])
             self.draw.rectangle((rect[0], rect[1], rect[2] - 1, rect[3] - 1), outline=INK, width=self.px(2))
-            self.source_box = rect
             caption = f"source: {source.label}  ·  new area hatched"
         else:
             pic = _fitted(source, (pw, ph), exact=True)
@@ -416,7 +414,6 @@ class _Panel:
                 self.img.paste(pic, (x0, y0))
             else:
                 self.hatch(frame)
-            self.source_box = frame
             caption = f"source: {source.label}"
         self.draw.rectangle((x0, y0, x0 + pw - 1, y0 + ph - 1), outline=INK, width=self.px(2))
         self.text((x0, y0 + ph + self.px(12)), self.fit_tail(caption, cap_font, pw), cap_font, MUTED)
