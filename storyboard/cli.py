@@ -250,6 +250,7 @@ def validate(
     backend: BackendOpt = "auto",
 ) -> None:
     """Check story files; nothing is sent, nothing written."""
+    from storyboard.adventure import summary as adventure_summary
     from storyboard.errors import StoryError
 
     bad: list[str] = []
@@ -262,18 +263,12 @@ def validate(
         for w in plan.warnings:
             _err(f"Warning: {story}: {w}")
         n = len(plan.frames)
-        extra = _adventure_summary(plan)
+        extra = adventure_summary(plan)
         typer.echo(f"{story}: ok ({n} frame{'s' if n != 1 else ''}{extra})")
     if bad:
         raise StoryboardError("\n".join(line for m in bad for line in m.splitlines()))
 
 
-def _adventure_summary(plan: Any) -> str:
-    try:
-        from storyboard.adventure import summary
-    except ImportError:
-        return ""
-    return summary(plan)
 
 
 @app.command()

@@ -20,7 +20,7 @@ FOLDERS = ("frames", "takes", "characters")
 
 def identity(job_id: str | None, ident: str, prompt: str | None) -> tuple[str, str | None]:
     """Return how a frame is recognised across runs: its id, else its occurrence and prompt."""
-    return (job_id, None) if job_id and not job_id.startswith("character:") else (ident, prompt)
+    return (job_id, None) if job_id else (ident, prompt)
 
 
 def job_identity(job: Job) -> tuple[str, str | None]:

@@ -138,9 +138,7 @@ class OpenAIBackend:
     async def _generate(self, client: AsyncOpenAI, request: ImageRequest) -> ImagesResponse:
         """Call `images.generate` with exactly what the request carries."""
         core: dict[str, Any] = {"model": request.model, "prompt": request.prompt, "n": 1}
-        _add_size_quality(core, request)
-        if request.legacy:
-            core["response_format"] = "b64_json"
+        _add_common(core, request)
         return await client.images.generate(**_call_args(client.images.generate, core, request.options))
 
     async def _edit(self, client: AsyncOpenAI, request: ImageRequest) -> ImagesResponse:
@@ -159,9 +157,7 @@ class OpenAIBackend:
         }
         if request.mask is not None:
             core["mask"] = _file(request.mask)
-        _add_size_quality(core, request)
-        if request.legacy:
-            core["response_format"] = "b64_json"
+        _add_common(core, request)
         return await client.images.edit(**_call_args(client.images.edit, core, request.options))
 
     async def _variation(self, client: AsyncOpenAI, request: ImageRequest) -> ImagesResponse:
@@ -252,12 +248,14 @@ def _file(image: InputImage) -> _FileTuple:
     return (image.filename, image.data, image.media_type)
 
 
-def _add_size_quality(core: dict[str, Any], request: ImageRequest) -> None:
-    """Add size and quality only when the request carries them."""
+def _add_common(core: dict[str, Any], request: ImageRequest) -> None:
+    """Add size and quality only when the request carries them; legacy models get base64 back."""
     if request.size is not None:
         core["size"] = request.size
     if request.quality is not None:
         core["quality"] = request.quality
+    if request.legacy:
+        core["response_format"] = "b64_json"
 
 
 def _call_args(method: Callable[..., Any], core: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
