@@ -173,16 +173,19 @@ def run(
         selected=selected,
         force=forced,
     )
-    rows = preview(plan, out_dir, options) if plan.backend != "draft" else []
+    # Pricing the plan builds every request once more: only when a budget or a person asks.
+    asks_first = not yes and sys.stdin.isatty() and sys.stderr.isatty()
+    priced = plan.backend != "draft" and (options.budget is not None or asks_first)
+    rows = preview(plan, out_dir, options) if priced else []
     cost, unpriced = new_cost(rows)
-    if options.budget is not None and plan.backend != "draft":
+    if options.budget is not None and priced:
         from storyboard.errors import BudgetError
 
         if unpriced:
             raise BudgetError(f"{unpriced} request(s) use a model without a known price, so --budget cannot hold. Drop --budget or use a known model (storyboard models).")
         if cost > options.budget + 1e-9:
             raise BudgetError(f"the plan's new requests are estimated at ${cost:.2f}, above the budget of ${options.budget:.2f}. Raise --budget, or run fewer frames with --only.")
-    if cost > 1.0 and not yes and sys.stdin.isatty() and sys.stderr.isatty():
+    if cost > 1.0 and asks_first:
         _print_plan(plan, rows, out_dir)
         if not typer.confirm(f"These new requests are estimated at ${cost:.2f}. Send them?"):
             raise typer.Exit(1)
