@@ -490,13 +490,21 @@ def _pdf_page(
     look = _Look(meta=20, caption=22, notes=18, caption_lines=2, with_notes=True)
     # Room for a number line, two caption lines and two note lines under every panel.
     panel_w, panel_h = _panel_size(cell_w, cell_h - 126, _panel_aspect(frames))
-    for i, frame in enumerate(chunk):
-        row, col = divmod(i, cols)
-        cx = margin + col * (cell_w + gap_x)
-        cy = top + row * (cell_h + gap_y)
-        box = (cx + (cell_w - panel_w) // 2, cy, panel_w, panel_h)
-        _draw_cell(page, draw, frame, box, cy + cell_h, look)
+    _draw_grid(page, draw, chunk, cols, (margin, top), (cell_w, cell_h), (gap_x, gap_y), (panel_w, panel_h), look)
     return page
+
+
+def _draw_grid(
+    image: Any, draw: Any, frames: list[Frame], cols: int, origin: tuple[int, int], cell: tuple[int, int],
+    gap: tuple[int, int], panel: tuple[int, int], look: _Look,
+) -> None:
+    """Draw frames row by row into a grid of cells, each panel centred in its cell, text below."""
+    for i, frame in enumerate(frames):
+        row, col = divmod(i, cols)
+        cx = origin[0] + col * (cell[0] + gap[0])
+        cy = origin[1] + row * (cell[1] + gap[1])
+        box = (cx + (cell[0] - panel[0]) // 2, cy, panel[0], panel[1])
+        _draw_cell(image, draw, frame, box, cy + cell[1], look)
 
 
 # --- sheet -------------------------------------------------------------------------------
@@ -533,12 +541,7 @@ def _write_sheet(f: IO[bytes], manifest: dict[str, Any], frames: list[Frame]) ->
     draw.line((margin, margin + 88, width - margin, margin + 88), fill=_INK, width=2)
 
     top = margin + header_h
-    for i, frame in enumerate(frames):
-        row, col = divmod(i, cols)
-        cx = margin + col * (cell_w + gap_x)
-        cy = top + row * (cell_h + gap_y)
-        box = (cx + (cell_w - panel_w) // 2, cy, panel_w, panel_h)
-        _draw_cell(sheet, draw, frame, box, cy + cell_h, look)
+    _draw_grid(sheet, draw, frames, cols, (margin, top), (cell_w, cell_h), (gap_x, gap_y), (panel_w, panel_h), look)
     sheet.save(f, format="PNG", optimize=False)
 
 
