@@ -3,11 +3,13 @@
 Shape (schema_version 1; keys are added, never renamed)::
 
     schema_version: 1
-    story:   {title, file (path as given), sha256 (of the story file)}
+    story:   {title, file (path as given), sha256 (of the story file),
+              path (the story seen from DIR: which story owns the folder)}
     run:     {started, finished (ISO 8601 UTC), seconds, tool_version, backend ("openai"|"draft"),
-              base_url_host (null for draft), interrupted (bool)}
+              base_url_host (null for draft), interrupted (bool),
+              possibly_paid_without_image (requests an earlier, killed run sent whose image never came)}
     totals:  {run: T, all: T}  where T = {requests, images, failures, skipped, cached,
-              retries, possibly_billed_twice, cost_usd, cost_estimated (bool), seconds}
+              retries, rate_limited, possibly_billed_twice, cost_usd, cost_estimated (bool), seconds}
     characters: [ {name, description,
                    references: [{file: "inputs/<sha>.png", sha256, source: "refs/rex.png"}],
                    sheet: null | {file: "characters/rex.png", sha256, prompt, status, model, size,
@@ -27,7 +29,9 @@ Shape (schema_version 1; keys are added, never renamed)::
        outpaint (null | {extend, by, added: {left, top, right, bottom}}),
        status ("ok"|"cached"|"edited"|"locked"|"failed"|"skipped"), reason (null | text),
        error (null | {type, code, message}), attempts, seconds, usage, cost_usd,
-       cost_estimated (bool), request_id, key (request key), possibly_billed_twice (int)}
+       cost_estimated (bool), request_id, key (request key), possibly_billed_twice (int),
+       ident (id, or "#N" for an id-less frame), lock (bool),
+       file_stat ([size, mtime_ns] of the frame file as written: an unchanged file is not re-hashed)}
     ]
 
 Paths are relative to DIR and use "/". `gallery` and `export` need nothing but this file and
