@@ -15,7 +15,7 @@ from storyboard import models
 from storyboard.backends import ImageRequest
 from storyboard.errors import Problem, StoryError
 from storyboard.story import LoadedStory, is_path, resolve_file
-from storyboard.templating import Renderer, TemplateProblem, names_used
+from storyboard.story.templating import Renderer, TemplateProblem, names_used
 
 KEY_VERSION = 1
 VARIATION_INSTRUCTION = (
@@ -71,6 +71,11 @@ class Job:
     takes: int = 1
     pick: int = 1
     lock: bool = False
+    dialogue: list[tuple[str, str]] = field(default_factory=list)  # (speaker, line)
+    camera: str = "static"
+    balloon: str | None = None
+    page_break: bool = False
+    seed: int | None = None  # the story's `seed:` (take 1's); None: derived per take, see take_seed
     source: Source | None = None
     mask: Path | None = None
     outpaint: dict[str, Any] | None = None  # extend, by
@@ -231,6 +236,7 @@ def build_plan(
             profile=profile, size=None, quality=None, options={**s.options, **f.options}, prompt=prompt,
             caption=f.caption, notes=f.notes, text=f.text, choices=[c.model_dump() for c in f.choices],
             duration=f.duration or s.duration, takes=f.takes, pick=f.pick, lock=f.lock, source=source,
+            dialogue=f.lines, camera=f.camera, balloon=f.balloon, page_break=f.page_break, seed=f.seed,
             mask=resolve_file(loaded, f.mask) if f.mask else None,
             outpaint={"extend": f.outpaint.extend, "by": f.outpaint.by} if f.outpaint else None,
             references=refs, characters=chars,
@@ -250,7 +256,7 @@ def build_plan(
 
     if problems:  # one line per problem, even when many frames share it
         raise StoryError(sorted(dict.fromkeys(problems), key=lambda p: (p.line or 0, p.column or 0)))
-    from storyboard import adventure
+    from storyboard.story import adventure
 
     warnings += adventure.warnings(loaded)
     if backend == "draft":  # drafts are drawn offline: free
@@ -313,7 +319,7 @@ def _check_job(
     if job.mask and not p.mask:
         problems.append(loaded.problem((*where, "mask"), f"{job.model} does not take a mask"))
     elif job.mask and job.source is not None:
-        from storyboard.imaging import check_mask
+        from storyboard.render.imaging import check_mask
 
         src_size = _source_size(job, jobs)
         problem = check_mask(job.mask.read_bytes(), src_size) if src_size else None
@@ -357,7 +363,7 @@ def _source_size(job: Job, jobs: list[Job]) -> tuple[int, int] | None:
     if src.job is not None:
         size = jobs[src.job].size
         return _wh(size) if size else None
-    from storyboard.imaging import dimensions
+    from storyboard.render.imaging import dimensions
 
     return dimensions(src.file.read_bytes())  # type: ignore[union-attr]
 
@@ -385,3 +391,16 @@ def request_key(backend: str, host: str | None, request: ImageRequest, ident: st
     }
     blob = json.dumps(material, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+def take_seed(job: Job, take: int) -> int:
+    """Return the seed of one take (SPEC §3): the story's seed + take - 1, else one derived from the
+    frame's identity (its id, or its position) and the take, never from the prompt, so rewording a
+    prompt keeps the composition's noise."""
+    from storyboard.story.schema import MAX_SEED
+
+    if job.seed is not None:
+        return (job.seed + take - 1) % (MAX_SEED + 1)
+    who = job.id or job.character or f"#{job.number}"
+    digest = hashlib.sha256(f"storyboard-seed:{who}:{take}".encode()).digest()
+    return int.from_bytes(digest[:4], "big")

@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Any
 
 from storyboard.errors import FrameFailure
-from storyboard.frames import entry_identity, find_kept, job_identity
-from storyboard.manifest import read_previous
+from storyboard.output.frames import entry_identity, find_kept, job_identity
+from storyboard.output.manifest import read_previous
+from storyboard.output.store import Store
 from storyboard.plan import Job, Plan
-from storyboard.runner import Image, Runner, RunOptions
-from storyboard.store import Store
+from storyboard.run.runner import Image, Runner, RunOptions
 
 COMPARED = ("prompt", "model", "size", "quality", "options")
 

@@ -352,9 +352,8 @@ def render_yaml(story: dict[str, Any], *, premise: str, model: str, name: str = 
 
 def check_draft(text: str, *, branches: bool, label: str) -> None:
     """Validate a drafted story as `storyboard validate` would; raise StoryError naming `label`."""
-    from storyboard import adventure
     from storyboard.plan import build_plan
-    from storyboard.story import load_story
+    from storyboard.story import adventure, load_story
 
     with tempfile.TemporaryDirectory(prefix="storyboard-draft-") as tmp:
         path = Path(tmp) / "draft.yaml"

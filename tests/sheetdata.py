@@ -1,5 +1,5 @@
 """Sample output folders for tests: real images drawn with Pillow and a manifest in the shape
-that `storyboard.manifest` documents, so the sheet and the exports can be tested without a run.
+that `storyboard.output.manifest` documents, so the sheet and the exports can be tested without a run.
 
 `build(out_dir, specs)` is the general factory; `rich`, `branching` and `many` are presets.
 """

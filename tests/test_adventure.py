@@ -8,11 +8,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from storyboard import adventure
 from storyboard.cli import app
 from storyboard.errors import StoryError
 from storyboard.plan import build_plan
-from storyboard.story import load_story
+from storyboard.story import adventure, load_story
 
 REPO = Path(__file__).resolve().parent.parent
 

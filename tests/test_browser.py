@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import sheetdata
 
-from storyboard.sheet import write_sheet
+from storyboard.sheet.render import write_sheet
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
 expect = sync_api.expect

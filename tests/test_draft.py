@@ -14,11 +14,11 @@ from collections.abc import Iterator
 import pytest
 from PIL import Image, ImageChops, ImageDraw
 
-from storyboard import fonts, imaging
 from storyboard.backends import FrameLabel, ImageRequest, InputImage, Outpainting, get_backend
 from storyboard.backends import draft as draft_module
 from storyboard.backends.draft import DraftBackend, render
 from storyboard.errors import FrameFailure
+from storyboard.render import fonts, imaging
 
 SOURCE = (20, 200, 70)  # a green no part of a panel uses
 REFERENCE = (230, 20, 200)  # a magenta no part of a panel uses
@@ -304,7 +304,7 @@ def _timed(fn) -> float:  # noqa: ANN001
 
 
 def test_import_is_cheap() -> None:
-    code = "import sys, storyboard.backends.draft, storyboard.fonts; assert 'PIL' not in sys.modules"
+    code = "import sys, storyboard.backends.draft, storyboard.render.fonts; assert 'PIL' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
 
 

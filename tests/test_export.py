@@ -14,9 +14,9 @@ import pytest
 from PIL import Image, PdfParser
 from sheetdata import JAPANESE_CAPTION, build
 
-from storyboard import export as export_module
 from storyboard.errors import UsageError
-from storyboard.export import default_destination, export, zip_members
+from storyboard.export import core as export_module
+from storyboard.export.core import default_destination, export, zip_members
 
 ARABIC_NOTE = "لقطة واسعة. الكاميرا تتحرك ببطء نحو الميناء."
 
@@ -228,17 +228,17 @@ def test_bitmap_fallback_font_never_crashes_on_japanese_or_arabic(
 ) -> None:
     from PIL import ImageFont
 
-    import storyboard.fonts
+    import storyboard.render.fonts
 
     # A machine without any font file: Pillow's bitmap font only knows Latin-1.
     monkeypatch.setattr(
-        storyboard.fonts, "load_font", lambda size, text="", **kw: ImageFont.load_default_imagefont()
+        storyboard.render.fonts, "load_font", lambda size, text="", **kw: ImageFont.load_default_imagefont()
     )
     assert export(sample, "pdf", tmp_path / "a.pdf").stat().st_size > 0
     assert export(sample, "sheet", tmp_path / "a.png").stat().st_size > 0
 
 
 def test_importing_export_does_not_import_pillow() -> None:
-    code = "import sys, storyboard.export; sys.exit('PIL' in sys.modules)"
+    code = "import sys, storyboard.export.core; sys.exit('PIL' in sys.modules)"
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     assert subprocess.run([sys.executable, "-c", code], env=env, check=False).returncode == 0

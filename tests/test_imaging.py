@@ -9,7 +9,7 @@ import sys
 import pytest
 from PIL import Image
 
-from storyboard import imaging
+from storyboard.render import imaging
 
 RED = (220, 30, 30)
 GREEN = (30, 200, 60)
@@ -207,5 +207,5 @@ def test_thumbnail_is_a_small_webp() -> None:
 
 
 def test_import_is_cheap() -> None:
-    code = "import sys, storyboard.imaging; assert 'PIL' not in sys.modules, 'PIL imported'"
+    code = "import sys, storyboard.render.imaging; assert 'PIL' not in sys.modules, 'PIL imported'"
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -12,7 +12,7 @@ from stories import load, write_png
 from storyboard.backends import ImageRequest
 from storyboard.errors import StoryError
 from storyboard.plan import Plan, build_plan, request_key
-from storyboard.runner import Runner, RunOptions
+from storyboard.run.runner import Runner, RunOptions
 
 TODAY = date(2026, 11, 22)  # gpt-image-1 and DALL·E retired; the 1.5 family within 30 days of 2026-12-01
 OPENAI = ("openai", "api.openai.com")

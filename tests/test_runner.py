@@ -21,12 +21,12 @@ import yaml
 from fakeapi import FakeImagesAPI, RequestRecord, parse_multipart
 from typer.testing import CliRunner
 
-from storyboard import pacing, runner
 from storyboard.backends import get_backend
 from storyboard.cli import app
-from storyboard.pipeline import Outcome, run_plan
 from storyboard.plan import VARIATION_INSTRUCTION, Plan, build_plan
-from storyboard.runner import RunOptions, TakeResult
+from storyboard.run import pacing, runner
+from storyboard.run.runner import RunOptions, TakeResult
+from storyboard.run.session import Outcome, run_plan
 from storyboard.story import load_story
 
 # -- helpers shared by the runner test files ------------------------------------------------

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import sheetdata
 
-from storyboard import sheet
-from storyboard.sheet import thumb_size, write_sheet
+from storyboard.sheet import render as sheet
+from storyboard.sheet.render import thumb_size, write_sheet
 
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
 
@@ -414,7 +414,7 @@ def test_sheet_module_does_not_import_pillow_or_jinja_at_import_time() -> None:
     import subprocess
     import sys
 
-    code = "import sys, storyboard.sheet; print('PIL' in sys.modules, 'jinja2' in sys.modules)"
+    code = "import sys, storyboard.sheet.render; print('PIL' in sys.modules, 'jinja2' in sys.modules)"
     out = subprocess.run(
         [sys.executable, "-c", code],
         capture_output=True,

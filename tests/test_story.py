@@ -187,8 +187,9 @@ CASES = [
             zzzz: 1
         """,
         [
-            "story.yaml:4:5: frames[0].zzzz: unknown key; valid keys: caption, characters, choices, duration, edit, "
-            "id, lock, mask, model, notes, options, outpaint, pick, prompt, quality, size, takes, text, variation"
+            "story.yaml:4:5: frames[0].zzzz: unknown key; valid keys: balloon, camera, caption, characters, choices, "
+            "dialogue, duration, edit, id, lock, mask, model, notes, options, outpaint, page_break, pick, prompt, "
+            "quality, seed, size, takes, text, variation"
         ],
         id="unknown-key-no-near-lists-valid",
     ),

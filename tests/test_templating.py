@@ -10,7 +10,7 @@ from stories import load, write_png
 
 from storyboard.errors import StoryError
 from storyboard.plan import build_plan
-from storyboard.templating import Renderer, TemplateProblem, names_used
+from storyboard.story.templating import Renderer, TemplateProblem, names_used
 
 HEAD = """\
 title: T

@@ -64,6 +64,7 @@ class ImageRequest:
     images: tuple[InputImage, ...] = ()  # source first, then references
     mask: InputImage | None = None
     legacy: bool = False  # a DALL·E profile: send response_format=b64_json, accept URLs
+    seed: int | None = None  # for backends that take seeds; None sends none
     label: FrameLabel | None = field(default=None, compare=False)
 
     def key_material(self) -> dict[str, Any]:
@@ -77,6 +78,8 @@ class ImageRequest:
             "options": dict(sorted(self.options.items())),
             "images": [i.sha256 for i in self.images],
             "mask": self.mask.sha256 if self.mask else None,
+            # Only where a seed is sent, so the keys of seedless requests stay as they were.
+            **({"seed": self.seed} if self.seed is not None else {}),
         }
 
 

@@ -20,12 +20,12 @@ from typing import TYPE_CHECKING
 
 from storyboard.backends import GeneratedImage, ImageRequest, InputImage
 from storyboard.errors import FrameFailure
-from storyboard.fonts import is_rtl, load_font, wrap_text
+from storyboard.render.fonts import is_rtl, load_font, wrap_text
 
 if TYPE_CHECKING:
     from PIL import Image
 
-    from storyboard.fonts import Font
+    from storyboard.render.fonts import Font
 
 DEFAULT_SIZE = (1024, 1024)
 MAX_SIDE = 8192  # beyond any model's sizes; keeps a typo from drawing a gigapixel panel
@@ -474,7 +474,7 @@ class _Panel:
 
 def _aspect(image: InputImage) -> float | None:
     """Return an input image's width / height, or None when it cannot be read."""
-    from storyboard.imaging import dimensions
+    from storyboard.render.imaging import dimensions
 
     try:
         w, h = dimensions(image.data)

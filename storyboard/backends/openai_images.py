@@ -282,7 +282,7 @@ def _call_args(method: Callable[..., Any], core: dict[str, Any], options: dict[s
 
 def sniff_media_type(data: bytes) -> str:
     """Return the media type that an image's magic numbers announce."""
-    from storyboard.imaging import sniff
+    from storyboard.render.imaging import sniff
 
     kind = sniff(data)
     return kind[0] if kind else "application/octet-stream"

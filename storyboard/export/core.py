@@ -15,8 +15,8 @@ from pathlib import Path, PurePath
 from typing import IO, TYPE_CHECKING, Any, Literal
 
 from storyboard.errors import UsageError
-from storyboard.fonts import is_rtl
-from storyboard.manifest import MANIFEST, load_manifest, picked_entries
+from storyboard.output.manifest import MANIFEST, load_manifest, picked_entries
+from storyboard.render.fonts import is_rtl
 
 if TYPE_CHECKING:
     from PIL import Image, ImageDraw, ImageFont
@@ -157,7 +157,7 @@ def _open_rgb(path: Path | None) -> Image.Image | None:
 
 def _font(size: int, text: str = "", bold: bool = False) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
     """Return a font of `size` px that covers the script of `text`."""
-    from storyboard.fonts import load_font
+    from storyboard.render.fonts import load_font
 
     return load_font(size, text, bold=bold)
 
@@ -180,7 +180,7 @@ def _ellipsis(font: Any) -> str:
 
 def _wrap(draw: ImageDraw.ImageDraw, text: str, font: Any, width: int, max_lines: int) -> list[str]:
     """Wrap text to `width`, at most `max_lines` lines, the last one ending in … when cut."""
-    from storyboard.fonts import wrap_text
+    from storyboard.render.fonts import wrap_text
 
     if max_lines <= 0 or not text.strip():
         return []

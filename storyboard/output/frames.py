@@ -10,10 +10,10 @@ import os
 from pathlib import Path
 from typing import Any
 
-from storyboard import imaging
+from storyboard.output.store import Store, atomic_write, sha256
 from storyboard.plan import Job, Plan
-from storyboard.runner import EXT, Image, Kept, TakeResult
-from storyboard.store import Store, atomic_write, sha256
+from storyboard.render import imaging
+from storyboard.run.runner import EXT, Image, Kept, TakeResult
 
 FOLDERS = ("frames", "takes", "characters")
 

@@ -19,11 +19,11 @@ from typing import Any
 from storyboard import __version__
 from storyboard.backends import Backend
 from storyboard.errors import FatalFailure, OutputDirError
-from storyboard.frames import find_kept, place, prune
-from storyboard.manifest import build_manifest, read_previous, write_manifest
+from storyboard.output.frames import find_kept, place, prune
+from storyboard.output.manifest import build_manifest, read_previous, write_manifest
+from storyboard.output.store import Store, dir_lock
 from storyboard.plan import Plan
-from storyboard.runner import Event, Runner, RunOptions, RunStats
-from storyboard.store import Store, dir_lock
+from storyboard.run.runner import Event, Runner, RunOptions, RunStats
 from storyboard.story import LoadedStory
 
 
@@ -103,7 +103,7 @@ async def _run(
 
     def event(kind: str, r: Any) -> None:
         if thumbs is not None and kind == "ok" and r.image is not None:
-            from storyboard.sheet import thumbnail_ahead
+            from storyboard.sheet.render import thumbnail_ahead
 
             thumbs.submit(thumbnail_ahead, out_dir, store.object_path(r.image.sha256, r.image.ext), r.image.sha256)
         if on_event is not None:
@@ -155,7 +155,7 @@ async def _run(
     if thumbs is not None:
         thumbs.shutdown(wait=True, cancel_futures=True)  # the sheet makes any still queued, in parallel
     if write_sheet:
-        from storyboard.sheet import write_sheet as render
+        from storyboard.sheet.render import write_sheet as render
 
         sheet = render(out_dir, manifest)
 

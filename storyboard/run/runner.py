@@ -12,12 +12,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from storyboard import imaging, models
+from storyboard import models
 from storyboard.backends import Backend, FrameLabel, GeneratedImage, ImageRequest, InputImage, Outpainting
 from storyboard.errors import FatalFailure, FrameFailure, RequestFailed, TransientFailure
-from storyboard.pacing import Pacer, backoff
+from storyboard.output.store import Record, Store
 from storyboard.plan import Job, Plan, request_key
-from storyboard.store import Record, Store
+from storyboard.render import imaging
+from storyboard.run.pacing import Pacer, backoff
 
 EXT = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp", "image/gif": "gif"}
 
@@ -77,6 +78,7 @@ class TakeResult:
     inputs: list[dict[str, Any]] = field(default_factory=list)
     outpaint_added: dict[str, int] | None = None
     possibly_billed_twice: int = 0
+    seed: int | None = None  # set where the backend takes seeds
 
 
 @dataclass
@@ -306,7 +308,7 @@ class Runner:
 
     def _keep_input(self, data: bytes) -> str:
         """Copy an input into DIR/inputs/ by hash, so the folder is complete on its own."""
-        from storyboard.store import atomic_write
+        from storyboard.output.store import atomic_write
 
         kind = imaging.sniff(data)
         name = f"inputs/{_sha(data)}.{EXT.get(kind[0], kind[1]) if kind else 'bin'}"
@@ -491,7 +493,7 @@ class Runner:
 
 
 def _sha(data: bytes) -> str:
-    from storyboard.store import sha256
+    from storyboard.output.store import sha256
 
     return sha256(data)
 

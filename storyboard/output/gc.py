@@ -6,8 +6,8 @@ import contextlib
 import os
 from pathlib import Path
 
-from storyboard.manifest import load_manifest
-from storyboard.store import Store
+from storyboard.output.manifest import load_manifest
+from storyboard.output.store import Store
 
 
 def collect(out_dir: Path, *, keep: int = 0) -> tuple[int, int]:

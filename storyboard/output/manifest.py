@@ -31,6 +31,9 @@ Shape (schema_version 1; keys are added, never renamed)::
        error (null | {type, code, message}), attempts, seconds, usage, cost_usd,
        cost_estimated (bool), request_id, key (request key), possibly_billed_twice (int),
        ident (id, or "#N" for an id-less frame), lock (bool),
+       dialogue ([{speaker, line}] in order), camera (static|push-in|pull-out|pan-left|pan-right|
+       tilt-up|tilt-down), balloon (null|left|right), page_break (bool),
+       seed (the take's seed where the backend takes seeds, else null),
        file_stat ([size, mtime_ns] of the frame file as written: an unchanged file is not re-hashed)}
     ]
 
@@ -106,6 +109,11 @@ def _take_entry(job: Any, r: Any, placed: dict[str, Any] | None, digits_number: 
         "inputs": r.inputs,
         "outpaint": {**job.outpaint, "added": r.outpaint_added} if job.outpaint else None,
         "lock": job.lock,
+        "dialogue": [{"speaker": who, "line": line} for who, line in job.dialogue],
+        "camera": job.camera,
+        "balloon": job.balloon,
+        "page_break": job.page_break,
+        "seed": getattr(r, "seed", None),
         "status": r.status,
         "reason": r.reason,
         "error": r.error,
@@ -130,7 +138,7 @@ def build_manifest(
 ) -> dict[str, Any]:
     """Return the manifest of a run: this run's results, merged with the previous manifest for
     frames this run did not touch (`--only`)."""
-    from storyboard.frames import entry_identity, job_identity
+    from storyboard.output.frames import entry_identity, job_identity
 
     prev_by_identity: dict[Any, list[dict[str, Any]]] = {}
     for e in (previous or {}).get("frames", []):
@@ -237,7 +245,7 @@ def _placeholder(job: Any) -> dict[str, Any]:
 
 def write_manifest(out_dir: Path, manifest: dict[str, Any]) -> Path:
     """Write DIR/manifest.json atomically."""
-    from storyboard.store import atomic_write
+    from storyboard.output.store import atomic_write
 
     path = Path(out_dir) / MANIFEST
     atomic_write(path, json.dumps(manifest, indent=1, ensure_ascii=False).encode("utf-8"))

@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import quote
 
 import storyboard
-from storyboard.manifest import load_manifest, picked_entries
+from storyboard.output.manifest import load_manifest, picked_entries
 
 THUMB_MAX = 480
 THUMBS = "thumbs"

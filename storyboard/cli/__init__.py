@@ -1,0 +1,22 @@
+"""The command line: the only place that prints, reads the environment or exits.
+
+Every `StoryboardError` becomes one message on stderr and the exit code of SPEC §7. Each
+command lives in the module named for what it works on; importing them registers them, in the
+order `--help` lists them.
+"""
+
+import importlib
+
+from storyboard.cli.app import app
+
+# Importing a command module registers its commands; this order is the order of `--help`.
+for _module in ("run", "plan", "outputs", "info"):
+    importlib.import_module(f"storyboard.cli.{_module}")
+
+
+def main() -> None:
+    """Run the command line."""
+    app()
+
+
+__all__ = ["app", "main"]

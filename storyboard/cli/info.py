@@ -1,0 +1,84 @@
+"""Commands that write or show things beside a run: `new`, `models`, `schema`, `write`."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from storyboard.cli.app import app, handles_errors
+from storyboard.errors import UsageError
+
+
+@app.command()
+@handles_errors
+def new(
+    name: Annotated[str, typer.Argument(help="Name of the story (file NAME.yaml).", show_default=False)],
+) -> None:
+    """Write a starter story to NAME.yaml."""
+    from storyboard.starter import starter
+
+    path = Path(name if name.endswith((".yaml", ".yml")) else f"{name}.yaml")
+    if path.exists():
+        raise UsageError(f"{path} exists; choose another name.")
+    path.write_text(starter(path.stem), encoding="utf-8")
+    typer.echo(f"wrote {path}. Try: storyboard run {path} --backend draft")
+
+
+@app.command()
+@handles_errors
+def models() -> None:
+    """Model profiles: sizes, qualities, features, price estimate, shutdown date."""
+    from datetime import date
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from storyboard import models as registry
+
+    table = Table(title="Image models (prices are estimates)", title_justify="left")
+    for col in ("model", "sizes", "qualities", "edits", "refs", "variations", "1536x1024 medium", "shutdown"):
+        table.add_column(col)
+    today = date.today()
+    for p in registry.all_profiles():
+        sizes = "any WxH (16px steps, ≤3840)" if p.flexible_sizes else ", ".join(p.sizes)
+        price = registry.estimate_cost(p, "1536x1024", "medium" if "medium" in p.qualities else (p.default_quality or ""))
+        shut = "" if p.shutdown is None else (f"{p.shutdown} (retired)" if p.shutdown <= today else str(p.shutdown))
+        table.add_row(p.name, sizes, " ".join(p.qualities), "yes" if p.edits else "no",
+                      str(p.max_inputs) if p.references else "no", p.variations, "?" if price is None else f"${price:.3f}", shut)
+    Console(width=max(120, Console().width)).print(table)
+
+
+@app.command()
+@handles_errors
+def schema() -> None:
+    """Print the JSON Schema of the story format (for editor completion)."""
+    from storyboard.story import json_schema
+
+    typer.echo(json.dumps(json_schema(), indent=2))
+
+
+@app.command()
+@handles_errors
+def write(
+    premise: Annotated[str, typer.Argument(help="What the story is about, in a sentence or two.", show_default=False)],
+    frames: Annotated[int, typer.Option("--frames", help="How many frames.")] = 8,
+    branches: Annotated[bool, typer.Option("--branches", help="Write a choose-your-own-adventure with choices and endings.")] = False,
+    out: Annotated[Path | None, typer.Option("-o", "--out", help="Where to write the story [default: a name from the title].")] = None,
+    model: Annotated[str, typer.Option("--model", help="The chat model that drafts the story.")] = "gpt-5.1",
+) -> None:
+    """Draft a story file with a chat model (Responses API, structured output); validated before it is written."""
+    from storyboard.writer import write_story
+
+    key, base = os.environ.get("OPENAI_API_KEY"), os.environ.get("OPENAI_BASE_URL")
+    if not key and not base:
+        raise UsageError("`storyboard write` needs a chat model: set OPENAI_API_KEY (or OPENAI_BASE_URL for a local server).")
+    if frames < 1 or frames > 60:
+        raise UsageError("--frames takes 1 to 60.")
+    path = write_story(premise, frames=frames, branches=branches, out=out, model=model,
+                       api_key=key or None, base_url=base or None)
+    typer.echo(f"wrote {path}. Try: storyboard run {path} --backend draft")
+

@@ -1,0 +1,140 @@
+"""`storyboard run`: the job, and its report."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from storyboard.cli.app import (
+    BackendOpt,
+    BudgetOpt,
+    ForceOpt,
+    IpmOpt,
+    ModelOpt,
+    OnlyOpt,
+    OutOpt,
+    StoryArg,
+    app,
+    err,
+    handles_errors,
+)
+from storyboard.cli.common import load_plan, make_backend, selection
+from storyboard.errors import UsageError
+
+
+@app.command()
+@handles_errors
+def run(
+    story: StoryArg,
+    out: OutOpt = None,
+    jobs: Annotated[int | None, typer.Option("-j", "--jobs", help="Requests in flight at most [default: the story's parallel].")] = None,
+    sequential: Annotated[bool, typer.Option("--sequential", help="One request at a time, in story order.")] = False,
+    backend: BackendOpt = "auto",
+    model: ModelOpt = None,
+    only: OnlyOpt = None,
+    force: ForceOpt = False,
+    budget: BudgetOpt = None,
+    ipm: IpmOpt = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask before spending.")] = False,
+    open_: Annotated[bool, typer.Option("--open", help="Open the contact sheet when done.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors.")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Print a JSON summary on stdout.")] = False,
+) -> None:
+    """Run a story: request every frame not already made, save the frames, write the contact sheet."""
+    from storyboard.cli.plan import print_plan
+    from storyboard.preview import new_cost, preview
+    from storyboard.run.runner import RunOptions
+    from storyboard.run.session import default_out_dir, run_plan
+
+    plan = load_plan(story, backend, model, quiet)
+    s = plan.loaded.story
+    out_dir = out or default_out_dir(plan.loaded)
+    if jobs is not None and jobs < 1:
+        raise UsageError("-j must be 1 or more.")
+    selected, forced = selection(plan, only, force)
+    asks = force and not only and not yes and sys.stdin.isatty()
+    if asks and not typer.confirm("--force without --only requests every frame again (edited and locked frames are kept). Continue?"):
+        raise typer.Exit(1)
+    options = RunOptions(
+        parallel=1 if sequential else (jobs or s.parallel),
+        ipm=ipm or s.images_per_minute,
+        budget=budget if budget is not None else s.budget,
+        selected=selected,
+        force=forced,
+    )
+    # Pricing the plan builds every request once more: only when a budget or a person asks.
+    asks_first = not yes and sys.stdin.isatty() and sys.stderr.isatty()
+    priced = plan.backend != "draft" and (options.budget is not None or asks_first)
+    rows = preview(plan, out_dir, options) if priced else []
+    cost, unpriced = new_cost(rows)
+    if options.budget is not None and priced:
+        from storyboard.errors import BudgetError
+
+        if unpriced:
+            raise BudgetError(f"{unpriced} request(s) use a model without a known price, so --budget cannot hold. Drop --budget or use a known model (storyboard models).")
+        if cost > options.budget + 1e-9:
+            raise BudgetError(f"the plan's new requests are estimated at ${cost:.2f}, above the budget of ${options.budget:.2f}. Raise --budget, or run fewer frames with --only.")
+    if cost > 1.0 and asks_first:
+        print_plan(plan, rows, out_dir)
+        if not typer.confirm(f"These new requests are estimated at ${cost:.2f}. Send them?"):
+            raise typer.Exit(1)
+
+    from storyboard.progress import Progress
+
+    progress = Progress(plan, enabled=not quiet and not json_out)
+    with progress:
+        outcome = run_plan(plan, out_dir, make_backend(plan.backend), options, on_event=progress.event,
+                           on_interrupt=progress.interrupt)
+    _report(outcome, out_dir, quiet, json_out)
+    if open_ and outcome.sheet:
+        import webbrowser
+
+        webbrowser.open(outcome.sheet.resolve().as_uri())
+    raise typer.Exit(outcome.exit_code)
+
+
+def _report(outcome: Any, out_dir: Path, quiet: bool, json_out: bool) -> None:
+    m = outcome.manifest
+    t = m["totals"]["run"]
+    if json_out:
+        typer.echo(json.dumps({"out_dir": str(out_dir), "exit_code": outcome.exit_code, "totals": m["totals"],
+                               "sheet": str(outcome.sheet) if outcome.sheet else None,
+                               "frames": [{k: e.get(k) for k in ("number", "id", "take", "picked", "file", "status", "reason")}
+                                          for e in m["frames"]]}, indent=1))
+    if outcome.fatal is not None:
+        err(f"Error: the provider stopped the run: {_fatal_sentence(outcome.fatal)} Frames already received are kept.")
+    if outcome.unfinished:
+        err(f"Note: {len(outcome.unfinished)} request(s) of an earlier run were sent but their images never arrived; "
+             "they may have been billed.")
+    if quiet:
+        return
+    picked = [e for e in m["frames"] if e.get("picked")]
+    for e in picked:
+        if e["status"] in ("failed", "skipped"):
+            err(f"  frame {e['number']:>2} {e.get('id') or ''}: {e['status']}: {e.get('reason')}")
+    ok = sum(1 for e in picked if e["status"] in ("ok", "cached", "edited", "locked"))
+    cost = f"${t['cost_usd']:.2f}{' (estimate)' if t.get('cost_estimated') else ''}"
+    err(f"{ok}/{len(picked)} frames in {out_dir}  ·  {t['images']} new image(s), {t['cached']} cached, "
+         f"{t['failures']} failed, {t['skipped']} skipped  ·  {cost}  ·  {t.get('seconds') or 0:.1f}s")
+    if t.get("possibly_billed_twice"):
+        err(f"Note: {t['possibly_billed_twice']} retry(ies) followed a dropped connection after the server may have "
+             "done the work; the provider may have billed those twice.")
+    if outcome.interrupted:
+        err("Interrupted: finished frames are saved; run the same command again to continue.")
+    if outcome.sheet:
+        err(f"Contact sheet: {outcome.sheet}")
+
+
+def _fatal_sentence(e: Any) -> str:
+    if e.code == "insufficient_quota":
+        return "the account has no quota left (insufficient_quota). Add credit or raise the limit, then run again."
+    if e.status == 401:
+        return "the API key was refused (401). Check OPENAI_API_KEY."
+    if e.status == 403:
+        return f"permission denied (403): {e.message}"
+    return e.message
+

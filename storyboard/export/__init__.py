@@ -1,0 +1,1 @@
+"""Outputs people hand on: storyboard PDF, animatics, sheet PNG, ZIP."""

@@ -1,0 +1,1 @@
+"""Drawing shared by the draft backend and the exports: fonts, text, image operations."""

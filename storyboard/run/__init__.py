@@ -1,0 +1,1 @@
+"""Requests -> images: the scheduler, retries and pacing, and one run end to end."""

@@ -1,0 +1,1 @@
+"""The contact sheet: manifest -> index.html and thumbnails."""

@@ -1,0 +1,207 @@
+"""The story format: the pydantic schema of a story file (strict: an unknown key is an error)
+and `LoadedStory`, a validated story with where each key stands in its file."""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from storyboard.errors import Problem
+
+RESERVED = frozenset({"frame", "frames", "previous", "characters", "vars"})
+
+ID_RE = re.compile(r"^[a-z0-9_-]+$")
+
+DEFAULT_MODEL = "gpt-image-2"
+CAMERA_MOVES = ("static", "push-in", "pull-out", "pan-left", "pan-right", "tilt-up", "tilt-down")
+Camera = Literal["static", "push-in", "pull-out", "pan-left", "pan-right", "tilt-up", "tilt-down"]
+MAX_SEED = 2**32 - 1
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class Character(_Strict):
+    """A character: its description renders wherever a prompt names it."""
+
+    description: str = Field(min_length=1, description="Rendered wherever a prompt names the character.")
+    reference: str | list[str] | None = Field(
+        default=None,
+        description="Image file(s) relative to the story, or `generate` to make a character sheet first.",
+    )
+    sheet_prompt: str | None = Field(
+        default=None, description="Prompt of the generated character sheet (with `reference: generate`)."
+    )
+
+
+class Outpaint(_Strict):
+    """Extend a source image beyond its edges."""
+
+    from_: str = Field(alias="from", description="A frame id, `previous`, or an image file.")
+    extend: Literal["left", "right", "up", "down", "all"]
+    by: float = Field(gt=0, le=2, description="Fraction of the source's width or height to add.")
+
+
+class Choice(_Strict):
+    """A choice offered to the reader of an adventure."""
+
+    label: str = Field(min_length=1)
+    goto: str
+
+
+class Frame(_Strict):
+    """One frame of the story: a prompt, and optionally a chain to an earlier image."""
+
+    id: str | None = Field(default=None, description="[a-z0-9_-]+, unique; only frames with ids can be chained from.")
+    prompt: str | None = Field(default=None, min_length=1, description="Jinja2 template of the prompt.")
+    caption: str | None = None
+    notes: str | None = Field(default=None, description="Action, dialogue, camera.")
+    text: str | None = Field(default=None, description="Passage shown with the image (adventures).")
+    choices: list[Choice] = Field(default_factory=list)
+    model: str | None = None
+    size: str | None = None
+    quality: str | None = None
+    options: dict[str, Any] = Field(default_factory=dict)
+    duration: float | None = Field(default=None, gt=0)
+    takes: int = Field(default=1, ge=1, le=10)
+    pick: int = Field(default=1, ge=1)
+    edit: str | None = None
+    mask: str | None = None
+    outpaint: Outpaint | None = None
+    variation: str | None = None
+    characters: list[str] | None = None
+    lock: bool = False
+    dialogue: list[dict[str, str]] = Field(
+        default_factory=list, description="Lines spoken in the frame, in order: `- mira: We have to go.`"
+    )
+    camera: Camera = Field(default="static", description="The animatic's camera move over this frame.")
+    balloon: Literal["left", "right"] | None = Field(
+        default=None, description="Where the comic's balloon tails point [default: alternating by speaker]."
+    )
+    page_break: bool = Field(default=False, description="Start a new comic page with this frame.")
+    seed: int | None = Field(
+        default=None, ge=0, le=MAX_SEED, description="Seed of take 1 for backends that take seeds; take K gets seed + K - 1."
+    )
+
+    @field_validator("dialogue")
+    @classmethod
+    def _one_speaker_each(cls, v: list[dict[str, str]]) -> list[dict[str, str]]:
+        for line in v:
+            if len(line) != 1:
+                raise ValueError("each dialogue line is one `speaker: line` pair, e.g. `- mira: We have to go.`")
+        return v
+
+    @property
+    def lines(self) -> list[tuple[str, str]]:
+        """Return the dialogue as (speaker, line) pairs, in order."""
+        return [next(iter(d.items())) for d in self.dialogue]
+
+    @field_validator("id")
+    @classmethod
+    def _id_shape(cls, v: str | None) -> str | None:
+        if v is not None and not ID_RE.match(v):
+            raise ValueError("an id uses only a-z, 0-9, _ and - (e.g. `city-night`)")
+        return v
+
+    @property
+    def source(self) -> str | None:
+        """Return the chain source named by edit, outpaint or variation."""
+        if self.edit:
+            return self.edit
+        if self.outpaint:
+            return self.outpaint.from_
+        return self.variation
+
+    @property
+    def kind(self) -> str:
+        """Return generate, edit, outpaint or variation."""
+        if self.edit:
+            return "edit"
+        if self.outpaint:
+            return "outpaint"
+        if self.variation:
+            return "variation"
+        return "generate"
+
+
+class Story(_Strict):
+    """A whole story file."""
+
+    title: str = Field(min_length=1)
+    model: str = DEFAULT_MODEL
+    size: str = Field(default="3:2", description="WxH, or a preset: 1:1 3:2 2:3 16:9 9:16.")
+    quality: str | None = Field(default=None, description="low, medium or high [default: medium; the model's own on legacy models].")
+    parallel: int = Field(default=4, ge=1, le=64, description="Requests in flight at most; 1 = in order.")
+    images_per_minute: float | None = Field(default=None, gt=0, description="Pacing for low rate-limit tiers.")
+    budget: float | None = Field(default=None, ge=0, description="USD.")
+    duration: float = Field(default=2.0, gt=0, description="Seconds per frame in animatics.")
+    options: dict[str, Any] = Field(default_factory=dict)
+    vars: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    characters: dict[str, Character] = Field(default_factory=dict)
+    frames: list[Frame] = Field(min_length=1)
+
+
+@dataclass
+class LoadedStory:
+    """A validated story with where each key stands in its file."""
+
+    story: Story
+    path: Path
+    sha256: str
+    positions: dict[tuple[Any, ...], tuple[int, int]] = field(default_factory=dict)
+
+    @property
+    def base_dir(self) -> Path:
+        """Return the folder that relative paths in the story start from."""
+        return self.path.parent
+
+    @property
+    def name(self) -> str:
+        """Return the story's file name without its extension."""
+        return self.path.stem
+
+    def problem(self, path: tuple[Any, ...], message: str) -> Problem:
+        """Return a Problem located at the nearest key of `path` in the file."""
+        return problem_at(str(self.path), self.positions, path, message)
+
+    @property
+    def has_choices(self) -> bool:
+        """Return True when the story branches (an adventure)."""
+        return any(f.choices for f in self.story.frames)
+
+
+def dotted(path: tuple[Any, ...]) -> str:
+    out = ""
+    for p in path:
+        if p == "__key__":
+            continue
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+    return out
+
+
+def problem_at(file: str, positions: dict, path: tuple[Any, ...], message: str) -> Problem:
+    probe = path
+    while probe and probe not in positions:
+        probe = probe[:-1]
+    line, col = positions.get(probe, (None, None))
+    return Problem(file, line, col, dotted(path), message)
+
+
+def nearest(word: str, choices: list[str]) -> str:
+    m = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    return f" (did you mean `{m[0]}`?)" if m else ""
+
+
+def json_schema() -> dict[str, Any]:
+    """Return the JSON Schema of the story format, for editors."""
+    schema = Story.model_json_schema(by_alias=True)
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "storyboard story"
+    return schema
+
