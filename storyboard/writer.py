@@ -113,7 +113,6 @@ choices, and from every frame an ending can be reached. Branches may merge and m
 - List the start first and the endings last."""
 
 MAX_RETRIES = 2  # a single chat request: the SDK's own retries are enough here
-_KEY_PATTERN = re.compile(r"sk-[A-Za-z0-9_*\-]{6,}")
 
 
 def write_story(
@@ -156,7 +155,7 @@ def _ask(premise: str, *, frames: int, branches: bool, model: str, api_key: str 
     import httpx2
     import openai
 
-    from storyboard.backends.openai_images import DEFAULT_BASE_URL, PLACEHOLDER_KEY, host_of
+    from storyboard.backends.openai.client import DEFAULT_BASE_URL, PLACEHOLDER_KEY, host_of
 
     host = host_of(base_url or DEFAULT_BASE_URL)
     if api_key is None and base_url is not None:
@@ -226,7 +225,9 @@ def explain(e: Exception, *, host: str, model: str, key: str | None = None) -> s
             msg = f"{host} refused the request (HTTP {status}): {said} Try another --model."
     else:
         msg = f"the request to {host} failed: {getattr(e, 'message', None) or type(e).__name__}."
-    return _redact(msg, key)
+    from storyboard.backends.openai.errors import redact
+
+    return redact(msg, key)
 
 
 def _server_message(e: Any) -> str:
@@ -236,13 +237,6 @@ def _server_message(e: Any) -> str:
     else:
         text = "no message"
     return text if text.endswith((".", "!", "?")) else text + "."
-
-
-def _redact(text: str, key: str | None) -> str:
-    # 401 messages echo the key partly starred out: blank anything shaped like one.
-    if key:
-        text = text.replace(key, "<redacted>")
-    return _KEY_PATTERN.sub("sk-<redacted>", text)
 
 
 def _one_line(text: str, limit: int = 300) -> str:

@@ -19,13 +19,8 @@ import pytest
 from PIL import Image
 
 from storyboard.backends import GeneratedImage, ImageRequest, InputImage
-from storyboard.backends.openai_images import (
-    PLACEHOLDER_KEY,
-    OpenAIBackend,
-    _map_error,
-    parse_retry_after,
-    sniff_media_type,
-)
+from storyboard.backends.openai.client import PLACEHOLDER_KEY, OpenAIBackend, sniff_media_type
+from storyboard.backends.openai.errors import map_error, parse_retry_after
 from storyboard.errors import FatalFailure, FrameFailure, RequestFailed, TransientFailure
 
 KEY = "sk-test-SECRET0123456789abcdefSECRET"
@@ -399,7 +394,7 @@ def test_the_key_appears_in_no_failure(fake_api: Any, backend: OpenAIBackend) ->
     assert fake_api.image_requests()[0].headers["authorization"] == f"Bearer {KEY}"
 
 
-# -- _map_error on SDK errors the fake does not produce ----------------------------------
+# -- map_error on SDK errors the fake does not produce ----------------------------------
 
 
 def status_error(
@@ -438,7 +433,7 @@ def error_body(code: str | None = None, type: str = "invalid_request_error", mes
     ],
 )
 def test_map_status(status: int, code: str | None, kind: type) -> None:
-    failure = _map_error(status_error(status, error_body(code, message="the server says no")))
+    failure = map_error(status_error(status, error_body(code, message="the server says no")))
     assert type(failure) is kind
     assert (failure.status, failure.code, failure.request_id) == (status, code, "req_123")
     assert failure.type == "invalid_request_error"
@@ -446,7 +441,7 @@ def test_map_status(status: int, code: str | None, kind: type) -> None:
 
 
 def test_map_insufficient_quota_as_type() -> None:
-    failure = _map_error(status_error(429, error_body(None, type="insufficient_quota")))
+    failure = map_error(status_error(429, error_body(None, type="insufficient_quota")))
     assert type(failure) is FatalFailure
 
 
@@ -463,7 +458,7 @@ def test_map_insufficient_quota_as_type() -> None:
     ],
 )
 def test_retry_after(headers: dict[str, str], expected: float | None) -> None:
-    failure = _map_error(status_error(503, error_body(), headers))
+    failure = map_error(status_error(503, error_body(), headers))
     assert isinstance(failure, TransientFailure)
     assert failure.retry_after == expected
 
@@ -477,21 +472,21 @@ def test_retry_after_as_an_http_date() -> None:
 
 def test_messages_never_carry_the_key() -> None:
     echoed = f"Incorrect API key provided: {KEY}. Also sk-proj-abc*********wxyz."
-    failure = _map_error(status_error(401, error_body("invalid_api_key", message=echoed)), key=KEY)
+    failure = map_error(status_error(401, error_body("invalid_api_key", message=echoed)), key=KEY)
     assert KEY not in failure.message
     assert "sk-proj-abc" not in failure.message
     assert failure.message.startswith("Incorrect API key provided: ")
-    assert _map_error(status_error(400, error_body(message="a task-oriented prompt"))).message == (
+    assert map_error(status_error(400, error_body(message="a task-oriented prompt"))).message == (
         "a task-oriented prompt"
     )
 
 
 def test_long_and_non_json_messages_are_short() -> None:
-    assert len(_map_error(status_error(400, error_body(message="x" * 5000))).message) <= 300
+    assert len(map_error(status_error(400, error_body(message="x" * 5000))).message) <= 300
     req = httpx2.Request("POST", "http://127.0.0.1:1/v1/images/generations")
     html = httpx2.Response(502, text="<html>bad gateway</html>", request=req)
     err = openai.OpenAI(api_key=KEY, base_url="http://127.0.0.1:1/v1")._make_status_error_from_response(html)
-    assert _map_error(err).message == "HTTP 502 from the server"
+    assert map_error(err).message == "HTTP 502 from the server"
 
 
 @pytest.mark.parametrize(
@@ -510,7 +505,7 @@ def test_map_connection_errors(cause: Exception, timeout: bool, ambiguous: bool)
     req = httpx2.Request("POST", "http://127.0.0.1:1/v1/images/generations")
     error = openai.APITimeoutError(request=req) if timeout else openai.APIConnectionError(request=req)
     error.__cause__ = cause
-    failure = _map_error(error)
+    failure = map_error(error)
     assert type(failure) is TransientFailure
     assert failure.ambiguous is ambiguous
     assert failure.retry_after is None

@@ -124,7 +124,7 @@ def get_backend(name: str, **settings: Any) -> Backend:
 
         return DraftBackend()
     if name == "openai":
-        from storyboard.backends.openai_images import OpenAIBackend
+        from storyboard.backends.openai.client import OpenAIBackend
 
         return OpenAIBackend(**settings)
     raise ValueError(f"unknown backend {name!r}")
