@@ -58,6 +58,12 @@ class BudgetError(StoryboardError):
     """The plan costs more than the budget, or cannot be priced under one."""
 
 
+class StorageError(StoryboardError):
+    """The output folder could not be written mid-run (a full disk): what arrived is kept."""
+
+    exit_code = 1  # requests were sent: not "bad input, nothing sent"
+
+
 # Failures a backend raises for one request. The runner decides what happens next.
 
 

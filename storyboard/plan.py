@@ -1,10 +1,9 @@
 """Story -> plan: the jobs to run (character sheets, then frames in story order), each with its
 rendered prompt, model, size, options, inputs, dependencies and estimated cost. No I/O beyond
-reading the sizes of source files; request keys are computed here too."""
+reading the sizes of source files. The requests themselves, and their keys: `requests.py`."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import date
@@ -12,12 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from storyboard import models
-from storyboard.backends import ImageRequest
 from storyboard.errors import Problem, StoryError
 from storyboard.story import LoadedStory, is_path, resolve_file
 from storyboard.story.templating import Renderer, TemplateProblem, names_used
 
-KEY_VERSION = 1
 VARIATION_INSTRUCTION = (
     "Create a variation of the input image: the same subject, composition, palette and style, "
     "with small natural differences in detail."
@@ -75,7 +72,7 @@ class Job:
     camera: str = "static"
     balloon: str | None = None
     page_break: bool = False
-    seed: int | None = None  # the story's `seed:` (take 1's); None: derived per take, see take_seed
+    seed: int | None = None  # the story's `seed:` (take 1's); None: derived per take (requests.take_seed)
     source: Source | None = None
     mask: Path | None = None
     outpaint: dict[str, Any] | None = None  # extend, by
@@ -117,6 +114,7 @@ class Plan:
     jobs: list[Job]
     digits: int
     warnings: list[str]
+    seeds: bool = False  # the backend takes seeds: each take's request carries one (requests.take_seed)
 
     @property
     def frames(self) -> list[Job]:
@@ -131,6 +129,20 @@ class Plan:
     def by_id(self, frame_id: str) -> Job | None:
         """Return the frame job with this id."""
         return next((j for j in self.frames if j.id == frame_id), None)
+
+    def wanted(self, selected: set[int] | None) -> list[Job]:
+        """Return the jobs a run of `selected` (job indices; None: all) touches: those and,
+        transitively, their sources, in plan order."""
+        if selected is None:
+            return list(self.jobs)
+        need: set[int] = set()
+        stack = list(selected)
+        while stack:
+            i = stack.pop()
+            if i not in need:
+                need.add(i)
+                stack += self.jobs[i].deps
+        return [j for j in self.jobs if j.index in need]
 
     def estimate(self, jobs: list[Job] | None = None) -> tuple[float, int]:
         """Return the estimated cost of all takes of `jobs`, and how many cannot be priced."""
@@ -150,6 +162,7 @@ def build_plan(
     host: str | None,
     model_override: str | None = None,
     today: date | None = None,
+    seeds: bool = False,
 ) -> Plan:
     """Turn a validated story into a plan; raise StoryError listing every problem."""
     s = loaded.story
@@ -262,7 +275,7 @@ def build_plan(
     if backend == "draft":  # drafts are drawn offline: free
         for job in jobs:
             job.estimate = 0.0
-    return Plan(loaded, backend, host, jobs, digits, warnings)
+    return Plan(loaded, backend, host, jobs, digits, warnings, seeds)
 
 
 def _check_job(
@@ -377,30 +390,3 @@ def _estimate(job: Job) -> float | None:
     if not job.size or not job.quality:
         return None
     return models.estimate_cost(job.profile, job.size, job.quality, input_images=job.input_count, prompt_chars=len(job.prompt))
-
-
-def request_key(backend: str, host: str | None, request: ImageRequest, ident: str, take: int) -> str:
-    """Return the request key (SPEC §5): what was asked, of whom, for which frame and take."""
-    material = {
-        "v": KEY_VERSION,
-        "backend": backend,
-        "host": host,
-        "request": request.key_material(),
-        "frame": ident,
-        "take": take,
-    }
-    blob = json.dumps(material, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
-    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
-
-
-def take_seed(job: Job, take: int) -> int:
-    """Return the seed of one take (SPEC §3): the story's seed + take - 1, else one derived from the
-    frame's identity (its id, or its position) and the take, never from the prompt, so rewording a
-    prompt keeps the composition's noise."""
-    from storyboard.story.schema import MAX_SEED
-
-    if job.seed is not None:
-        return (job.seed + take - 1) % (MAX_SEED + 1)
-    who = job.id or job.character or f"#{job.number}"
-    digest = hashlib.sha256(f"storyboard-seed:{who}:{take}".encode()).digest()
-    return int.from_bytes(digest[:4], "big")

@@ -11,8 +11,8 @@ from stories import load, write_png
 
 from storyboard.backends import ImageRequest
 from storyboard.errors import StoryError
-from storyboard.plan import Plan, build_plan, request_key
-from storyboard.run.runner import Runner, RunOptions
+from storyboard.plan import Plan, build_plan
+from storyboard.requests import assemble, for_take, request_key
 
 TODAY = date(2026, 11, 22)  # gpt-image-1 and DALL·E retired; the 1.5 family within 30 days of 2026-12-01
 OPENAI = ("openai", "api.openai.com")
@@ -398,9 +398,9 @@ def test_takes_and_cost(here: Path) -> None:
     assert unpriced == 0
     assert total == pytest.approx(a.estimate * 3 + p.frames[1].estimate)
     assert a.estimate > 0
-    from storyboard.preview import preview
+    from storyboard.run.forecast import forecast
 
-    rows = preview(p, here / "out")  # one request per take, each its own row (and key)
+    rows = forecast(p, here / "out")  # one request per take, each its own row (and key)
     assert [(r.job.name, r.take, r.status) for r in rows] == [
         ("01-a", 1, "new"), ("01-a", 2, "new"), ("01-a", 3, "new"), ("02", 1, "new"),
     ]  # fmt: skip
@@ -577,12 +577,11 @@ frames:
 def keys(text: str, where: tuple[str, str | None] = OPENAI) -> dict[tuple[str, int], str]:
     """Return the request key of every take of every generate frame, as a run would compute it."""
     p = plan_of(text, where)
-    runner = Runner(p, Path("out"), None, RunOptions(), dry=True)  # type: ignore[arg-type]
     out = {}
     for job in p.frames:
-        request, _, _ = runner.build_request(job, {})
+        request = assemble(p, job, {}).request
         for t in range(1, job.takes + 1):
-            out[(job.name, t)] = runner.take_key(job, t, request)[1]
+            out[(job.name, t)] = for_take(p, job, t, request)[1]
     return out
 
 

@@ -24,8 +24,9 @@ from typer.testing import CliRunner
 from storyboard.backends import get_backend
 from storyboard.cli import app
 from storyboard.plan import VARIATION_INSTRUCTION, Plan, build_plan
-from storyboard.run import pacing, runner
-from storyboard.run.runner import RunOptions, TakeResult
+from storyboard.results import TakeResult
+from storyboard.run import pacing, retry, runner
+from storyboard.run.runner import RunOptions
 from storyboard.run.session import Outcome, run_plan
 from storyboard.story import load_story
 
@@ -273,7 +274,7 @@ def test_attempts_are_bounded_and_recorded(fake_env: FakeImagesAPI, tmp_path: Pa
 def test_drop_after_retries_are_reported_as_possibly_billed_twice(
     fake_env: FakeImagesAPI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(runner, "backoff", lambda *_a: 0.001)  # the command line's back-off, shrunk
+    monkeypatch.setattr(retry, "backoff", lambda *_a: 0.001)  # the command line's back-off, shrunk
     fake_env.faults = [None, {"drop": "after"}, None, {"drop": "after"}, {"drop": "after"}]
     out = tmp_path / "out"
     story = write_story(tmp_path, frames_of("a", "b", "c", "d", "e", "f"), parallel=1)

@@ -59,14 +59,14 @@ def plan(
     force: ForceOpt = False,
 ) -> None:
     """Show each request: frame, kind, model, size, what it waits for, cached/new/stale and why, cost."""
-    from storyboard.preview import preview
+    from storyboard.run.forecast import forecast
     from storyboard.run.runner import RunOptions
     from storyboard.run.session import default_out_dir
 
     p = load_plan(story, backend, model, quiet=False)
     out_dir = out or default_out_dir(p.loaded)
     selected, forced = selection(p, only, force)
-    rows = preview(p, out_dir, RunOptions(selected=selected, force=forced))
+    rows = forecast(p, out_dir, RunOptions(selected=selected, force=forced))
     print_plan(p, rows, out_dir)
 
 
@@ -77,7 +77,7 @@ RICH_ROWS = 300  # past this, rich's layout costs seconds: a plain listing of th
 
 
 def print_plan(p: Any, rows: list[Any], out_dir: Path) -> None:
-    from storyboard.preview import new_cost
+    from storyboard.run.forecast import new_cost
 
     title = f"{p.loaded.story.title}  ({p.backend}{' @ ' + p.host if p.host else ''})"
     cells = [_plan_cells(r) for r in rows]

@@ -46,7 +46,8 @@ def run(
 ) -> None:
     """Run a story: request every frame not already made, save the frames, write the contact sheet."""
     from storyboard.cli.plan import print_plan
-    from storyboard.preview import new_cost, preview
+    from storyboard.run.budget import Budget
+    from storyboard.run.forecast import forecast, new_cost
     from storyboard.run.runner import RunOptions
     from storyboard.run.session import default_out_dir, run_plan
 
@@ -69,27 +70,24 @@ def run(
     # Pricing the plan builds every request once more: only when a budget or a person asks.
     asks_first = not yes and sys.stdin.isatty() and sys.stderr.isatty()
     priced = plan.backend != "draft" and (options.budget is not None or asks_first)
-    rows = preview(plan, out_dir, options) if priced else []
+    rows = forecast(plan, out_dir, options) if priced else []
     cost, unpriced = new_cost(rows)
-    if options.budget is not None and priced:
-        from storyboard.errors import BudgetError
-
-        if unpriced:
-            raise BudgetError(f"{unpriced} request(s) use a model without a known price, so --budget cannot hold. Drop --budget or use a known model (storyboard models).")
-        if cost > options.budget + 1e-9:
-            raise BudgetError(f"the plan's new requests are estimated at ${cost:.2f}, above the budget of ${options.budget:.2f}. Raise --budget, or run fewer frames with --only.")
+    if priced:
+        Budget(options.budget).check_plan(cost, unpriced)
     if cost > 1.0 and asks_first:
         print_plan(plan, rows, out_dir)
         if not typer.confirm(f"These new requests are estimated at ${cost:.2f}. Send them?"):
             raise typer.Exit(1)
 
-    from storyboard.progress import Progress
+    from storyboard.cli.progress import Progress
 
     progress = Progress(plan, enabled=not quiet and not json_out)
     with progress:
+        # Reported while the folder is held: an earlier run's unanswered requests are marked as
+        # reported only once this report is out.
         outcome = run_plan(plan, out_dir, make_backend(plan.backend), options, on_event=progress.event,
-                           on_interrupt=progress.interrupt)
-    _report(outcome, out_dir, quiet, json_out)
+                           on_interrupt=progress.interrupt,
+                           report=lambda o: (progress.close(), _report(o, out_dir, quiet, json_out)))
     if open_ and outcome.sheet:
         import webbrowser
 
@@ -107,9 +105,18 @@ def _report(outcome: Any, out_dir: Path, quiet: bool, json_out: bool) -> None:
                                           for e in m["frames"]]}, indent=1))
     if outcome.fatal is not None:
         err(f"Error: the provider stopped the run: {_fatal_sentence(outcome.fatal)} Frames already received are kept.")
-    if outcome.unfinished:
-        err(f"Note: {len(outcome.unfinished)} request(s) of an earlier run were sent but their images never arrived; "
+    if outcome.storage_error is not None:
+        from storyboard.run.session import storage_report
+
+        err(f"Error: {storage_report(out_dir, outcome.storage_error, outcome.lost)}")
+    never = [e for e in outcome.unfinished if not e.get("lost")]
+    lost = len(outcome.unfinished) - len(never)
+    if never:
+        err(f"Note: {len(never)} request(s) of an earlier run were sent but their images never arrived; "
              "they may have been billed.")
+    if lost:
+        err(f"Note: {lost} image(s) an earlier run received could not be saved (the output folder could not be "
+            "written); they were paid for, and are requested again.")
     if quiet:
         return
     picked = [e for e in m["frames"] if e.get("picked")]
@@ -137,4 +144,3 @@ def _fatal_sentence(e: Any) -> str:
     if e.status == 403:
         return f"permission denied (403): {e.message}"
     return e.message
-

@@ -13,7 +13,7 @@ from typing import Any
 from storyboard.output.store import Store, atomic_write, sha256
 from storyboard.plan import Job, Plan
 from storyboard.render import imaging
-from storyboard.run.runner import EXT, Image, Kept, TakeResult
+from storyboard.results import EXT, Image, Kept, TakeResult
 
 FOLDERS = ("frames", "takes", "characters")
 

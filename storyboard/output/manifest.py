@@ -217,7 +217,7 @@ def _totals(frames: list[dict[str, Any]], stats: Any) -> dict[str, Any]:
         "possibly_billed_twice": stats.possibly_billed_twice,
         "cost_usd": round(stats.cost_usd, 6),
         "cost_estimated": any(e.get("cost_estimated") for e in frames if e["status"] == "ok"),
-        "seconds": round(stats.seconds, 3) if hasattr(stats, "seconds") else None,
+        "seconds": round(stats.seconds, 3),
     }
 
 

@@ -119,7 +119,8 @@ class Store:
             os.fsync(self._journal.fileno())
 
     def unfinished(self) -> list[dict[str, Any]]:
-        """Return requests journalled as sent whose image never arrived (and were not failed)."""
+        """Return requests journalled as sent whose image never arrived (and were not failed); those
+        that arrived but could not be saved carry `lost: True`."""
         try:
             lines = self.journal_path.read_text(encoding="utf-8").splitlines()
         except FileNotFoundError:
@@ -132,6 +133,8 @@ class Store:
                 continue  # a line cut by a kill
             if "sent" in e:
                 sent[e["sent"]] = e
+            if "lost" in e and e["lost"] in sent:  # it arrived, but could not be saved (a full disk)
+                sent[e["lost"]] = {**sent[e["lost"]], "lost": True}
             for k in ("done", "failed", "settled"):
                 if k in e:
                     sent.pop(e[k], None)

@@ -4,7 +4,6 @@ run rather than each task alone, and `images_per_minute` keeps a low-tier key cl
 from __future__ import annotations
 
 import asyncio
-import random
 import time
 
 
@@ -35,9 +34,3 @@ class Pacer:
     def pause(self, seconds: float) -> None:
         """Hold every new request for `seconds` (a 429's Retry-After)."""
         self._paused_until = max(self._paused_until, self._clock.monotonic() + seconds)
-
-
-def backoff(attempt: int, base: float = 0.5, cap: float = 30.0) -> float:
-    """Return the delay before retry `attempt` (1-based): exponential with full jitter above half."""
-    delay = min(cap, base * 2 ** (attempt - 1))
-    return delay * (0.5 + random.random() / 2)

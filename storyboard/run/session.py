@@ -10,7 +10,6 @@ import os
 import signal
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,12 +17,14 @@ from typing import Any
 
 from storyboard import __version__
 from storyboard.backends import Backend
-from storyboard.errors import FatalFailure, OutputDirError
+from storyboard.errors import FatalFailure, OutputDirError, StorageError
 from storyboard.output.frames import find_kept, place, prune
 from storyboard.output.manifest import build_manifest, read_previous, write_manifest
 from storyboard.output.store import Store, dir_lock
 from storyboard.plan import Plan
-from storyboard.run.runner import Event, Runner, RunOptions, RunStats
+from storyboard.results import RunStats, Status, TakeResult
+from storyboard.run.runner import Event, Runner, RunOptions
+from storyboard.run.verify import Verified
 from storyboard.story import LoadedStory
 
 
@@ -36,8 +37,12 @@ class Outcome:
     exit_code: int
     fatal: FatalFailure | None = None
     interrupted: bool = False
-    unfinished: list[dict[str, Any]] = field(default_factory=list)  # journalled, never answered
+    # Requests an earlier run journalled as sent whose image never arrived (entries with
+    # `lost: true` arrived but could not be saved): reported once, then settled.
+    unfinished: list[dict[str, Any]] = field(default_factory=list)
     sheet: Path | None = None
+    storage_error: OSError | None = None  # the run stopped: the output folder could not be written
+    lost: list[TakeResult] = field(default_factory=list)  # received (paid for) but not saved
 
 
 def default_out_dir(loaded: LoadedStory) -> Path:
@@ -73,13 +78,29 @@ def run_plan(
     on_event: Event | None = None,
     on_interrupt: Callable[[int], None] | None = None,
     write_sheet: bool = True,
+    report: Callable[[Outcome], None] | None = None,
 ) -> Outcome:
-    """Run a plan into `out_dir` and return what happened (blocking; owns the event loop)."""
+    """Run a plan into `out_dir` and return what happened (blocking; owns the event loop).
+
+    `report` is called with the outcome while the folder is still held; only after it returns are
+    the earlier runs' unanswered requests marked as reported, so a kill before then reports them
+    again next time instead of never."""
     out_dir = Path(out_dir)
     previous = read_previous(out_dir)
     check_owner(out_dir, previous, plan.loaded)
     with dir_lock(out_dir):
-        return asyncio.run(_run(plan, out_dir, backend, options, previous, on_event, on_interrupt, write_sheet))
+        outcome = asyncio.run(_run(plan, out_dir, backend, options, previous, on_event, on_interrupt, write_sheet))
+        if report is not None:
+            report(outcome)
+        if outcome.unfinished:
+            store = Store(out_dir)
+            try:
+                store.settle([e["sent"] for e in outcome.unfinished])
+            except OSError:
+                pass  # not settled: reported again by the next run, which is safe
+            finally:
+                store.close()
+        return outcome
 
 
 async def _run(
@@ -94,22 +115,18 @@ async def _run(
 ) -> Outcome:
     store = Store(out_dir)
     unfinished = store.unfinished()
-    if unfinished:
-        store.settle([e["sent"] for e in unfinished])
     kept = find_kept(plan, out_dir, previous, store)
-    # Thumbnails are made as images arrive, while requests are in flight, so the sheet finds them made
-    # instead of making them all at the end. One thread: the event loop keeps a core (Pillow releases the GIL).
-    thumbs = ThreadPoolExecutor(max_workers=1, thread_name_prefix="thumbs") if write_sheet else None
 
-    def event(kind: str, r: Any) -> None:
-        if thumbs is not None and kind == "ok" and r.image is not None:
-            from storyboard.sheet.render import thumbnail_ahead
+    def thumbnail(r: TakeResult, received: Verified) -> None:
+        # Made from the pixels the runner decoded to verify the image, in a worker thread, while
+        # other requests are in flight, so the sheet finds them made.
+        from storyboard.sheet.render import thumbnail_ahead
 
-            thumbs.submit(thumbnail_ahead, out_dir, store.object_path(r.image.sha256, r.image.ext), r.image.sha256)
-        if on_event is not None:
-            on_event(kind, r)
+        if r.image is not None:
+            thumbnail_ahead(out_dir, received.pixels, r.image.sha256)
 
-    runner = Runner(plan, out_dir, backend, options, kept=kept, on_event=event)
+    runner = Runner(plan, out_dir, backend, options, kept=kept, on_event=on_event,
+                    on_image=thumbnail if write_sheet else None)
     started = datetime.now(UTC)
     t0 = time.monotonic()
     interrupts = 0
@@ -134,40 +151,69 @@ async def _run(
             loop.remove_signal_handler(signal.SIGINT)
         await backend.aclose()
 
-    runner.stats.seconds = time.monotonic() - t0  # type: ignore[attr-defined]
-    placed = place(plan, results, out_dir, store)
-    run_info = {
-        "started": started.isoformat(timespec="seconds"),
-        "finished": datetime.now(UTC).isoformat(timespec="seconds"),
-        "seconds": round(time.monotonic() - t0, 3),
-        "tool_version": __version__,
-        "backend": plan.backend,
-        "base_url_host": plan.host,
-        "interrupted": runner.stopping and runner.fatal is None,
-        "possibly_paid_without_image": len(unfinished),
-    }
-    manifest = build_manifest(plan, results, placed, previous, run_info, runner.stats)
-    manifest["story"]["path"] = story_path(plan.loaded, out_dir)
-    _restore_carried(manifest, out_dir, store)
-    prune(out_dir, _named_files(manifest), store)
-    write_manifest(out_dir, manifest)
-    sheet = None
-    if thumbs is not None:
-        thumbs.shutdown(wait=True, cancel_futures=True)  # the sheet makes any still queued, in parallel
-    if write_sheet:
-        from storyboard.sheet.render import write_sheet as render
+    lost = [r for rs in results.values() for r in rs if r.lost]
+    try:
+        placed = place(plan, results, out_dir, store)
+        run_info = {
+            "started": started.isoformat(timespec="seconds"),
+            "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+            "seconds": round(time.monotonic() - t0, 3),
+            "tool_version": __version__,
+            "backend": plan.backend,
+            "base_url_host": plan.host,
+            "interrupted": runner.stopping and runner.fatal is None,
+            "possibly_paid_without_image": len(unfinished),
+        }
+        manifest = build_manifest(plan, results, placed, previous, run_info, runner.stats)
+        manifest["story"]["path"] = story_path(plan.loaded, out_dir)
+        _restore_carried(manifest, out_dir, store)
+        prune(out_dir, _named_files(manifest), store)
+        write_manifest(out_dir, manifest)
+        sheet = None
+        if write_sheet:
+            from storyboard.sheet.render import write_sheet as render
 
-        sheet = render(out_dir, manifest)
+            sheet = render(out_dir, manifest)
+    except OSError as e:
+        raise StorageError(storage_report(out_dir, e, lost)) from None
+    finally:
+        store.close()
 
-    ran = [r for rs in results.values() for r in rs]
-    exit_code = 0
-    if any(r.status in ("failed", "skipped") and r.reason != "frame is edited" and r.reason != "frame is locked" for r in ran):
-        exit_code = 1
-    if runner.fatal is not None:
-        exit_code = 1
-    elif runner.stopping:
-        exit_code = 130
-    return Outcome(manifest, runner.stats, exit_code, runner.fatal, runner.stopping and runner.fatal is None, unfinished, sheet)
+    stopped = runner.fatal is not None or runner.storage_error is not None
+    return Outcome(
+        manifest, runner.stats, exit_code(plan, results, stopped=stopped, interrupted=runner.stopping),
+        runner.fatal, runner.stopping and not stopped, unfinished, sheet, runner.storage_error, lost,
+    )
+
+
+def exit_code(plan: Plan, results: dict[int, list[TakeResult]], *, stopped: bool, interrupted: bool) -> int:
+    """Return the exit code: 1 when the run was stopped (by the provider, or a full disk), 130
+    when interrupted, else from the takes' statuses: 1 when a take failed or was skipped (the
+    other takes of a kept frame were never wanted: they do not count), 0 when none did."""
+    if stopped:
+        return 1
+    if interrupted:
+        return 130
+    for job in plan.jobs:
+        takes = results.get(job.index)
+        if not takes or takes[job.pick - 1].status.kept:
+            continue
+        if any(r.status in (Status.FAILED, Status.SKIPPED) for r in takes):
+            return 1
+    return 0
+
+
+def storage_report(out_dir: Path, e: OSError, lost: list[TakeResult]) -> str:
+    """Say that the output folder could not be written, what is kept and what was lost."""
+    import errno
+
+    what = "the disk is full" if e.errno in (errno.ENOSPC, errno.EDQUOT) else f"{out_dir} cannot be written ({e.strerror or e})"
+    text = f"the run stopped: {what}. Every image that arrived and was saved is kept"
+    if lost:
+        names = ", ".join(r.job.name + (f" take {r.take}" if r.job.takes > 1 else "") for r in lost)
+        text += (f"; {len(lost)} image(s) were received but could not be saved ({names}): they were paid for, "
+                 "and the next run requests them again")
+    return text + ". Free some space (or choose another -o) and run the same command again."
 
 
 def _named_files(manifest: dict[str, Any]) -> set[str]:

@@ -129,12 +129,13 @@ def make_thumbnails(out_dir: Path, manifest: dict[str, Any], *, workers: int = 4
     return thumbs
 
 
-def thumbnail_ahead(out_dir: Path, src: Path, sha: str) -> None:
-    """Make `thumbs/<sha256>.webp` of an image as soon as it arrives, so `write_sheet` finds it made."""
+def thumbnail_ahead(out_dir: Path, pixels: Any, sha: str) -> None:
+    """Make `thumbs/<sha256>.webp` from an image's decoded pixels as soon as it arrives, so
+    `write_sheet` finds it made (the image is not decoded a second time)."""
     dest = Path(out_dir) / THUMBS / f"{sha}.webp"
     if not dest.is_file():
         dest.parent.mkdir(exist_ok=True)
-        _make_thumb(src, dest)
+        write_thumb(pixels, dest)
 
 
 def _manifest_images(
@@ -192,19 +193,29 @@ def _make_thumb(src: Path, dest: Path) -> tuple[int, int] | None:
 
     try:
         with Image.open(src) as im:
-            target = thumb_size(*im.size)
             if im.format == "JPEG":
                 # JPEG decodes at 1/2..1/8 scale directly: most of the speed-up for large photos.
-                im.draft("RGB", target)
+                im.draft("RGB", thumb_size(*im.size))
             im.load()
-            alpha = im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info)
-            mode = "RGBA" if alpha else "RGB"
-            img = im if im.mode == mode else im.convert(mode)
-            factor = min(img.width // target[0], img.height // target[1])
-            if factor >= 2:
-                # An exact box average down to just above the target, so LANCZOS works on few pixels.
-                img = img.reduce(factor)
-            img = img.resize(target, Image.Resampling.LANCZOS)
+            return write_thumb(im, dest)
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return None
+
+
+def write_thumb(im: Any, dest: Path) -> tuple[int, int] | None:
+    """Write a WebP thumbnail of decoded pixels (a PIL image) to `dest` atomically; return its size."""
+    from PIL import Image
+
+    try:
+        target = thumb_size(*im.size)
+        alpha = im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info)
+        mode = "RGBA" if alpha else "RGB"
+        img = im if im.mode == mode else im.convert(mode)
+        factor = min(img.width // target[0], img.height // target[1])
+        if factor >= 2:
+            # An exact box average down to just above the target, so LANCZOS works on few pixels.
+            img = img.reduce(factor)
+        img = img.resize(target, Image.Resampling.LANCZOS)
         fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".thumb-", suffix=".webp")
         os.close(fd)
         try:
@@ -215,7 +226,7 @@ def _make_thumb(src: Path, dest: Path) -> tuple[int, int] | None:
             Path(tmp).unlink(missing_ok=True)
             raise
         return target
-    except (OSError, ValueError, Image.DecompressionBombError):
+    except (OSError, ValueError):
         return None
 
 

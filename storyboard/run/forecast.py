@@ -8,12 +8,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from storyboard import requests
 from storyboard.errors import FrameFailure
 from storyboard.output.frames import entry_identity, find_kept, job_identity
 from storyboard.output.manifest import read_previous
 from storyboard.output.store import Store
 from storyboard.plan import Job, Plan
-from storyboard.run.runner import Image, Runner, RunOptions
+from storyboard.results import Image
+from storyboard.run.cache import reusable, stored_image
+from storyboard.run.runner import RunOptions
 
 COMPARED = ("prompt", "model", "size", "quality", "options")
 
@@ -30,14 +33,14 @@ class Row:
     estimate: float | None
 
 
-def preview(plan: Plan, out_dir: Path, options: RunOptions | None = None) -> list[Row]:
+def forecast(plan: Plan, out_dir: Path, options: RunOptions | None = None) -> list[Row]:
     """Return a row per take of every job the run would touch, in plan order."""
     out_dir = Path(out_dir)
+    options = options or RunOptions()
     previous = read_previous(out_dir) or {}
     store = Store(out_dir)
     kept = find_kept(plan, out_dir, previous, store) if previous else {}
-    runner = Runner(plan, out_dir, _NoBackend(), options or RunOptions(), kept=kept, dry=True)
-    wanted = {j.index for j in runner.wanted()}
+    wanted = {j.index for j in plan.wanted(options.selected)}
     prev = {entry_identity(e): e for e in previous.get("frames", []) if e.get("picked")}
     prev_run = previous.get("run") or {}
     prev_backend = prev_run.get("backend")
@@ -65,18 +68,16 @@ def preview(plan: Plan, out_dir: Path, options: RunOptions | None = None) -> lis
         else:
             sources = {d: images[d] for d in job.deps}
             try:
-                request, _, _ = runner.build_request(job, sources)  # type: ignore[arg-type]
+                request = requests.assemble(plan, job, sources).request  # type: ignore[arg-type]
             except FrameFailure as e:
                 out.append(Row(job, 1, "new", f"will fail: {e.message}", deps, job.estimate))
             else:
                 for t in range(1, job.takes + 1):
-                    _, key = runner.take_key(job, t, request)
-                    record = None if job.index in runner.options.force else store.get(key)
+                    _, key = requests.for_take(plan, job, t, request)
+                    record = reusable(store, key, forced=job.index in options.force)
                     if record is not None:
                         if t == job.pick:
-                            images[job.index] = Image(store.object_path(record.sha256, record.ext), record.sha256,
-                                                      record.ext, record.media_type,
-                                                      record.meta.get("width") or 0, record.meta.get("height") or 0)
+                            images[job.index] = stored_image(store, record)
                         out.append(Row(job, t, "cached", "in the store", deps, 0.0))
                     else:
                         old = prev.get(job_identity(job))
@@ -110,14 +111,3 @@ def new_cost(rows: list[Row]) -> tuple[float, int]:
     """Return the estimated cost of the rows that will send requests, and how many can't be priced."""
     todo = [r for r in rows if r.status in ("new", "stale")]
     return sum(r.estimate or 0.0 for r in todo), sum(1 for r in todo if r.estimate is None)
-
-
-class _NoBackend:
-    name = "none"
-    host = None
-
-    async def generate(self, request: Any) -> Any:  # pragma: no cover - never called
-        raise RuntimeError("preview sends nothing")
-
-    async def aclose(self) -> None:  # pragma: no cover
-        return None

@@ -32,8 +32,13 @@ class Progress:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """End the live bar (before the report is printed below it); again is a no-op."""
         if self._live is not None:
-            self._live.__exit__(*exc)
+            self._live.__exit__(None, None, None)
+            self._live = None
 
     def event(self, kind: str, result: Any) -> None:
         """Take one runner event."""
