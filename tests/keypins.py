@@ -13,7 +13,8 @@ import zlib
 from pathlib import Path
 
 from storyboard.plan import Plan, build_plan
-from storyboard.run.runner import Image, Runner, RunOptions
+from storyboard.requests import assemble, for_take
+from storyboard.results import Image
 from storyboard.story import load_story
 
 
@@ -35,7 +36,6 @@ def synthetic_png(width: int, height: int, shade: int) -> bytes:
 
 def plan_keys(plan: Plan, folder: Path) -> list[tuple[str, int, str]]:
     """Return (job name, take, request key) for every take of every job, in plan order."""
-    runner = Runner(plan, folder / "out", None, RunOptions(), dry=True)  # type: ignore[arg-type]
     sources: dict[int, Image] = {}
     out: list[tuple[str, int, str]] = []
     for job in plan.jobs:
@@ -46,9 +46,9 @@ def plan_keys(plan: Plan, folder: Path) -> list[tuple[str, int, str]]:
                 path = folder / f"source-{d}.png"
                 path.write_bytes(data)
                 sources[d] = Image(path, hashlib.sha256(data).hexdigest(), "png", "image/png", w, h)
-        request, _, _ = runner.build_request(job, {d: sources[d] for d in job.deps})
+        request = assemble(plan, job, {d: sources[d] for d in job.deps}).request
         for take in range(1, job.takes + 1):
-            _, key = runner.take_key(job, take, request)
+            _, key = for_take(plan, job, take, request)
             out.append((job.name, take, key))
     return out
 

@@ -15,7 +15,7 @@ import pytest
 from keypins import identity, story_keys
 
 from storyboard.backends import ImageRequest, InputImage
-from storyboard.plan import request_key
+from storyboard.requests import request_key
 
 PIPELINES = Path(__file__).resolve().parent.parent / "pipelines"
 A, B, M = "a" * 64, "b" * 64, "c" * 64
