@@ -54,6 +54,36 @@ class OutputDirError(StoryboardError):
     """The output directory is locked by a live run or belongs to another story."""
 
 
+class DiskError(StoryboardError, OSError):
+    """A file cannot be written or removed: no permission, a full disk, a file in a folder's way.
+
+    Also an OSError (with its errno and strerror), so code that handles a full disk still does."""
+
+    def __init__(self, message: str, errno: int | None = None, strerror: str | None = None) -> None:
+        StoryboardError.__init__(self, message)
+        self.errno = errno  # type: ignore[misc]
+        self.strerror = strerror  # type: ignore[misc]
+
+    @classmethod
+    def of(cls, path: object, e: OSError, *, reading: bool = False) -> DiskError:
+        """Return the error for an OSError on `path`, saying what to do."""
+        import errno as E
+
+        what = e.strerror or str(e)
+        verb = "cannot read" if reading else "cannot write"
+        if e.errno in (E.ENOSPC, E.EDQUOT):
+            fix = "The disk is full: free some space, then run again (what arrived is kept)."
+        elif e.errno in (E.EACCES, E.EPERM, E.EROFS):
+            fix = "Make the folder writable, or choose another folder with -o."
+        elif e.errno in (E.ENOTDIR, E.EEXIST, E.EISDIR):
+            fix = "A file stands where a folder should be (or the reverse): choose another folder with -o."
+        elif e.errno == E.ENAMETOOLONG:
+            fix = "The name is too long for this file system: use shorter frame ids or a shorter -o path."
+        else:
+            fix = "Check the folder, or choose another one with -o."
+        return cls(f"{path}: {verb} ({what}). {fix}", e.errno, e.strerror)
+
+
 class BudgetError(StoryboardError):
     """The plan costs more than the budget, or cannot be priced under one."""
 

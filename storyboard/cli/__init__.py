@@ -6,6 +6,7 @@ order `--help` lists them.
 """
 
 import importlib
+import os
 
 from storyboard.cli.app import app
 
@@ -16,6 +17,11 @@ for _module in ("run", "plan", "outputs", "info"):
 
 def main() -> None:
     """Run the command line."""
+    crash = os.environ.get("STORYBOARD_CRASH_AT")
+    if crash and crash.isdigit():  # a test hook: end the process at the N-th file-system operation
+        from storyboard.output import fs
+
+        fs.crash_at(int(crash))
     app()
 
 

@@ -6,7 +6,6 @@ Rendered from `DIR/manifest.json` and the images it names alone; nothing is requ
 from __future__ import annotations
 
 import os
-import uuid
 import zipfile
 from collections import Counter
 from collections.abc import Callable
@@ -112,24 +111,9 @@ def _image_path(out_dir: Path, entry: Entry) -> Path | None:
 
 def _write_atomically(target: Path, write: Callable[[IO[bytes]], None]) -> None:
     """Write through a hidden temp file beside `target`, then rename it into place."""
-    tmp = target.parent / f".{target.name}.{uuid.uuid4().hex[:8]}.tmp"
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        # Opened with "xb" rather than mkstemp so the result gets the usual umask permissions.
-        f = open(tmp, "xb")  # noqa: SIM115 - closed below, before the rename
-    except OSError as e:
-        raise UsageError(
-            f"{target}: cannot write here ({e.strerror}). Choose another path with -o."
-        ) from None
-    try:
-        with f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    from storyboard.output import fs
+
+    fs.write_with(target, write)
 
 
 def _open_rgb(path: Path | None) -> Image.Image | None:

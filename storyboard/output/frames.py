@@ -6,11 +6,11 @@ and removes names no longer in the story, storing any unknown bytes first."""
 from __future__ import annotations
 
 import contextlib
-import os
 from pathlib import Path
 from typing import Any
 
-from storyboard.output.store import Store, atomic_write, sha256
+from storyboard.output import fs
+from storyboard.output.store import Store, sha256
 from storyboard.plan import Job, Plan
 from storyboard.render import imaging
 from storyboard.results import EXT, Image, Kept, TakeResult
@@ -121,23 +121,24 @@ def place(plan: Plan, results: dict[int, list[TakeResult]], out_dir: Path, store
             info: dict[str, Any] = {"file": None, "take_file": None, "file_stat": None}
             if job.takes > 1:
                 info["take_file"] = file_name(job, r.take, r.image.ext)
-                _write(out_dir / info["take_file"], r.image)
+                _write(out_dir, info["take_file"], r.image)
             if picked:
                 info["file"] = file_name(job, None, r.image.ext)
-                info["file_stat"] = _write(out_dir / info["file"], r.image)
+                info["file_stat"] = _write(out_dir, info["file"], r.image)
             else:
                 info["file"] = info["take_file"]
             placed[(job.index, r.take)] = info
     return placed
 
 
-def _write(path: Path, image: Image) -> list[int]:
+def _write(out_dir: Path, name: str, image: Image) -> list[int]:
     """Write a frame file unless it already holds these bytes; return [size, mtime_ns]."""
+    path = out_dir / name
     with contextlib.suppress(FileNotFoundError):
         st = path.stat()
         if st.st_size == image.path.stat().st_size and sha256(path.read_bytes()) == image.sha256:
             return [st.st_size, st.st_mtime_ns]
-    atomic_write(path, image.data, fsync=False)  # the store holds the durable copy
+    fs.write(path, image.data, root=out_dir, durable=False)  # the store holds the durable copy
     st = path.stat()
     return [st.st_size, st.st_mtime_ns]
 
@@ -162,5 +163,4 @@ def prune(out_dir: Path, keep: set[str], store: Store) -> None:
             ext = kind[1] if kind[1] != "jpeg" else "jpg"
             if not store.object_path(digest, ext).exists():
                 store.put_bytes(data, ext)
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(path)
+            fs.unlink(path, root=out_dir)

@@ -245,10 +245,10 @@ def _placeholder(job: Any) -> dict[str, Any]:
 
 def write_manifest(out_dir: Path, manifest: dict[str, Any]) -> Path:
     """Write DIR/manifest.json atomically."""
-    from storyboard.output.store import atomic_write
+    from storyboard.output import fs
 
     path = Path(out_dir) / MANIFEST
-    atomic_write(path, json.dumps(manifest, indent=1, ensure_ascii=False).encode("utf-8"))
+    fs.write(path, json.dumps(manifest, indent=1, ensure_ascii=False).encode("utf-8"), root=Path(out_dir))
     return path
 
 

@@ -1,6 +1,6 @@
 """The content-addressed store `DIR/.cache/`: every image ever received, the request keys that
-produced them, and the journal of requests sent. Writes are atomic (temp file, fsync, rename),
-so a kill at any moment leaves either the old state or the new one, never half a file.
+produced them, and the journal of requests sent. Every write goes through `fs` (temp file, fsync,
+rename, fsync of the folder), so a kill at any moment leaves the old state or the new one.
 
     .cache/objects/ab/<sha256>.<ext>   image bytes as received
     .cache/keys/ab/<key>.json          what a request key produced (sha256, ext, usage, cost ...)
@@ -9,37 +9,15 @@ so a kill at any moment leaves either the old state or the new one, never half a
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
-import os
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from storyboard.errors import OutputDirError
-
-LOCK = ".lock"
-
-
-def atomic_write(path: Path, data: bytes, *, fsync: bool = True) -> None:
-    """Write bytes to `path` so that no reader ever sees a partial file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            if fsync:
-                f.flush()
-                os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+from storyboard.output import fs
 
 
 def sha256(data: bytes) -> str:
@@ -62,7 +40,8 @@ class Store:
     """The `.cache/` folder of one output directory."""
 
     def __init__(self, out_dir: Path) -> None:
-        self.root = Path(out_dir) / ".cache"
+        self.out_dir = Path(out_dir)
+        self.root = self.out_dir / ".cache"
         self.objects = self.root / "objects"
         self.keys = self.root / "keys"
         self.journal_path = self.root / "journal.jsonl"
@@ -76,8 +55,12 @@ class Store:
         """Store bytes by their hash (once) and return the hash."""
         digest = sha256(data)
         path = self.object_path(digest, ext)
-        if not path.exists():
-            atomic_write(path, data)
+        try:
+            whole = path.stat().st_size == len(data)
+        except FileNotFoundError:
+            whole = False
+        if not whole:
+            fs.write(path, data, root=self.out_dir)
         return digest
 
     def read(self, digest: str, ext: str) -> bytes:
@@ -100,7 +83,7 @@ class Store:
         """Store an image received for a request key: bytes first, then the key's record."""
         digest = self.put_bytes(data, ext)
         full = {**meta, "sha256": digest, "ext": ext, "media_type": media_type, "stored": time.time()}
-        atomic_write(self.keys / key[:2] / f"{key}.json", json.dumps(full, sort_keys=True).encode())
+        fs.write(self.keys / key[:2] / f"{key}.json", json.dumps(full, sort_keys=True).encode(), root=self.out_dir)
         return Record(key, digest, ext, media_type, full)
 
     # The journal: a key is written before its request is sent, so a killed run is followed
@@ -109,14 +92,10 @@ class Store:
     def journal(self, event: str, key: str, **extra: Any) -> None:
         """Append one line to the journal and flush it to disk."""
         if self._journal is None:
-            self.root.mkdir(parents=True, exist_ok=True)
-            self._journal = open(self.journal_path, "a", encoding="utf-8")  # noqa: SIM115 - kept open for the run
-        self._journal.write(json.dumps({event: key, "t": round(time.time(), 3), **extra}) + "\n")
-        self._journal.flush()
+            self._journal = fs.Log(self.journal_path, root=self.out_dir)
         # A "done" line follows the key's record, already on disk (put() syncs it): if the line is
         # lost, unfinished() still finds the record. Syncing it only stalled the event loop.
-        if event != "done":
-            os.fsync(self._journal.fileno())
+        self._journal.append(json.dumps({event: key, "t": round(time.time(), 3), **extra}), durable=event != "done")
 
     def unfinished(self) -> list[dict[str, Any]]:
         """Return requests journalled as sent whose image never arrived (and were not failed); those
@@ -166,46 +145,6 @@ class Store:
                     continue
 
 
-@contextlib.contextmanager
-def dir_lock(out_dir: Path) -> Iterator[None]:
-    """Hold DIR/.lock for a run: a second run refuses; a dead process's lock is taken over."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / LOCK
-    me = str(os.getpid())
-    for _ in range(2):
-        try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            try:
-                pid = int(path.read_text().strip() or 0)
-            except (OSError, ValueError):
-                pid = 0
-            if pid and _alive(pid) and pid != os.getpid():
-                raise OutputDirError(
-                    f"{out_dir}: another storyboard run (pid {pid}) is using this folder. "
-                    "Wait for it to finish, or choose another -o."
-                ) from None
-            with contextlib.suppress(FileNotFoundError):
-                path.unlink()  # a dead process's lock
-            continue
-        with os.fdopen(fd, "w") as f:
-            f.write(me)
-        break
-    else:
-        raise OutputDirError(f"{out_dir}: could not take the lock {path}; remove it if no run is using the folder.")
-    try:
-        yield
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            if path.read_text().strip() == me:
-                path.unlink()
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+def atomic_write(path: Path, data: bytes, *, fsync: bool = True) -> None:
+    """Write bytes atomically (kept for callers not yet on `fs.write`)."""
+    fs.write(path, data, durable=fsync)

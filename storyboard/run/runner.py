@@ -17,7 +17,8 @@ from typing import Any
 from storyboard import models, requests
 from storyboard.backends import Backend, GeneratedImage, ImageRequest
 from storyboard.errors import FatalFailure, FrameFailure, RequestFailed
-from storyboard.output.store import Store, atomic_write
+from storyboard.output import fs
+from storyboard.output.store import Store
 from storyboard.plan import Job, Plan
 from storyboard.results import Image, Kept, RunStats, Status, TakeResult
 from storyboard.run.budget import Budget
@@ -184,7 +185,7 @@ class Runner:
             for name, data in copies.items():
                 path = self.out_dir / name
                 if not path.exists():
-                    atomic_write(path, data, fsync=False)
+                    fs.write(path, data, root=self.out_dir, durable=False)
         except OSError as e:
             self._storage_failed(e)
             return False

@@ -19,8 +19,9 @@ from storyboard import __version__
 from storyboard.backends import Backend
 from storyboard.errors import FatalFailure, OutputDirError, StorageError
 from storyboard.output.frames import find_kept, place, prune
+from storyboard.output.lock import dir_lock
 from storyboard.output.manifest import build_manifest, read_previous, write_manifest
-from storyboard.output.store import Store, dir_lock
+from storyboard.output.store import Store
 from storyboard.plan import Plan
 from storyboard.results import RunStats, Status, TakeResult
 from storyboard.run.runner import Event, Runner, RunOptions
@@ -226,7 +227,7 @@ def _named_files(manifest: dict[str, Any]) -> set[str]:
 def _restore_carried(manifest: dict[str, Any], out_dir: Path, store: Store) -> None:
     """Entries carried from an earlier run (`--only`) may have been renumbered: put their files
     in place from the store."""
-    import shutil
+    from storyboard.output import fs
 
     for e in manifest["frames"]:
         for k in ("file", "take_file"):
@@ -235,5 +236,4 @@ def _restore_carried(manifest: dict[str, Any], out_dir: Path, store: Store) -> N
                 continue
             obj = store.object_path(sha, name.rsplit(".", 1)[-1])
             if obj.exists():
-                (out_dir / name).parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(obj, out_dir / name)
+                fs.copy(obj, out_dir / name, root=out_dir)

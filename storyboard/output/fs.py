@@ -1,0 +1,281 @@
+"""File-system operations: every write a run makes goes through here.
+
+- Atomic: bytes go to a hidden temp file beside the target, are flushed (and fsynced when durable),
+  renamed over the target, and the folder is fsynced, so a kill at any moment leaves the old file
+  or the new one, never half of one. `sweep` removes temp files a killed process left.
+- The umask is honoured: files are created with mode 0o666 and folders 0o777, and the kernel
+  applies the umask (no mkstemp 0600, no umask read-and-reset racing other threads).
+- Inside an output folder (`root=`), a path never leaves it: a symlinked `frames/`, `takes/`,
+  `.cache/` (any folder on the way) that points out of the folder is refused, not followed.
+- An OSError becomes a `DiskError` saying which file, what went wrong and what to do.
+- A test hook, `crash_at(n)`, ends the process with `os._exit(CRASH_EXIT)` at the n-th
+  operation boundary, so tests can crash a run between any two of its writes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import itertools
+import os
+import re
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import BinaryIO
+
+from storyboard.errors import DiskError, OutputDirError
+
+CRASH_EXIT = 86  # the exit status of a process ended by the crash hook
+TEMP = re.compile(r"^\..+~\d+-\d+\.tmp$")  # our temp files: .NAME~PID-N.tmp
+
+_lock = threading.Lock()
+_count = 0
+_crash_at: int | None = None
+_serial = itertools.count()
+_real_roots: dict[str, str] = {}
+
+
+# -- the crash hook -----------------------------------------------------------------------------
+
+
+def crash_at(n: int | None) -> None:
+    """Crash the process at the n-th operation boundary from now on (a test hook; None: never)."""
+    global _crash_at, _count
+    with _lock:
+        _crash_at, _count = n, 0
+
+
+def boundary() -> None:
+    """Count one operation boundary; crash here if the hook says so."""
+    global _count
+    with _lock:
+        _count += 1
+        if _crash_at is not None and _count >= _crash_at:
+            os._exit(CRASH_EXIT)
+
+
+def boundaries() -> int:
+    """Return how many operation boundaries passed since `crash_at` was last called."""
+    return _count
+
+
+# -- guarding an output folder --------------------------------------------------------------------
+
+
+def inside(root: Path, path: Path) -> Path:
+    """Return `path` if it stays inside the output folder `root`, symlinked folders resolved;
+    raise OutputDirError if it would leave it."""
+    root_s = str(root)
+    real_root = _real_roots.get(root_s)
+    if real_root is None:
+        real_root = _real_roots[root_s] = os.path.realpath(root)
+    top = Path(os.path.abspath(root))
+    p = Path(os.path.normpath(path if path.is_absolute() else top / path))
+    if p != top and not p.is_relative_to(top):
+        raise OutputDirError(f"{path}: outside the output folder {root}; storyboard writes only inside it.")
+    parent = os.path.realpath(p.parent)
+    if parent != real_root and not parent.startswith(real_root.rstrip(os.sep) + os.sep):
+        link = _first_link(top, p.parent)
+        raise OutputDirError(
+            f"{link} is a symbolic link to {os.path.realpath(link)}, outside the output folder {root}: "
+            "storyboard never follows it. Replace the link with a real folder, or choose another -o."
+        )
+    return p
+
+
+def _first_link(root: Path, folder: Path) -> Path:
+    """Return the first symlinked folder on the way from root down to folder."""
+    cur = root
+    for part in folder.relative_to(root).parts:
+        cur = cur / part
+        if cur.is_symlink():
+            return cur
+    return folder
+
+
+def _where(path: Path, root: Path | None) -> Path:
+    return inside(root, path) if root is not None else path
+
+
+# -- operations -----------------------------------------------------------------------------------
+
+
+def write(path: Path, data: bytes, *, root: Path | None = None, durable: bool = True) -> None:
+    """Write bytes to `path` atomically (durably: fsync the file and its folder)."""
+    write_with(path, lambda f: f.write(data), root=root, durable=durable)
+
+
+def write_with(path: Path, fill: Callable[[BinaryIO], object], *, root: Path | None = None, durable: bool = True) -> None:
+    """Write a file atomically through `fill(file)` (e.g. an image encoder)."""
+    path = _where(Path(path), root)
+    boundary()
+    mkdir(path.parent, root=root, durable=durable)
+    tmp, fd = _temp(path)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            fill(f)  # type: ignore[arg-type]
+            f.flush()
+            if durable:
+                os.fsync(f.fileno())
+        boundary()  # the temp file is whole; the target is not yet replaced
+        os.replace(tmp, path)
+        if durable:
+            _sync_dir(path.parent)
+    except BaseException as e:
+        _discard(tmp)
+        if isinstance(e, OSError):
+            raise DiskError.of(path, e) from None
+        raise
+
+
+def copy(src: Path, dst: Path, *, root: Path | None = None, durable: bool = False) -> None:
+    """Copy a file to `dst` atomically (bytes as they are; the copy gets the umask's mode)."""
+    try:
+        f = open(src, "rb")  # noqa: SIM115 - closed below
+    except OSError as e:
+        raise DiskError.of(Path(src), e, reading=True) from None
+    with f:
+        write_with(dst, lambda out: _pump(f, out), root=root, durable=durable)
+
+
+def replace(src: Path, dst: Path, *, root: Path | None = None, durable: bool = True) -> None:
+    """Rename `src` over `dst` (both in one folder tree), atomically."""
+    src, dst = _where(Path(src), root), _where(Path(dst), root)
+    boundary()
+    try:
+        mkdir(dst.parent, root=root, durable=durable)
+        os.replace(src, dst)
+        if durable:
+            _sync_dir(dst.parent)
+            if src.parent != dst.parent:
+                _sync_dir(src.parent)
+    except OSError as e:
+        raise DiskError.of(dst, e) from None
+
+
+def unlink(path: Path, *, root: Path | None = None, missing_ok: bool = True) -> bool:
+    """Remove a file (a symlink itself, never what it points to); return whether one was removed."""
+    path = _where(Path(path), root)
+    boundary()
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        if not missing_ok:
+            raise
+        return False
+    except OSError as e:
+        raise DiskError.of(path, e) from None
+    return True
+
+
+def mkdir(path: Path, *, root: Path | None = None, durable: bool = True) -> None:
+    """Create a folder and its parents (as the umask says) unless it exists."""
+    path = Path(path)
+    if path.is_dir():
+        if root is not None:
+            inside(root, path / "x")
+        return
+    if root is not None:
+        inside(root, path / "x")
+    boundary()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        if durable:
+            _sync_dir(path.parent)
+    except OSError as e:
+        raise DiskError.of(path, e) from None
+
+
+class Log:
+    """An append-only file (the journal): one line per call, flushed, fsynced when asked."""
+
+    def __init__(self, path: Path, *, root: Path | None = None) -> None:
+        self.path = _where(Path(path), root)
+        self._root = root
+        self._f: BinaryIO | None = None
+
+    def append(self, line: str, *, durable: bool = True) -> None:
+        """Append one line (a newline is added)."""
+        boundary()
+        try:
+            if self._f is None:
+                mkdir(self.path.parent, root=self._root)
+                fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC | _NOFOLLOW, 0o666)
+                self._f = os.fdopen(fd, "ab")
+            self._f.write(line.encode("utf-8") + b"\n")
+            self._f.flush()
+            if durable:
+                os.fsync(self._f.fileno())
+        except OSError as e:
+            raise DiskError.of(self.path, e) from None
+
+    def close(self) -> None:
+        """Close the file."""
+        if self._f is not None:
+            self._f.close()
+            self._f = None
+
+
+def sweep(folder: Path) -> int:
+    """Remove the temp files a killed process left in `folder` and below; return how many.
+
+    Only the holder of the folder lock may call this: another live writer's temp files look
+    the same."""
+    removed = 0
+    if not folder.is_dir() or folder.is_symlink():
+        return 0
+    for dirpath, dirnames, filenames in os.walk(folder):
+        dirnames[:] = [d for d in dirnames if not os.path.islink(os.path.join(dirpath, d))]
+        for name in filenames:
+            if TEMP.match(name):
+                try:
+                    os.unlink(os.path.join(dirpath, name))
+                    removed += 1
+                except FileNotFoundError:
+                    pass
+    return removed
+
+
+# -- helpers ----------------------------------------------------------------------------------------
+
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+
+
+def _temp(path: Path) -> tuple[Path, int]:
+    """Create a new temp file beside `path` (mode 0o666 less the umask); return it and its fd."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | getattr(os, "O_BINARY", 0)
+    stem = path.name[:200]  # room for the suffix within NAME_MAX
+    for _ in range(100):
+        tmp = path.with_name(f".{stem}~{os.getpid()}-{next(_serial)}.tmp")
+        try:
+            return tmp, os.open(tmp, flags, 0o666)
+        except FileExistsError:
+            continue  # left by a killed process with our pid
+        except OSError as e:
+            raise DiskError.of(path, e) from None
+    raise DiskError.of(path, OSError(errno.EEXIST, "no free temp file name"))
+
+
+def _discard(tmp: Path) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(tmp)
+
+
+def _sync_dir(folder: Path) -> None:
+    """Make a rename in `folder` durable (where the platform can)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return  # e.g. Windows: folders cannot be opened; renames there are durable enough
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _pump(src: BinaryIO, dst: BinaryIO) -> None:
+    while chunk := src.read(1 << 20):
+        dst.write(chunk)

@@ -1,0 +1,212 @@
+"""The file-system operations every write of a run goes through (storyboard/output/fs.py): atomic
+and durable, the umask honoured, symlinked folders never followed out of DIR, OS errors turned into
+one clear message, and the crash hook that the crash tests (test_crash.py) stand on."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from stories import write_story
+from typer.testing import CliRunner
+
+from storyboard.cli import app
+from storyboard.errors import DiskError, OutputDirError
+from storyboard.output import fs
+from storyboard.output.store import Store
+
+STORY = """\
+title: Files
+size: 1024x1024
+frames:
+  - id: a
+    prompt: a lighthouse at dawn
+  - id: b
+    prompt: a boat in a storm
+    takes: 2
+  - prompt: an id-less gull
+"""
+
+
+def draft(story: Path, out: Path, *args: str) -> object:
+    """Run a story on the draft backend through the command line, in this process."""
+    return CliRunner().invoke(app, ["run", str(story), "-o", str(out), "--backend", "draft", "--quiet", *args])
+
+
+def files_and_folders(out: Path) -> tuple[list[Path], list[Path]]:
+    """Return every file and every folder under DIR (the lock file aside: it is opened, not written)."""
+    files, folders = [], []
+    for p in out.rglob("*"):
+        (folders if p.is_dir() else files).append(p)
+    return [f for f in files if f.name != ".lock"], folders
+
+
+# -- atomic, durable ---------------------------------------------------------------------------
+
+
+def test_a_store_object_is_written_through_a_temp_file_fsynced_renamed_and_its_folder_fsynced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log: list[tuple[str, str]] = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd: int) -> None:
+        log.append(("fsync", os.readlink(f"/proc/self/fd/{fd}")))
+        real_fsync(fd)
+
+    def replace(src: str | Path, dst: str | Path) -> None:
+        log.append(("replace", f"{src} -> {dst}"))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    store = Store(tmp_path)
+    data = b"\x89PNG\r\n\x1a\n" + b"x" * 100
+    digest = store.put_bytes(data, "png")
+    obj = store.object_path(digest, "png")
+
+    renames = [e for e in log if e[0] == "replace"]
+    assert len(renames) == 1
+    src, dst = renames[0][1].split(" -> ")
+    assert dst == str(obj) and Path(src).parent == obj.parent and Path(src).name.endswith(".tmp")
+    i = log.index(renames[0])
+    assert ("fsync", src) in log[:i]  # the bytes are on disk before the name points at them
+    assert ("fsync", str(obj.parent)) in log[i:]  # and the rename itself survives a power cut
+    assert obj.read_bytes() == data
+
+
+def test_a_crash_mid_write_leaves_the_old_file_and_a_temp_file_the_next_holder_sweeps(tmp_path: Path) -> None:
+    target = tmp_path / "frames" / "01-a.png"
+    target.parent.mkdir()
+    target.write_bytes(b"old")
+    code = (
+        "import sys; from pathlib import Path; from storyboard.output import fs; "
+        "fs.crash_at(int(sys.argv[2])); fs.write(Path(sys.argv[1]), b'new' * 1000)"
+    )
+    # Boundary 1 is before anything is written, boundary 2 after the temp file is whole.
+    for n, temps in ((1, 0), (2, 1)):
+        proc = subprocess.run([sys.executable, "-c", code, str(target), str(n)])
+        assert proc.returncode == fs.CRASH_EXIT
+        assert target.read_bytes() == b"old"
+        assert len([p for p in target.parent.iterdir() if fs.TEMP.match(p.name)]) == temps
+    (target.parent / ".notes.tmp").write_text("an artist's hidden file that only looks like a temp file")
+    assert fs.sweep(tmp_path) == 1
+    assert sorted(p.name for p in target.parent.iterdir()) == [".notes.tmp", "01-a.png"]
+    proc = subprocess.run([sys.executable, "-c", code, str(target), "3"])
+    assert proc.returncode == 0 and target.read_bytes() == b"new" * 1000
+
+
+def test_a_run_counts_its_boundaries_and_the_env_hook_crashes_at_one(tmp_path: Path) -> None:
+    story, out = write_story(tmp_path, STORY), tmp_path / "out"
+    env = {**os.environ, "STORYBOARD_CRASH_AT": "5"}
+    cmd = [sys.executable, "-m", "storyboard", "run", str(story), "-o", str(out), "--backend", "draft", "--quiet"]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    assert proc.returncode == fs.CRASH_EXIT, proc.stderr
+    assert not (out / "manifest.json").exists()
+    proc = subprocess.run(cmd, capture_output=True, text=True)  # the next run completes the folder
+    assert proc.returncode == 0, proc.stderr
+    assert (out / "manifest.json").is_file()
+
+
+# -- the umask -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027])
+def test_every_file_of_a_run_gets_the_users_umask(tmp_path: Path, umask: int) -> None:
+    story, out = write_story(tmp_path, STORY), tmp_path / "out"
+    old = os.umask(umask)
+    try:
+        assert draft(story, out).exit_code == 0
+        result = CliRunner().invoke(app, ["export", str(out), "--zip"])
+        assert result.exit_code == 0, result.output
+    finally:
+        os.umask(old)
+    files, folders = files_and_folders(out)
+    names = {p.relative_to(out).as_posix().split("/")[0] for p in files}
+    assert {"manifest.json", "index.html", "frames", "takes", "thumbs", ".cache", "exports"} <= names
+    assert {oct(stat.S_IMODE(p.stat().st_mode)) for p in files} == {oct(0o666 & ~umask)}
+    assert {oct(stat.S_IMODE(p.stat().st_mode)) for p in folders} == {oct(0o777 & ~umask)}
+
+
+# -- symlinks out of DIR -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("folder", ["frames", "takes", ".cache", "thumbs"])
+def test_a_symlinked_folder_pointing_out_of_dir_is_never_followed(tmp_path: Path, folder: str) -> None:
+    story, out = write_story(tmp_path, STORY), tmp_path / "out"
+    assert draft(story, out).exit_code == 0
+    elsewhere = tmp_path / "elsewhere"
+    (out / folder).rename(elsewhere)
+    (elsewhere / "precious.png").write_bytes(b"not storyboard's")
+    before = {p.relative_to(elsewhere): p.read_bytes() for p in elsewhere.rglob("*") if p.is_file()}
+    (out / folder).symlink_to(elsewhere, target_is_directory=True)
+    write_story(tmp_path, STORY.replace("a boat", "a ship").replace("  - id: a\n    prompt: a lighthouse at dawn\n", ""))
+
+    result = draft(story, out)
+
+    assert result.exit_code == 2, result.output
+    assert f"Error: {out / folder} is a symbolic link to {elsewhere}, outside the output folder {out}" in result.stderr
+    assert "storyboard never follows it. Replace the link with a real folder, or choose another -o." in result.stderr
+    after = {p.relative_to(elsewhere): p.read_bytes() for p in elsewhere.rglob("*") if p.is_file()}
+    assert after == before  # nothing outside DIR was written or removed
+
+
+def test_a_symlinked_folder_inside_dir_is_fine(tmp_path: Path) -> None:
+    story, out = write_story(tmp_path, STORY), tmp_path / "out"
+    (out / "real-thumbs").mkdir(parents=True)
+    (out / "thumbs").symlink_to("real-thumbs", target_is_directory=True)
+    assert draft(story, out).exit_code == 0
+    assert any((out / "real-thumbs").iterdir())
+
+
+def test_paths_that_leave_the_folder_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(OutputDirError, match="outside the output folder"):
+        fs.write(tmp_path / "out" / ".." / "x.png", b"x", root=tmp_path / "out")
+    with pytest.raises(OutputDirError, match="outside the output folder"):
+        fs.unlink(Path("/etc/hostname"), root=tmp_path)
+    assert not (tmp_path / "x.png").exists()
+
+
+# -- OS errors: one message, exit 2 ---------------------------------------------------------------------
+
+
+def test_an_output_path_that_is_a_file_is_a_clear_error(tmp_path: Path) -> None:
+    story = write_story(tmp_path, STORY)
+    out = tmp_path / "out.png"
+    out.write_bytes(b"a file")
+    result = draft(story, out)
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"Error: {out}")
+    assert "choose another folder with -o" in result.stderr.lower()
+    assert "Traceback" not in result.output
+
+
+def test_an_os_error_mid_run_becomes_one_message(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    story, out = write_story(tmp_path, STORY), tmp_path / "out"
+    real = os.replace
+
+    def refuse(src: str, dst: str) -> None:
+        if "/frames/" in str(dst):
+            raise PermissionError(13, "Permission denied")
+        real(src, dst)
+
+    monkeypatch.setattr(os, "replace", refuse)
+    result = draft(story, out)
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[-1] == (
+        f"Error: {out / 'frames' / '01-a.png'}: cannot write (Permission denied). "
+        "Make the folder writable, or choose another folder with -o."
+    )
+
+
+def test_disk_errors_say_what_to_do() -> None:
+    full = DiskError.of("DIR/x", OSError(28, "No space left on device"))
+    assert full.message == (
+        "DIR/x: cannot write (No space left on device). The disk is full: free some space, then run again "
+        "(what arrived is kept)."
+    )
+    assert full.errno == 28 and full.exit_code == 2
