@@ -185,22 +185,62 @@ def test_an_output_path_that_is_a_file_is_a_clear_error(tmp_path: Path) -> None:
     assert "Traceback" not in result.output
 
 
-def test_an_os_error_mid_run_becomes_one_message(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def _read_only(out: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> None:
+    """Make `out` read-only: for real where the tests run unprivileged, else (root writes anywhere)
+    by refusing, as the kernel would, every file created in it."""
+    out.mkdir(exist_ok=True)
+    if os.geteuid() != 0:
+        folders = [out, *(p for p in out.rglob("*") if p.is_dir())]
+        for d in folders:
+            d.chmod(0o555)
+        request.addfinalizer(lambda: [d.chmod(0o755) for d in folders])
+        return
+    real_open, real_mkdir = os.open, os.mkdir
+
+    def refuse(path: str | Path) -> None:
+        if Path(path).is_relative_to(out):
+            raise PermissionError(13, "Permission denied", str(path))
+
+    def open_(path: str | Path, flags: int, *args: object, **kw: object) -> int:
+        if flags & os.O_CREAT:
+            refuse(path)
+        return real_open(path, flags, *args, **kw)  # type: ignore[arg-type]
+
+    def mkdir(path: str | Path, *args: object, **kw: object) -> None:
+        refuse(path)
+        real_mkdir(path, *args, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "open", open_)
+    monkeypatch.setattr(os, "mkdir", mkdir)
+
+
+def test_a_read_only_output_folder_is_refused_before_anything_is_sent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> None:
     story, out = write_story(tmp_path, STORY), tmp_path / "out"
-    real = os.replace
-
-    def refuse(src: str, dst: str) -> None:
-        if "/frames/" in str(dst):
-            raise PermissionError(13, "Permission denied")
-        real(src, dst)
-
-    monkeypatch.setattr(os, "replace", refuse)
+    _read_only(out, monkeypatch, request)
     result = draft(story, out)
     assert result.exit_code == 2
-    assert result.stderr.splitlines()[-1] == (
-        f"Error: {out / 'frames' / '01-a.png'}: cannot write (Permission denied). "
-        "Make the folder writable, or choose another folder with -o."
-    )
+    assert result.stderr.splitlines() == [
+        f"Error: {out / '.lock'}: cannot write (Permission denied). Make the folder writable, or choose another "
+        "folder with -o."
+    ]
+
+
+def test_gallery_export_and_gc_on_a_read_only_folder_say_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> None:
+    story, out = write_story(tmp_path, STORY), tmp_path / "out"
+    assert draft(story, out).exit_code == 0
+    (out / "index.html").unlink()
+    write_story(tmp_path, STORY.replace("at dawn", "at dusk"))
+    assert draft(story, out).exit_code == 0  # an image for gc to remove
+    _read_only(out, monkeypatch, request)
+    for args in (["gallery", str(out)], ["export", str(out), "--sheet"], ["gc", str(out)]):
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 2, (args, result.output)
+        assert "Traceback" not in result.output
+        assert result.stderr.startswith("Error: ") and "Make the folder writable" in result.stderr, result.stderr
 
 
 def test_disk_errors_say_what_to_do() -> None:

@@ -144,7 +144,3 @@ class Store:
                 except (json.JSONDecodeError, OSError):
                     continue
 
-
-def atomic_write(path: Path, data: bytes, *, fsync: bool = True) -> None:
-    """Write bytes atomically (kept for callers not yet on `fs.write`)."""
-    fs.write(path, data, durable=fsync)
