@@ -12,7 +12,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from PIL import Image, ImageChops, ImageDraw
+from PIL import Image, ImageChops
 
 from storyboard.backends import FrameLabel, ImageRequest, InputImage, Outpainting, get_backend
 from storyboard.backends import draft as draft_module
@@ -306,83 +306,3 @@ def _timed(fn) -> float:  # noqa: ANN001
 def test_import_is_cheap() -> None:
     code = "import sys, storyboard.backends.draft, storyboard.render.fonts; assert 'PIL' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
-
-
-# -- fonts ------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def draw() -> ImageDraw.ImageDraw:
-    """Return a drawing context to measure text with."""
-    return ImageDraw.Draw(Image.new("RGB", (8, 8)))
-
-
-def test_wrap_latin_by_pixel_width(draw: ImageDraw.ImageDraw) -> None:
-    font = fonts.load_font(20)
-    lines = fonts.wrap_text(draw, PROMPT, font, 300)
-    assert len(lines) > 2
-    assert all(draw.textlength(line, font=font) <= 300 for line in lines)
-    assert " ".join(lines) == PROMPT
-
-
-def test_wrap_japanese_per_character(draw: ImageDraw.ImageDraw) -> None:
-    text = "吾輩は猫である。名前はまだ無い。どこで生れたかとんと見当がつかぬ。"
-    font = fonts.load_font(20, text)
-    lines = fonts.wrap_text(draw, text, font, 150)
-    assert len(lines) > 2
-    assert "".join(lines) == text
-    assert all(draw.textlength(line, font=font) <= 150 for line in lines)
-    assert not any(line.startswith(("。", "、")) for line in lines)  # closing marks stay with their text
-
-
-def test_wrap_breaks_long_words_and_keeps_paragraphs(draw: ImageDraw.ImageDraw) -> None:
-    font = fonts.load_font(20)
-    lines = fonts.wrap_text(draw, "x" * 200 + "\n\nnext", font, 100)
-    assert all(draw.textlength(line, font=font) <= 100 for line in lines)
-    assert lines[-2:] == ["", "next"]
-    assert fonts.wrap_text(draw, "", font, 100) == []
-
-
-def test_wrap_max_lines_ends_with_ellipsis(draw: ImageDraw.ImageDraw) -> None:
-    font = fonts.load_font(20)
-    lines = fonts.wrap_text(draw, PROMPT * 20, font, 200, max_lines=3)
-    assert len(lines) == 3
-    assert lines[-1].endswith("…")
-    assert draw.textlength(lines[-1], font=font) <= 200
-
-
-@pytest.mark.parametrize("text", ["Rex", "レックス", "ريكس", "Жук"])
-def test_load_font_picks_a_font_that_covers_the_text(text: str) -> None:
-    chars = frozenset(text)
-    if not any(fonts._covered(ref, chars) == len(chars) for ref in fonts._well_known(False)):
-        pytest.skip(f"no font on this machine covers {text}")
-    ref = fonts._choose(chars, False)
-    assert ref is not None and fonts._covered(ref, chars) == len(chars)
-    font = fonts.load_font(24, text)
-    assert (font.path, font.index, font.size) == (ref[0], ref[1], 24)
-
-
-def test_fontconfig_is_asked_once_per_script(monkeypatch: pytest.MonkeyPatch) -> None:
-    _clear_font_caches()
-    calls: list[str] = []
-    real = fonts.subprocess.run
-
-    def counting(args, **kw):  # noqa: ANN001, ANN202
-        calls.append(args[-1])
-        return real(args, **kw)
-
-    monkeypatch.setattr(fonts.subprocess, "run", counting)
-    try:
-        for text in ("レックス", "目を覚ます", "ロボット犬", "Rex", "Rex wakes"):
-            fonts.load_font(20, text)
-        assert len(calls) <= 2  # the default sans, then one query for CJK
-    finally:
-        _clear_font_caches()
-
-
-def test_read_cmap_of_a_real_font() -> None:
-    refs = fonts._well_known(False)
-    if not refs:
-        pytest.skip("no well-known font file on this machine")
-    assert fonts._covered(refs[0], frozenset("Aa")) == 2
-    assert fonts._coverage(("/nonexistent.ttf", 0)) is None
