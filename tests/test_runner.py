@@ -286,9 +286,12 @@ def test_drop_after_retries_are_reported_as_possibly_billed_twice(
     assert fake_env.billed - frames == reported == 3  # the server's own count of double work
     assert sum(e["possibly_billed_twice"] for e in picked(out).values()) == 3
     assert (
-        "Note: 3 retry(ies) followed a dropped connection after the server may have done the work; "
-        "the provider may have billed those twice."
+        "Note: 3 retry(ies) followed a failure after the server may have done the work (a dropped connection, a "
+        "timeout, an image that did not decode); the provider may have billed those twice."
     ) in stderr_lines(result)
+    again = cli("run", story, "-o", out)  # reported once: not again as "never arrived"
+    assert again.exit_code == 0
+    assert not any(line.startswith("Note:") for line in stderr_lines(again)), again.stderr
 
 
 # -- pacing: one limiter for the whole run --------------------------------------------------

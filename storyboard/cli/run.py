@@ -128,8 +128,9 @@ def _report(outcome: Any, out_dir: Path, quiet: bool, json_out: bool) -> None:
     err(f"{ok}/{len(picked)} frames in {out_dir}  ·  {t['images']} new image(s), {t['cached']} cached, "
          f"{t['failures']} failed, {t['skipped']} skipped  ·  {cost}  ·  {t.get('seconds') or 0:.1f}s")
     if t.get("possibly_billed_twice"):
-        err(f"Note: {t['possibly_billed_twice']} retry(ies) followed a dropped connection after the server may have "
-             "done the work; the provider may have billed those twice.")
+        err(f"Note: {t['possibly_billed_twice']} retry(ies) followed a failure after the server may have done the "
+            "work (a dropped connection, a timeout, an image that did not decode); the provider may have billed "
+            "those twice.")
     if outcome.interrupted:
         err("Interrupted: finished frames are saved; run the same command again to continue.")
     if outcome.sheet:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,31 +99,49 @@ class Store:
         self._journal.append(json.dumps({event: key, "t": round(time.time(), 3), **extra}), durable=event != "done")
 
     def unfinished(self) -> list[dict[str, Any]]:
-        """Return requests journalled as sent whose image never arrived (and were not failed); those
-        that arrived but could not be saved carry `lost: True`."""
+        """Return each request journalled as sent that was never answered (nor failed, nor already
+        reported), one entry per request: a key sent by a killed run and bought again later counts
+        once for the request whose image never came. Entries of images that arrived but could not be
+        saved carry `lost: True`."""
         try:
             lines = self.journal_path.read_text(encoding="utf-8").splitlines()
         except FileNotFoundError:
             return []
-        sent: dict[str, dict[str, Any]] = {}
+        open_: dict[str, list[dict[str, Any]]] = {}  # key -> its unanswered sends, oldest first
+        last: dict[str, str] = {}  # key -> its latest event
         for line in lines:
             try:
                 e = json.loads(line)
             except json.JSONDecodeError:
                 continue  # a line cut by a kill
+            if not isinstance(e, dict):
+                continue
             if "sent" in e:
-                sent[e["sent"]] = e
-            if "lost" in e and e["lost"] in sent:  # it arrived, but could not be saved (a full disk)
-                sent[e["lost"]] = {**sent[e["lost"]], "lost": True}
-            for k in ("done", "failed", "settled"):
+                open_.setdefault(e["sent"], []).append(e)
+            if "lost" in e and open_.get(e["lost"]):  # it arrived, but could not be saved (a full disk)
+                open_[e["lost"]][-1] = {**open_[e["lost"]][-1], "lost": True}
+            for k in ("done", "failed"):
+                if k in e and open_.get(e[k]):
+                    open_[e[k]].pop()  # the newest send is the one answered
+            if "settled" in e and e["settled"] in open_:
+                n = e.get("n")
+                del open_[e["settled"]][: n if isinstance(n, int) else None]
+            for k in ("sent", "done", "failed", "lost"):
                 if k in e:
-                    sent.pop(e[k], None)
-        return [e for k, e in sent.items() if self.get(k) is None]
+                    last[e[k]] = k
+        out: list[dict[str, Any]] = []
+        for key, sends in open_.items():
+            # The latest send answered and stored, its "done" line (not synced) lost with a kill:
+            record = self.get(key) if sends and last.get(key) == "sent" else None
+            if record is not None and record.meta.get("stored", 0) + 0.001 >= sends[-1].get("t", 0):
+                sends = sends[:-1]
+            out += sends
+        return out
 
     def settle(self, keys: list[str]) -> None:
-        """Mark journalled requests as reported, so they are reported once."""
-        for k in keys:
-            self.journal("settled", k)
+        """Mark journalled requests as reported, so they are reported once: one per occurrence of a key."""
+        for key, n in Counter(keys).items():
+            self.journal("settled", key, n=n)
 
     def close(self) -> None:
         """Close the journal."""

@@ -74,6 +74,9 @@ class Runner:
         self.fatal: FatalFailure | None = None
         self.storage_error: OSError | None = None  # the output folder could not be written (a full disk)
         self.stopping = False
+        # Keys of attempts that failed ambiguously and were retried: this run reports them as possibly
+        # billed twice, so once reported they are settled in the journal, not reported again.
+        self.retried_ambiguous: list[str] = []
         self.budget = Budget(options.budget)
         self.retry = RetryPolicy(options.max_attempts, options.backoff_base, options.backoff_cap)
         self._sem = asyncio.Semaphore(max(1, options.parallel))
@@ -274,6 +277,7 @@ class Runner:
                 try:
                     self.store.journal("sent", r.key, frame=job.name, take=r.take)  # type: ignore[arg-type]
                 except OSError as e:  # nothing sent yet: nothing lost
+                    self._journal("failed", r.key)  # the line may be on disk though its sync failed
                     self._storage_failed(e)
                     self._skip(r, self._halt_reason())
                     return None
@@ -281,6 +285,7 @@ class Runner:
                 if ambiguous_before:  # the previous attempt may have been done and billed
                     r.possibly_billed_twice += 1
                     self.stats.possibly_billed_twice += 1
+                    self.retried_ambiguous.append(r.key)  # type: ignore[arg-type]
                 self.stats.requests += 1
                 self.on_event("start", r)
                 t0 = time.monotonic()

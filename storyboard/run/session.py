@@ -44,6 +44,9 @@ class Outcome:
     sheet: Path | None = None
     storage_error: OSError | None = None  # the run stopped: the output folder could not be written
     lost: list[TakeResult] = field(default_factory=list)  # received (paid for) but not saved
+    # Journal keys to mark as reported once the report is out: the earlier runs' unanswered
+    # requests, and this run's attempts reported as possibly billed twice.
+    to_settle: list[str] = field(default_factory=list)
 
 
 def default_out_dir(loaded: LoadedStory) -> Path:
@@ -93,10 +96,10 @@ def run_plan(
         outcome = asyncio.run(_run(plan, out_dir, backend, options, previous, on_event, on_interrupt, write_sheet))
         if report is not None:
             report(outcome)
-        if outcome.unfinished:
+        if outcome.to_settle:
             store = Store(out_dir)
             try:
-                store.settle([e["sent"] for e in outcome.unfinished])
+                store.settle(outcome.to_settle)
             except OSError:
                 pass  # not settled: reported again by the next run, which is safe
             finally:
@@ -184,6 +187,7 @@ async def _run(
     return Outcome(
         manifest, runner.stats, exit_code(plan, results, stopped=stopped, interrupted=runner.stopping),
         runner.fatal, runner.stopping and not stopped, unfinished, sheet, runner.storage_error, lost,
+        [e["sent"] for e in unfinished] + runner.retried_ambiguous,
     )
 
 
