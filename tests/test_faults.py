@@ -279,7 +279,7 @@ def full_disk_after(monkeypatch: pytest.MonkeyPatch, stored: int, *, stays_full:
             path = os.readlink(f"/proc/self/fd/{fd}")
         except OSError:
             path = ""
-        if "/.cache/objects/" in path and not path.endswith("/"):
+        if "/.cache/objects/" in path and os.path.isfile(path):  # an image being stored (not its folder)
             seen.append(path)
         if len(seen) > stored and (stays_full or not failed):
             failed.append(path)
