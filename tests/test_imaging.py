@@ -198,14 +198,6 @@ def test_to_png_converts_gif_and_bmp() -> None:
     assert (bmp.format, bmp.size, bmp.mode, bmp.getpixel((3, 3))) == ("PNG", (7, 5), "RGB", BLUE)
 
 
-def test_thumbnail_is_a_small_webp() -> None:
-    thumb = imaging.thumbnail(solid((2000, 1000), GREEN, fmt="JPEG"), 200)
-    assert imaging.sniff(thumb) == ("image/webp", "webp")
-    assert imaging.dimensions(thumb) == (200, 100)
-    # Never enlarged.
-    assert imaging.dimensions(imaging.thumbnail(solid((50, 30)), 200)) == (50, 30)
-
-
 def test_import_is_cheap() -> None:
     code = "import sys, storyboard.render.imaging; assert 'PIL' not in sys.modules, 'PIL imported'"
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -12,6 +12,7 @@ import pytest
 import sheetdata
 
 from storyboard.sheet import render as sheet
+from storyboard.sheet import thumbs
 from storyboard.sheet.render import thumb_size, write_sheet
 
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
@@ -311,7 +312,7 @@ def test_thumbnails_of_any_image_mode(tmp_path: Path, mode: str) -> None:
 
     src = tmp_path / "in.jpg" if mode == "CMYK" else tmp_path / "in.png"
     Image.new(mode, (1000, 400)).save(src)
-    assert sheet._make_thumb(src, tmp_path / "t.webp") == (480, 192)
+    assert thumbs.make_thumb(src, tmp_path / "t.webp") == (480, 192)
     with Image.open(tmp_path / "t.webp") as im:
         assert im.size == (480, 192)
 
@@ -436,3 +437,29 @@ def render_manifest(out: Path, manifest: dict) -> tuple[str, Node]:
     """Write the sheet of `out` from a manifest in memory and return its HTML and parsed tree."""
     html = write_sheet(out, manifest).read_text(encoding="utf-8")
     return html, parse(html)
+
+
+def test_a_thumbnail_is_a_small_webp_never_enlarged(tmp_path: Path) -> None:
+    from PIL import Image
+
+    Image.new("RGB", (2000, 1000), (0, 160, 0)).save(tmp_path / "big.jpg", quality=90)
+    assert thumbs.make_thumb(tmp_path / "big.jpg", tmp_path / "big.webp") == (480, 240)
+    assert (tmp_path / "big.webp").read_bytes()[8:12] == b"WEBP"
+    Image.new("RGB", (50, 30)).save(tmp_path / "small.png")
+    assert thumbs.make_thumb(tmp_path / "small.png", tmp_path / "small.webp") == (50, 30)
+
+
+def test_a_thumbnail_stands_as_the_photo_s_exif_says(tmp_path: Path) -> None:
+    from PIL import Image
+
+    # A phone photo stored landscape with "rotate 90°" in its EXIF: it shows portrait.
+    img = Image.new("RGB", (600, 300), (200, 20, 20))
+    img.paste((20, 20, 200), (0, 0, 300, 300))  # the left half blue
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    img.save(tmp_path / "photo.jpg", exif=exif, quality=95)
+    assert thumbs.make_thumb(tmp_path / "photo.jpg", tmp_path / "t.webp") == (240, 480)
+    with Image.open(tmp_path / "t.webp") as t:
+        assert t.size == (240, 480)
+        top = t.convert("RGB").getpixel((120, 80))
+        assert top[2] > 150 and top[0] < 80  # orientation 6 turns the left half to the top

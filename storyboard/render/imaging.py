@@ -1,4 +1,4 @@
-"""Image bytes in, image bytes out: type sniffing, sizes, outpaint canvases and masks, thumbnails.
+"""Image bytes in, image bytes out: type sniffing, sizes, outpaint canvases and masks (thumbnails: storyboard.sheet.thumbs).
 
 Pillow is imported inside the functions, so importing this module costs nothing. Functions
 that decode raise `ValueError` with a readable sentence when the bytes are not an image.
@@ -163,17 +163,3 @@ def check_mask(mask: bytes, source_size: tuple[int, int]) -> str | None:
 def to_png(data: bytes) -> bytes:
     """Re-encode any image Pillow reads (GIF, BMP, TIFF, ...) as PNG, keeping transparency."""
     return _save_png(_rgb_or_rgba(_upright(_open(data))))
-
-
-def thumbnail(data: bytes, max_side: int) -> bytes:
-    """Return a WebP copy at most `max_side` px on its longer side (never enlarged)."""
-    from PIL import Image
-
-    img = _open(data)
-    if img.format == "JPEG":
-        img.draft("RGB", (max_side, max_side))  # decode at a reduced scale: much faster
-    img = _rgb_or_rgba(_upright(img))
-    img.thumbnail((max_side, max_side), Image.Resampling.LANCZOS, reducing_gap=3.0)
-    out = io.BytesIO()
-    img.save(out, "WEBP", quality=82, method=4)
-    return out.getvalue()

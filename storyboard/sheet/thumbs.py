@@ -1,0 +1,164 @@
+"""Thumbnails: small WebP copies of every image a manifest names, in `DIR/thumbs/<sha256>.webp`.
+
+The one place storyboard makes thumbnails (the sheet, and the run as images arrive). A thumbnail
+is named by its image's hash, so it is made once per image however often the sheet is rebuilt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from storyboard.output import fs
+
+THUMB_MAX = 480
+THUMBS = "thumbs"
+_SHA = re.compile(r"[0-9a-f]{64}")
+
+
+@dataclass(frozen=True)
+class Thumb:
+    """A small copy of one image: its URL relative to DIR and its pixel size."""
+
+    src: str
+    width: int
+    height: int
+
+
+def thumb_size(width: int, height: int, max_side: int = THUMB_MAX) -> tuple[int, int]:
+    """Return the size of a thumbnail of a width x height image (never enlarged)."""
+    scale = min(1.0, max_side / max(width, height, 1))
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def make_thumbnails(out_dir: Path, manifest: dict[str, Any], *, workers: int = 4) -> dict[str, Thumb]:
+    """Make `thumbs/<sha256>.webp` for every image the manifest names, once per image hash."""
+    out_dir = Path(out_dir)
+    images = manifest_images(out_dir, manifest)
+    thumbs: dict[str, Thumb] = {}
+    todo: list[tuple[str, str]] = []
+    for sha, (file, width, height) in images.items():
+        rel = f"{THUMBS}/{sha}.webp"
+        dest = out_dir / rel
+        if dest.is_file():
+            # The size follows from the manifest, so an existing thumbnail is never opened.
+            size = thumb_size(width, height) if width and height else _image_size(dest)
+            if size:
+                thumbs[sha] = Thumb(rel, *size)
+                continue
+        todo.append((sha, file))
+    if not todo:
+        return thumbs
+    fs.mkdir(out_dir / THUMBS, root=out_dir)
+
+    def job(item: tuple[str, str]) -> tuple[str, Thumb | None]:
+        sha, file = item
+        size = make_thumb(out_dir / file, out_dir / THUMBS / f"{sha}.webp")
+        return sha, Thumb(f"{THUMBS}/{sha}.webp", *size) if size else None
+
+    # Pillow releases the GIL while decoding and resizing, so a few threads really run in parallel.
+    n = max(1, min(workers, os.cpu_count() or 1, len(todo)))
+    with ThreadPoolExecutor(max_workers=n) as pool:
+        for sha, thumb in pool.map(job, todo):
+            if thumb is not None:
+                thumbs[sha] = thumb
+    return thumbs
+
+
+def thumbnail_ahead(out_dir: Path, pixels: Any, sha: str) -> None:
+    """Make `thumbs/<sha256>.webp` from an image's decoded pixels as soon as it arrives, so
+    `write_sheet` finds it made (the image is not decoded a second time)."""
+    dest = Path(out_dir) / THUMBS / f"{sha}.webp"
+    if not dest.is_file():
+        fs.mkdir(dest.parent, root=Path(out_dir))
+        write_thumb(pixels, dest)
+
+
+def manifest_images(out_dir: Path, manifest: dict[str, Any]) -> dict[str, tuple[str, int | None, int | None]]:
+    """Map sha256 -> (file, width, height) for frames, takes, character sheets and input files."""
+    images: dict[str, tuple[str, int | None, int | None]] = {}
+
+    def add(file: str | None, sha: str | None, width: Any = None, height: Any = None) -> None:
+        if not file:
+            return
+        if not (isinstance(sha, str) and _SHA.fullmatch(sha)):
+            # A hash is the thumbnail's name; never trust a malformed one with a path.
+            sha = _file_sha(out_dir / file)
+            if sha is None:
+                return
+        if sha not in images or images[sha][1] is None:
+            ok = isinstance(width, int) and isinstance(height, int) and width > 0 and height > 0
+            images[sha] = (file, width if ok else None, height if ok else None)
+
+    for e in manifest.get("frames", []):
+        add(e.get("file"), e.get("sha256"), e.get("width"), e.get("height"))
+    for c in manifest.get("characters", []) or []:
+        sheet = c.get("sheet") or {}
+        add(sheet.get("file"), sheet.get("sha256"), sheet.get("width"), sheet.get("height"))
+        for ref in c.get("references", []) or []:
+            add(ref.get("file"), ref.get("sha256"))
+    for e in manifest.get("frames", []):
+        for inp in e.get("inputs", []) or []:
+            add(inp.get("file"), inp.get("sha256"))
+    return images
+
+
+def make_thumb(src: Path, dest: Path) -> tuple[int, int] | None:
+    """Write a WebP thumbnail of the image file `src` to `dest` atomically; None when it cannot be read."""
+    from PIL import Image, ImageOps
+
+    try:
+        with Image.open(src) as im:
+            if im.format == "JPEG":
+                # JPEG decodes at 1/2..1/8 scale directly: most of the speed-up for large photos.
+                im.draft("RGB", thumb_size(*im.size))
+            im.load()
+            # A photo turned by its EXIF orientation (a hand-edited frame from a phone) shows upright.
+            return write_thumb(ImageOps.exif_transpose(im), dest)
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+        return None
+
+
+def write_thumb(im: Any, dest: Path) -> tuple[int, int] | None:
+    """Write a WebP thumbnail of decoded pixels (a PIL image) to `dest` atomically; return its size."""
+    from PIL import Image
+
+    try:
+        target = thumb_size(*im.size)
+        alpha = im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info)
+        mode = "RGBA" if alpha else "RGB"
+        img = im if im.mode == mode else im.convert(mode)
+        factor = min(img.width // target[0], img.height // target[1])
+        if factor >= 2:
+            # An exact box average down to just above the target, so LANCZOS works on few pixels.
+            img = img.reduce(factor)
+        img = img.resize(target, Image.Resampling.LANCZOS)
+        # method 2: a third of method 4's time (5 vs 15 ms at 480 px) for files ~5 % larger.
+        # Not durable: a thumbnail lost to a power cut is made again.
+        fs.write_with(dest, lambda f: img.save(f, "WEBP", quality=80, method=2), root=dest.parent.parent, durable=False)
+        return target
+    except (OSError, ValueError):
+        return None
+
+
+def _file_sha(path: Path) -> str | None:
+    try:
+        with path.open("rb") as f:
+            return hashlib.file_digest(f, "sha256").hexdigest()
+    except OSError:
+        return None
+
+
+def _image_size(path: Path) -> tuple[int, int] | None:
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:  # reads the header only
+            return im.size
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return None
