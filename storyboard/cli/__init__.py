@@ -11,7 +11,7 @@ import os
 from storyboard.cli.app import app
 
 # Importing a command module registers its commands; this order is the order of `--help`.
-for _module in ("run", "plan", "outputs", "info"):
+for _module in ("run", "plan", "apply", "outputs", "info"):
     importlib.import_module(f"storyboard.cli.{_module}")
 
 

@@ -34,6 +34,9 @@ Shape (schema_version 1; keys are added, never renamed)::
        dialogue ([{speaker, line}] in order), camera (static|push-in|pull-out|pan-left|pan-right|
        tilt-up|tilt-down), balloon (null|left|right), page_break (bool),
        seed (the take's seed where the backend takes seeds, else null),
+       reads (what the request depends on beyond the frame's own keys, see templating.reads:
+              {number, previous: [id|number|caption|prompt|image], frames: {id: [...]}, any,
+              position_seed}),
        file_stat ([size, mtime_ns] of the frame file as written: an unchanged file is not re-hashed)}
     ]
 
@@ -162,7 +165,11 @@ def build_manifest(
                 src_job = plan.jobs[job.source.job]
                 entry["source"] = {"frame": src_job.id, "number": src_job.number}
             frames.append(entry)
+    from storyboard.story.templating import reads  # what the sheet's editor needs to say what a change re-runs
+
+    frame_reads = {j.number: reads(plan.loaded, j.number - 1) for j in plan.frames}
     for e in frames:
+        e["reads"] = frame_reads.get(e["number"])
         for i in e.get("inputs") or []:
             if i.get("frame") in id_numbers:
                 i["number"] = id_numbers[i["frame"]]

@@ -1,0 +1,415 @@
+"""`storyboard apply`: write a changes file from the contact sheet into the story file.
+
+The story is edited in round-trip mode (comments, quotes, layout and the file's indentation
+kept), and the result must mean exactly the story with the changes: it is parsed again and
+compared, and validated, before it replaces the file (atomically, after a backup `STORY.bak`).
+Each change applies where the story still holds its "before" value, is skipped where it already
+holds its "after" value, and is refused, with the reason, where it holds neither (the story
+changed since the sheet was made) or where writing it would change more than one frame (an
+anchor, an alias or a merge key).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from storyboard.editor import yamltext
+from storyboard.editor.changes import Change, Changes, short
+from storyboard.errors import StoryError, UsageError
+
+# Where a new key goes in a frame: after the first of these keys that the frame has.
+_AFTER = {
+    "pick": ("takes", "prompt", "id"),
+    "caption": ("prompt", "id"),
+    "notes": ("caption", "prompt", "id"),
+    "dialogue": ("notes", "caption", "prompt", "id"),
+    "lock": (),
+}
+
+
+@dataclass
+class Outcome:
+    """What `apply` did, or would do with --dry-run."""
+
+    path: Path
+    original: str
+    text: str  # the story after the changes (== original when nothing applies)
+    applied: list[str] = field(default_factory=list)
+    already: list[str] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)
+    backup: Path | None = None
+    written: bool = False
+    stale: bool = False  # the story changed since the sheet was made
+
+    @property
+    def diff(self) -> str:
+        """Return the unified diff of the story file."""
+        name = self.path.name
+        return "".join(
+            difflib.unified_diff(
+                self.original.splitlines(True), self.text.splitlines(True), fromfile=f"a/{name}", tofile=f"b/{name}"
+            )
+        )
+
+    @property
+    def changed(self) -> bool:
+        """Return True when the story's text changes."""
+        return self.text != self.original
+
+
+class _Refused(Exception):
+    """One change cannot be written; the message says why."""
+
+
+def apply_changes(story: Path, changes: Changes, *, dry_run: bool = False) -> Outcome:
+    """Apply `changes` to the story file; raise UsageError or StoryError for bad input (nothing written)."""
+    from storyboard.story import load_story
+
+    story = Path(story)
+    loaded = load_story(story)  # a story with problems is fixed first: its problems are the message
+    raw = story.read_bytes()
+    bom = raw.startswith(b"\xef\xbb\xbf")
+    text = raw.decode("utf-8-sig")
+    crlf = "\r\n" in text
+    if crlf:
+        text = text.replace("\r\n", "\n")
+
+    frames = loaded.story.frames
+    keys = [f.id or f"#{i + 1}" for i, f in enumerate(frames)]
+    index = {k: i for i, k in enumerate(keys)}
+    _check_known(story, changes, index, frames)
+
+    data, y = yamltext.load_rt(text)
+    shared = _shared_nodes(data)
+    seq = data["frames"]
+    out = Outcome(story, text, text, stale=bool(changes.story_sha256) and changes.story_sha256 != loaded.sha256)
+    for c in changes.changes:
+        i = index[c.frame]
+        current = _current(frames[i], c.field)
+        if current == c.after and current != c.before:
+            out.already.append(c.describe())
+            continue
+        if current == c.after:  # before == after: nothing to do
+            continue
+        if current != c.before:
+            out.refused.append(
+                f"{c.describe()}: refused, the story now has {c.field} {_shown(current)} "
+                f"(the sheet showed {_shown(c.before)}); the story changed since the sheet was made"
+            )
+            continue
+        try:
+            _write(seq[i], c, shared)
+        except _Refused as e:
+            out.refused.append(f"{c.describe()}: refused, {e}")
+            continue
+        out.applied.append(c.describe())
+
+    new_text = text
+    if out.applied:
+        base = yamltext.dump(y, yamltext.load_rt(text)[0])
+        ours = yamltext.dump(y, data)
+        new_text = yamltext.splice(text, base, ours) or ours
+        if _plain(yamltext.load_rt(new_text)[0]) != _plain(data):
+            new_text = ours  # the carried-over edit did not mean the same: take ruamel's own text
+    expected = _plain(data)
+
+    if changes.moves:
+        move = _order(changes, keys)
+        if move == "already":
+            out.already.append("frame order")
+        elif isinstance(move, str):
+            out.refused.append(f"frame order: refused, {move}")
+        else:
+            try:
+                new_text = _reorder(new_text, move)
+            except _Refused as e:
+                out.refused.append(f"frame order: refused, {e}")
+            else:
+                expected["frames"] = [expected["frames"][k] for k in move]
+                out.applied.append("frame order: " + " ".join(keys[k] for k in move))
+
+    if new_text != text:
+        if _plain(yamltext.load_rt(new_text)[0]) != expected:
+            raise AssertionError("apply: the edited story does not mean what the changes say; nothing written")
+        out.text = new_text
+        _validate(story, new_text)
+    if out.changed and not dry_run:
+        final = out.text.replace("\n", "\r\n") if crlf else out.text
+        out.backup = _write_file(story, raw, ("\ufeff" if bom else "") + final)
+        out.written = True
+    return out
+
+
+def _check_known(story: Path, changes: Changes, index: dict[str, int], frames: list[Any]) -> None:
+    """Raise UsageError naming every change that names no frame or a take the frame lacks."""
+    problems: list[str] = []
+    for c in changes.changes:
+        if c.frame not in index:
+            what = "no frame is numbered" if c.frame.startswith("#") else "no frame has the id"
+            problems.append(f"{c.describe()}: {what} {c.frame.lstrip('#')} in {story.name}")
+            continue
+        f = frames[index[c.frame]]
+        if c.field == "pick" and isinstance(c.after, int) and c.after > f.takes:
+            problems.append(
+                f"{c.describe()}: frame {c.frame} has {f.takes} take{'s' if f.takes != 1 else ''}; "
+                f"take {c.after} does not exist"
+            )
+    if changes.moves:
+        missing = [k for k in changes.order_after or [] if k not in index]
+        if missing:
+            problems.append(f"frame order: {', '.join(missing)}: no such frame in {story.name}")
+    if problems:
+        raise UsageError("\n".join(problems))
+
+
+def _current(frame: Any, field: str) -> Any:
+    if field == "dialogue":
+        return tuple(frame.lines)
+    return getattr(frame, field)
+
+
+def _order(changes: Changes, keys: list[str]) -> list[int] | str:
+    """Return the new order as old indexes, "already" when the story has it, or why it cannot apply."""
+    before, after = changes.order_before or [], changes.order_after or []
+    if keys == after:
+        return "already"
+    if keys != before:
+        gone = [k for k in before if k not in keys]
+        new = [k for k in keys if k not in before]
+        why = (f"frames {', '.join(gone)} are gone" if gone else "") + (
+            f"{'; ' if gone else ''}frames {', '.join(new)} are new" if new else ""
+        )
+        return f"the story's frames are no longer in the order the sheet showed ({why or 'they were reordered'})"
+    pos = {k: i for i, k in enumerate(keys)}
+    return [pos[k] for k in after]
+
+
+def _reorder(text: str, move: list[int]) -> str:
+    """Return the text with the frames in the new order (old indexes), or raise _Refused."""
+    from ruamel.yaml.comments import CommentedSeq
+    from ruamel.yaml.error import YAMLError
+
+    data, y = yamltext.load_rt(text)
+    moved = yamltext.reorder(text, data, "frames", move)
+    if moved is None:
+        # Not a block sequence (`frames: [...]`): ruamel writes the list again, in the new order.
+        seq = data["frames"]
+        data["frames"] = CommentedSeq([seq[k] for k in move])
+        if seq.fa.flow_style():
+            data["frames"].fa.set_flow_style()
+        moved = yamltext.dump(y, data)
+    try:
+        yamltext.load_rt(moved)
+    except YAMLError as e:
+        if "alias" in str(e):
+            raise _Refused(
+                "a frame would come before the anchor (&name) it reuses; move the frames by hand"
+            ) from None
+        raise _Refused(f"the moved story would not be valid YAML ({e})") from None
+    return moved
+
+
+def _write(fm: Any, c: Change, shared: set[int]) -> None:
+    """Write one change into the frame's mapping (ruamel CommentedMap), or raise _Refused."""
+    from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
+    if not isinstance(fm, CommentedMap):
+        raise _Refused("the frame is not a mapping")
+    if id(fm) in shared or _anchor(fm):
+        raise _Refused(f"the frame is an anchor (&{_anchor(fm) or '...'}) that other parts of the story reuse; edit it by hand")
+    own = {k for k, _ in fm.non_merged_items()}
+    key = c.field
+    if key in fm and key not in own:
+        raise _Refused(f"its {key} comes from a merge key (`<<:`) that other frames share; edit it by hand")
+    old = fm.get(key) if key in own else None
+    if old is not None and (id(old) in shared or _anchor(old)):
+        raise _Refused(f"its {key} carries the anchor &{_anchor(old) or '...'}, which other keys reuse; edit it by hand")
+
+    if c.field == "pick":
+        _put(fm, key, c.after)
+    elif c.field == "lock":
+        if c.after:
+            _put(fm, key, True)
+        else:
+            _drop(fm, key)
+    elif c.field in ("caption", "notes"):
+        if c.after is None or c.after == "":
+            _drop(fm, key)
+        else:
+            _put(fm, key, _scalar(old, c.after))
+    elif c.field == "dialogue":
+        if not c.after:
+            _drop(fm, key)
+            return
+        lines = list(c.after)
+        if isinstance(old, CommentedSeq) and len(old) == len(lines) and all(
+            isinstance(d, CommentedMap) and len(d) == 1 and next(iter(d)) == s for d, (s, _) in zip(old, lines, strict=True)
+        ):
+            for d, (s, line) in zip(old, lines, strict=True):
+                if d[s] != line:
+                    if id(d) in shared or _anchor(d[s]):
+                        raise _Refused("a line of its dialogue carries an anchor that other keys reuse; edit it by hand")
+                    d[s] = _scalar(d[s], line)
+        else:
+            new = CommentedSeq()
+            for s, line in lines:
+                item = CommentedMap()
+                item[s] = _scalar(None, line)
+                new.append(item)
+            _put(fm, key, new)
+
+
+def _put(fm: Any, key: str, value: Any) -> None:
+    if key in fm:
+        fm[key] = value
+        return
+    own = [k for k, _ in fm.non_merged_items()]
+    at = len(own)
+    for prev in _AFTER[key]:
+        if prev in own:
+            at = own.index(prev) + 1
+            break
+    # ruamel counts a merge key (`<<: *x`) as a position of its own.
+    merge_pos = getattr(getattr(fm, "merge", None), "merge_pos", -1)
+    pos = at + 1 if 0 <= merge_pos <= at else at
+    trailing = None
+    if at == len(own) and own:
+        # The last key's trailing comment (the blank line and comments above the next frame)
+        # must stay after the frame, so it moves to the new last key.
+        trailing = fm.ca.items.pop(own[-1], None)
+    fm.insert(pos, key, value)
+    if trailing is not None:
+        fm.ca.items[key] = trailing
+
+
+def _drop(fm: Any, key: str) -> None:
+    if key not in fm:
+        return
+    keys = list(fm.keys())
+    trailing = fm.ca.items.pop(key, None)
+    del fm[key]
+    if trailing is not None and keys[-1] == key and len(fm):
+        # Keep the comments that followed the removed last key (the next frame's lead).
+        fm.ca.items[list(fm.keys())[-1]] = trailing
+
+
+def _scalar(old: Any, new: str) -> Any:
+    """Return `new` as a YAML string in the old value's style, quoted wherever a YAML 1.1 reader
+    (PyYAML, older tools) would read it as something else (`No`, `16:9`, `010`, `=`)."""
+    from ruamel.yaml.scalarstring import (
+        DoubleQuotedScalarString,
+        FoldedScalarString,
+        LiteralScalarString,
+        SingleQuotedScalarString,
+    )
+
+    if "\n" in new.rstrip("\n") or isinstance(old, (LiteralScalarString, FoldedScalarString)) and "\n" in new:
+        return LiteralScalarString(new)
+    if isinstance(old, SingleQuotedScalarString) and "\n" not in new:
+        return SingleQuotedScalarString(new)
+    if isinstance(old, DoubleQuotedScalarString) or _misread(new):
+        return DoubleQuotedScalarString(new)
+    return new
+
+
+def _misread(text: str) -> bool:
+    """Return True when a plain scalar `text` would not read back as this string under YAML 1.1 or 1.2."""
+    import yaml
+
+    if text != text.strip() or "\n" in text:
+        return True
+    try:
+        return yaml.safe_load(text) != text
+    except yaml.YAMLError:
+        return True
+
+
+def _anchor(node: Any) -> str | None:
+    anchor = getattr(node, "anchor", None)
+    return getattr(anchor, "value", None) if anchor is not None else None
+
+
+def _shared_nodes(data: Any) -> set[int]:
+    """Return the ids of nodes that stand in more than one place (aliases and merge sources)."""
+    from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
+    seen: set[int] = set()
+    shared: set[int] = set()
+
+    def walk(node: Any) -> None:
+        if not isinstance(node, (CommentedMap, CommentedSeq)) and _anchor(node) is None:
+            return
+        if id(node) in seen:
+            shared.add(id(node))
+            return
+        seen.add(id(node))
+        if isinstance(node, CommentedMap):
+            for source in getattr(node, "merge", []) or []:
+                shared.add(id(source[1] if isinstance(source, tuple) else source))
+                walk(source[1] if isinstance(source, tuple) else source)
+            for _, v in node.non_merged_items():
+                walk(v)
+        elif isinstance(node, CommentedSeq):
+            for v in node:
+                walk(v)
+
+    walk(data)
+    return shared
+
+
+def _plain(node: Any) -> Any:
+    """Return ruamel data as plain Python (merge keys resolved), for comparing two texts' meaning."""
+    if isinstance(node, dict):
+        return {str(k): _plain(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_plain(v) for v in node]
+    if isinstance(node, str):
+        return str(node)
+    return node
+
+
+def _shown(value: Any) -> str:
+    return short(value)
+
+
+def _validate(story: Path, text: str) -> None:
+    """Check the new text as a story, in the story's own folder (relative paths resolve the same)."""
+    from storyboard.errors import Problem
+    from storyboard.story import load_story
+
+    fd, tmp = tempfile.mkstemp(dir=story.resolve().parent, prefix=f".{story.name}.", suffix=".check.yaml")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        try:
+            load_story(tmp)
+        except StoryError as e:
+            problems = [Problem(str(story), p.line, p.column, p.path, p.message) for p in e.problems]
+            raise StoryError(
+                [Problem(str(story), None, None, "", "the changes would make the story invalid; nothing written:")] + problems
+            ) from None
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+
+
+def _write_file(story: Path, old: bytes, text: str) -> Path:
+    """Back the story up as STORY.bak, then replace it atomically (its mode kept); return the backup."""
+    from storyboard.output.store import atomic_write
+
+    target = story.resolve()  # a symlinked story: the file it points to is edited, the link stays
+    if target.read_bytes() != old:
+        raise UsageError(f"{story}: changed on disk while the changes were applied; nothing written. Run apply again.")
+    backup = story.with_name(story.name + ".bak")
+    mode = target.stat().st_mode & 0o7777
+    atomic_write(backup, old)
+    os.chmod(backup, mode)
+    atomic_write(target, text.encode("utf-8"))
+    os.chmod(target, mode)
+    return backup
