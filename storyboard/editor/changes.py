@@ -172,7 +172,7 @@ def parse_changes(data: Any, where: str = "changes") -> Changes:
                 if sorted(before) != sorted(after):
                     problems.append("order: before and after must list the same frames")
                 else:
-                    moved = [x for x, y in zip(before, after, strict=True) if x != y and (x.startswith("#") or y.startswith("#"))]
+                    moved = [k for x, y in zip(before, after, strict=True) if x != y for k in (x, y) if k.startswith("#")]
                     if moved:
                         problems.append(f"order: frame {moved[0]} has no id and cannot move; give it an id to move it")
     if problems:

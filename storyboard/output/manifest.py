@@ -165,7 +165,8 @@ def build_manifest(
                 src_job = plan.jobs[job.source.job]
                 entry["source"] = {"frame": src_job.id, "number": src_job.number}
             frames.append(entry)
-    from storyboard.story.templating import reads  # what the sheet's editor needs to say what a change re-runs
+    # What the sheet's editor needs to say what a change re-runs.
+    from storyboard.story.templating import reads
 
     frame_reads = {j.number: reads(plan.loaded, j.number - 1) for j in plan.frames}
     for e in frames:

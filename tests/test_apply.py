@@ -1,0 +1,362 @@
+"""`storyboard apply`: the contact sheet's changes written into the story file, comments and
+layout kept, diffs that touch only the changed lines, refusals that name their reason."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from storyboard.cli import app
+from storyboard.editor import yamltext
+from storyboard.editor.apply import apply_changes
+from storyboard.editor.changes import FORMAT, parse_changes, read_changes
+from storyboard.story import load_story
+
+ROOT = Path(__file__).resolve().parent.parent
+PIPELINES = sorted((ROOT / "pipelines").glob("*.yaml"))
+
+
+def doc(*changes: tuple[str, str, Any, Any], order: tuple[list[str], list[str]] | None = None, **story: Any) -> dict:
+    """Return a changes document holding `changes` as (frame, field, before, after)."""
+    d: dict[str, Any] = {
+        "format": FORMAT,
+        "version": 1,
+        "story": story,
+        "changes": [dict(zip(("frame", "field", "before", "after"), c, strict=True)) for c in changes],
+    }
+    if order is not None:
+        d["order"] = {"before": order[0], "after": order[1]}
+    return d
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def run_apply(story: Path, document: dict, *extra: str) -> Any:
+    """Save a changes file beside the story and run `storyboard apply` on it."""
+    changes = story.with_name(story.stem + ".changes.json")
+    changes.write_text(json.dumps(document), encoding="utf-8")
+    return CliRunner().invoke(app, ["apply", str(story), str(changes), *extra], catch_exceptions=False)
+
+
+def diff_lines(diff: str) -> tuple[list[str], list[str]]:
+    """Return the removed and added lines of a unified diff."""
+    lines = diff.splitlines()[2:]
+    return ([ln[1:] for ln in lines if ln.startswith("-")], [ln[1:] for ln in lines if ln.startswith("+")])
+
+
+COMMENTED = """\
+# A story with comments everywhere: they stay, and move with their frames.
+title: Comments   # the title
+size: "3:2"
+quality: low
+
+frames:
+  # Act 1 opens here
+  - id: lab         # first
+    prompt: the lab, wide     # the prompt
+    caption: Rex wakes.
+    takes: 2
+    # a note about lab, indented as its keys
+  # about the street
+  - id: street
+    prompt: "the street"
+    takes: 3
+
+  # --- Act 2 ---
+  # night is the turning point
+  - id: night
+    prompt: 'night'
+    caption: 'It is late'
+    dialogue:
+      - mira: We have to go.
+      - rex: "Woof"   # rex agrees
+  - prompt: an id-less frame
+    caption: no id
+  - {id: flow, prompt: a flow frame,  caption: flow}
+# after the frames
+characters: {}
+"""
+
+
+# -- the round trip --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("story", PIPELINES, ids=lambda p: p.name)
+def test_a_round_trip_writes_every_example_story_back_byte_for_byte(story: Path) -> None:
+    text = story.read_text(encoding="utf-8")
+    data, y = yamltext.load_rt(text)
+    assert yamltext.dump(y, data) == text
+
+
+@pytest.mark.parametrize("story", PIPELINES, ids=lambda p: p.name)
+def test_a_no_op_changes_file_gives_an_empty_diff_on_every_example_story(story: Path, tmp_path: Path) -> None:
+    copy = write(tmp_path / story.name, story.read_text(encoding="utf-8"))
+    (tmp_path / "masks").symlink_to(ROOT / "pipelines" / "masks")
+    loaded = load_story(copy)
+    ids = [f.id or f"#{i + 1}" for i, f in enumerate(loaded.story.frames)]
+    same = [
+        (k, field, value, value)
+        for k, f in zip(ids, loaded.story.frames, strict=True)
+        for field, value in (("pick", f.pick), ("caption", f.caption), ("notes", f.notes), ("lock", f.lock))
+    ]
+    out = apply_changes(copy, parse_changes(doc(*same, order=(ids, ids))))
+    assert out.diff == "" and not out.written and not (tmp_path / f"{story.name}.bak").exists()
+    assert copy.read_text(encoding="utf-8") == story.read_text(encoding="utf-8")
+
+
+def test_the_indentation_is_the_file_s_own(tmp_path: Path) -> None:
+    head = "title: Wide\nvars:\n    style: ink\nframes:\n"
+    story = write(tmp_path / "wide.yaml", head + "-   id: a\n    prompt: x\n    dialogue:\n    -   mira: Hi.\n")
+    data, _ = yamltext.load_rt(story.read_text())
+    assert yamltext.guess_indent(data) == yamltext.Indent(mapping=4, sequence=4, offset=0)
+    out = apply_changes(story, parse_changes(doc(("a", "dialogue", [{"speaker": "mira", "line": "Hi."}],
+                                                     [{"speaker": "mira", "line": "Hi."}, {"speaker": "rex", "line": "No"}]))))
+    assert story.read_text() == (
+        head + "-   id: a\n    prompt: x\n    dialogue:\n    -   mira: Hi.\n    -   rex: \"No\"\n"
+    ), out.diff
+
+
+# -- edits -----------------------------------------------------------------------------------
+
+
+def test_a_caption_change_touches_one_line_and_keeps_every_comment(tmp_path: Path) -> None:
+    story = write(tmp_path / "c.yaml", COMMENTED)
+    res = run_apply(story, doc(("lab", "caption", "Rex wakes.", "Rex wakes up, slowly.")))
+    assert res.exit_code == 0, res.stderr
+    assert diff_lines(res.stdout) == (["    caption: Rex wakes."], ["    caption: Rex wakes up, slowly."])
+    assert story.read_text() == COMMENTED.replace("caption: Rex wakes.", "caption: Rex wakes up, slowly.")
+    assert (tmp_path / "c.yaml.bak").read_text() == COMMENTED
+    assert "Applied 1 change to" in res.stderr and "c.yaml.bak" in res.stderr
+
+
+def test_every_field_of_a_frame(tmp_path: Path) -> None:
+    story = write(tmp_path / "c.yaml", COMMENTED)
+    out = apply_changes(story, parse_changes(doc(
+        ("street", "pick", 1, 3),
+        ("lab", "lock", False, True),
+        ("night", "caption", "It is late", "It is later"),
+        ("night", "dialogue", [{"speaker": "mira", "line": "We have to go."}, {"speaker": "rex", "line": "Woof"}],
+         [{"speaker": "mira", "line": "We must go."}, {"speaker": "rex", "line": "Woof"}]),
+        ("#4", "notes", None, "WIDE.\nSlow push in."),
+        ("flow", "caption", "flow", "a new flow caption"),
+    )))
+    assert out.refused == [] and len(out.applied) == 6
+    removed, added = diff_lines(out.diff)
+    assert removed == [
+        "    caption: 'It is late'",
+        "      - mira: We have to go.",
+        "  - {id: flow, prompt: a flow frame,  caption: flow}",
+    ]
+    assert added == [
+        "    lock: true",
+        "    pick: 3",
+        "    caption: 'It is later'",  # the old value's quotes
+        "      - mira: We must go.",
+        "    notes: |-",
+        "      WIDE.",
+        "      Slow push in.",
+        "  - {id: flow, prompt: a flow frame, caption: a new flow caption}",
+    ]
+    text = story.read_text()
+    # A key added at the end of a frame goes above the comments that close it.
+    assert "    takes: 2\n    lock: true\n    # a note about lab" in text
+    assert "    takes: 3\n    pick: 3\n\n  # --- Act 2 ---" in text
+    f = load_story(story).story.frames
+    assert (f[1].pick, f[0].lock, f[2].lines[0], f[3].notes) == (3, True, ("mira", "We must go."), "WIDE.\nSlow push in.")
+
+
+def test_removing_a_caption_notes_or_lock_drops_the_key(tmp_path: Path) -> None:
+    story = write(tmp_path / "s.yaml", "title: T\nframes:\n  - id: a\n    prompt: x\n    caption: c\n    lock: true\n\n  # b\n  - id: b\n    prompt: y\n")
+    out = apply_changes(story, parse_changes(doc(("a", "caption", "c", None), ("a", "lock", True, False))))
+    assert story.read_text() == "title: T\nframes:\n  - id: a\n    prompt: x\n\n  # b\n  - id: b\n    prompt: y\n", out.diff
+
+
+@pytest.mark.parametrize("value", ["No", "no", "on", "yes", "16:9", "1:30.5", "010", "=", "~", "null", "2026-01-01", "3.0", " padded"])
+def test_a_new_value_a_yaml_1_1_reader_would_misread_is_quoted(tmp_path: Path, value: str) -> None:
+    story = write(tmp_path / "s.yaml", "title: T\nframes:\n  - id: a\n    prompt: x\n    caption: plain\n")
+    apply_changes(story, parse_changes(doc(("a", "caption", "plain", value))))
+    text = story.read_text()
+    # PyYAML (YAML 1.1) and the story loader both read the string back.
+    assert yaml.safe_load(text)["frames"][0]["caption"] == value
+    assert load_story(story).story.frames[0].caption == value
+    assert re.search(r"caption: \"", text), text
+
+
+def test_a_long_prompt_is_never_folded(tmp_path: Path) -> None:
+    prompt = "a robot dog " * 40
+    story = write(tmp_path / "s.yaml", f"title: T\nframes:\n  - id: a\n    prompt: {prompt.strip()}\n    caption: c\n")
+    apply_changes(story, parse_changes(doc(("a", "caption", "c", ("a caption " * 20).strip()))))
+    lines = story.read_text().splitlines()
+    assert lines[3] == f"    prompt: {prompt.strip()}" and lines[4] == "    caption: " + ("a caption " * 20).strip()
+
+
+def test_crlf_a_bom_and_the_file_mode_are_kept(tmp_path: Path) -> None:
+    story = tmp_path / "s.yaml"
+    story.write_bytes(b"\xef\xbb\xbftitle: T\r\nframes:\r\n  - id: a\r\n    prompt: x\r\n    caption: c\r\n")
+    os.chmod(story, 0o640)
+    apply_changes(story, parse_changes(doc(("a", "caption", "c", "d"))))
+    assert story.read_bytes() == b"\xef\xbb\xbftitle: T\r\nframes:\r\n  - id: a\r\n    prompt: x\r\n    caption: d\r\n"
+    assert story.stat().st_mode & 0o777 == 0o640
+
+
+def test_a_symlinked_story_is_edited_where_it_points(tmp_path: Path) -> None:
+    real = write(tmp_path / "real.yaml", "title: T\nframes:\n  - id: a\n    prompt: x\n    caption: c\n")
+    link = tmp_path / "link.yaml"
+    link.symlink_to(real)
+    apply_changes(link, parse_changes(doc(("a", "caption", "c", "d"))))
+    assert link.is_symlink() and "caption: d" in real.read_text()
+
+
+# -- moves -------------------------------------------------------------------------------------
+
+
+def test_frames_move_with_their_comments(tmp_path: Path) -> None:
+    story = write(tmp_path / "c.yaml", COMMENTED)
+    order = ["lab", "street", "night", "#4", "flow"]
+    res = run_apply(story, doc(order=(order, ["night", "lab", "street", "#4", "flow"])))
+    assert res.exit_code == 0, res.stderr
+    text = story.read_text()
+    assert text.index("# --- Act 2 ---\n  # night is the turning point\n  - id: night") < text.index("# Act 1 opens here\n  - id: lab")
+    assert "caption: Rex wakes.\n    takes: 2\n    # a note about lab, indented as its keys\n" in text
+    assert "  # about the street\n  - id: street" in text
+    assert text.startswith("# A story with comments") and text.endswith("# after the frames\ncharacters: {}\n")
+    assert sorted(text.splitlines()) == sorted(COMMENTED.splitlines())  # lines moved, none changed
+    assert [f.id for f in load_story(story).story.frames] == ["night", "lab", "street", None, "flow"]
+
+
+def test_a_flow_sequence_of_frames_moves_too(tmp_path: Path) -> None:
+    story = write(tmp_path / "f.yaml", "title: T\nframes: [{id: a, prompt: x}, {id: b, prompt: y}]\n")
+    apply_changes(story, parse_changes(doc(order=(["a", "b"], ["b", "a"]))))
+    assert [f.id for f in load_story(story).story.frames] == ["b", "a"]
+
+
+def test_an_id_less_frame_cannot_move(tmp_path: Path) -> None:
+    with pytest.raises(Exception, match="frame #2 has no id and cannot move; give it an id to move it"):
+        parse_changes(doc(order=(["a", "#2"], ["#2", "a"])))
+
+
+# -- anchors, aliases, merge keys ----------------------------------------------------------------
+
+
+ANCHORED = """\
+title: Anchors
+frames:
+  - &shot
+    id: a
+    prompt: the lab
+    caption: &cap Rex wakes.
+    takes: 2
+  - <<: *shot
+    id: b
+    prompt: the street
+  - id: c
+    prompt: night
+    caption: *cap
+  - id: d
+    prompt: day
+    dialogue: &lines
+      - mira: Go.
+  - id: e
+    prompt: dusk
+    dialogue: *lines
+"""
+
+
+def test_anchors_aliases_and_merge_keys_are_never_written_into(tmp_path: Path) -> None:
+    story = write(tmp_path / "a.yaml", ANCHORED)
+    res = run_apply(story, doc(
+        ("a", "pick", 1, 2),
+        ("b", "caption", "Rex wakes.", "B"),
+        ("b", "pick", 1, 2),
+        ("c", "caption", "Rex wakes.", "C"),
+        ("e", "dialogue", [{"speaker": "mira", "line": "Go."}], [{"speaker": "mira", "line": "Stop."}]),
+        ("d", "notes", None, "n"),
+        order=(["a", "b", "c", "d", "e"], ["b", "a", "c", "d", "e"]),
+    ))
+    assert res.exit_code == 1
+    refused = [ln for ln in res.stderr.splitlines() if ln.startswith("Refused:")]
+    assert refused == [
+        'Refused: frame a: pick 1 -> 2: refused, the frame is an anchor (&shot) that other parts of the story reuse; edit it by hand',
+        'Refused: frame b: caption "Rex wakes." -> "B": refused, its caption comes from a merge key (`<<:`) that other frames share; edit it by hand',
+        'Refused: frame c: caption "Rex wakes." -> "C": refused, its caption carries the anchor &cap, which other keys reuse; edit it by hand',
+        'Refused: frame e: dialogue "mira: Go." -> "mira: Stop.": refused, its dialogue carries the anchor &lines, which other keys reuse; edit it by hand',
+        "Refused: frame order: refused, a frame would come before the anchor (&name) it reuses; move the frames by hand",
+    ]
+    # What could be written was: b's own pick, d's notes.
+    assert diff_lines(res.stdout) == ([], ["    pick: 2", "    notes: n"])
+    assert "5 changes refused" in res.stderr
+
+
+# -- versions, conflicts, repeats ----------------------------------------------------------------
+
+
+def test_changes_from_an_older_story_apply_where_their_before_still_holds(tmp_path: Path) -> None:
+    story = write(tmp_path / "s.yaml", "title: T\nframes:\n  - id: a\n    prompt: x\n    caption: new by hand\n  - id: b\n    prompt: y\n    caption: b\n")
+    res = run_apply(story, doc(("a", "caption", "old", "from the sheet"), ("b", "caption", "b", "B"), sha256="0" * 64))
+    assert res.exit_code == 1
+    assert 'Refused: frame a: caption "old" -> "from the sheet": refused, the story now has caption "new by hand" (the sheet showed "old")' in res.stderr
+    assert "s.yaml changed since the sheet was made" in res.stderr
+    assert "caption: new by hand" in story.read_text() and "caption: B" in story.read_text()
+
+
+def test_applying_twice_is_a_no_op(tmp_path: Path) -> None:
+    story = write(tmp_path / "c.yaml", COMMENTED)
+    order = ["lab", "street", "night", "#4", "flow"]
+    document = doc(("lab", "caption", "Rex wakes.", "Rex!"), ("street", "pick", 1, 2),
+                   order=(order, ["street", "lab", "night", "#4", "flow"]))
+    assert run_apply(story, document).exit_code == 0
+    once = story.read_bytes()
+    backup = (tmp_path / "c.yaml.bak").read_bytes()
+    res = run_apply(story, document)
+    assert res.exit_code == 0 and res.stdout == ""
+    assert "Already applied" in res.stderr
+    assert story.read_bytes() == once and (tmp_path / "c.yaml.bak").read_bytes() == backup == COMMENTED.encode()
+
+
+def test_dry_run_prints_the_diff_and_writes_nothing(tmp_path: Path) -> None:
+    story = write(tmp_path / "c.yaml", COMMENTED)
+    res = run_apply(story, doc(("lab", "caption", "Rex wakes.", "Rex!")), "--dry-run")
+    assert res.exit_code == 0 and "+    caption: Rex!" in res.stdout and "--dry-run: nothing written" in res.stderr
+    assert story.read_text() == COMMENTED and not (tmp_path / "c.yaml.bak").exists()
+
+
+# -- bad input: exit 2, one message, the story untouched -----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("document", "message"),
+    [
+        (doc(("nope", "caption", None, "x")), 'frame nope: caption null -> "x": no frame has the id nope in c.yaml'),
+        (doc(("#9", "caption", None, "x")), 'frame #9: caption null -> "x": no frame is numbered 9 in c.yaml'),
+        (doc(("street", "pick", 1, 4)), "frame street: pick 1 -> 4: frame street has 3 takes; take 4 does not exist"),
+        (doc(("lab", "colour", 1, 2)), "changes[0].field: 'colour' is not one of pick, caption, notes, dialogue, lock"),
+        (doc(("lab", "pick", 1, "two")), 'changes[0].after: a take number from 1, or "edited"'),
+        ({"format": FORMAT, "version": 2, "changes": []}, "version 2 was saved by a newer storyboard"),
+        ({"changes": []}, "not a storyboard changes file"),
+    ],
+)
+def test_bad_changes_exit_2_with_one_message(tmp_path: Path, document: dict, message: str) -> None:
+    story = write(tmp_path / "c.yaml", COMMENTED)
+    res = run_apply(story, document)
+    assert res.exit_code == 2 and message in res.stderr, res.stderr
+    assert res.stderr.startswith("Error: ") and "Traceback" not in res.stderr
+    assert story.read_text() == COMMENTED and not (tmp_path / "c.yaml.bak").exists()
+
+
+def test_a_malformed_file_says_where(tmp_path: Path) -> None:
+    story = write(tmp_path / "c.yaml", COMMENTED)
+    bad = write(tmp_path / "bad.json", '{"format": "storyboard-changes",\n "version": 1,,}')
+    res = CliRunner().invoke(app, ["apply", str(story), str(bad)])
+    assert res.exit_code == 2 and f"Error: {bad}:2:15: not valid JSON" in res.stderr
+    with pytest.raises(Exception, match="no such file"):
+        read_changes(tmp_path / "missing.json")
