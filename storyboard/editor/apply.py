@@ -401,15 +401,15 @@ def _validate(story: Path, text: str) -> None:
 
 def _write_file(story: Path, old: bytes, text: str) -> Path:
     """Back the story up as STORY.bak, then replace it atomically (its mode kept); return the backup."""
-    from storyboard.output.store import atomic_write
+    from storyboard.output import fs
 
     target = story.resolve()  # a symlinked story: the file it points to is edited, the link stays
     if target.read_bytes() != old:
         raise UsageError(f"{story}: changed on disk while the changes were applied; nothing written. Run apply again.")
     backup = story.with_name(story.name + ".bak")
     mode = target.stat().st_mode & 0o7777
-    atomic_write(backup, old)
+    fs.write(backup, old)
     os.chmod(backup, mode)
-    atomic_write(target, text.encode("utf-8"))
+    fs.write(target, text.encode("utf-8"))
     os.chmod(target, mode)
     return backup
