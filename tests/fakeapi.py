@@ -58,7 +58,15 @@ IMAGE_PATHS: dict[str, str] = {
 IMAGE_KINDS = frozenset(IMAGE_PATHS.values())
 LEGACY_PREFIX = "/v1/legacy-files/"
 
-FAULT_KEYS = frozenset({"status", "code", "type", "message", "param", "retry_after", "drop", "hang", "headers", "body"})
+FAULT_KEYS = frozenset({
+    "status", "code", "type", "message", "param", "retry_after", "drop", "hang", "headers", "body",
+    "trickle", "delay", "junk", "bytes", "redirect",
+})
+# A fault is one of these; the other keys refine it.
+FAULT_KINDS = ("status", "drop", "hang", "trickle", "delay", "junk", "redirect")
+# 200 answers that lie (`{"junk": KIND}`): what a broken proxy or a hostile server sends instead of an image.
+JUNK_KINDS = ("invalid_json", "data_not_list", "null", "list", "no_data", "bad_item", "bad_base64", "not_image",
+              "huge", "html")
 # What `fault_rate` draws from unless `fault_mix` says otherwise: the transient failures a runner must survive.
 DEFAULT_FAULT_MIX: tuple[dict[str, Any], ...] = (
     {"status": 500},
@@ -226,6 +234,9 @@ class _Reply:
     content_type: str = "application/json"
     headers: dict[str, str] = field(default_factory=dict)
     drop: str | None = None  # before | after
+    delay: float = 0.0  # seconds before the status line (slow headers)
+    trickle: float | None = None  # seconds between single bytes of the body
+    stream_bytes: int | None = None  # a body this long, streamed (and never held) instead of `body`
 
 
 def _json_reply(status: int, obj: Any, headers: dict[str, str] | None = None) -> _Reply:
@@ -237,6 +248,22 @@ def _retry_headers(seconds: float) -> dict[str, str]:
     return {"retry-after-ms": str(max(0, round(seconds * 1000))), "retry-after": str(max(0, math.ceil(seconds)))}
 
 
+def go_duration(seconds: float) -> str:
+    """Format seconds as the rate-limit headers do (Go's time.Duration): 20ms, 1.5s, 6m0s, 1h2m3s."""
+    if seconds <= 0:
+        return "0s"
+    if seconds < 1:
+        return f"{round(seconds * 1000)}ms"
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    text = f"{secs:.3f}".rstrip("0").rstrip(".") + "s"
+    if hours:
+        return f"{int(hours)}h{int(minutes)}m{text}"
+    if minutes:
+        return f"{int(minutes)}m{text}"
+    return text
+
+
 def check_fault(fault: dict[str, Any] | None) -> None:
     """Raise ValueError for a fault spec the server would not understand."""
     if fault is None:
@@ -246,11 +273,13 @@ def check_fault(fault: dict[str, Any] | None) -> None:
     unknown = set(fault) - FAULT_KEYS
     if unknown:
         raise ValueError(f"unknown fault keys {sorted(unknown)}; known: {sorted(FAULT_KEYS)}")
-    kinds = [k for k in ("status", "drop", "hang") if k in fault]
+    kinds = [k for k in FAULT_KINDS if k in fault and not (k == "status" and "junk" in fault)]
     if len(kinds) != 1:
-        raise ValueError(f"a fault needs exactly one of status, drop, hang: {fault!r}")
+        raise ValueError(f"a fault needs exactly one of {', '.join(FAULT_KINDS)}: {fault!r}")
     if "drop" in fault and fault["drop"] not in ("before", "after"):
         raise ValueError(f"drop must be 'before' or 'after': {fault!r}")
+    if "junk" in fault and fault["junk"] not in JUNK_KINDS:
+        raise ValueError(f"junk must be one of {', '.join(JUNK_KINDS)}: {fault!r}")
 
 
 # --- images -------------------------------------------------------------------------------------------
@@ -425,6 +454,16 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("content-length") or 0)
         return self.rfile.read(length) if length else b""
 
+    def _stream(self, head: bytes, length: int) -> None:
+        """Write `head`, then filler up to `length` bytes, never holding the whole body."""
+        self.wfile.write(head[:length])
+        left = length - min(len(head), length)
+        chunk = b"A" * (1 << 16)
+        while left > 0 and not self.server.fake._stopping.is_set():
+            piece = chunk[: min(left, len(chunk))]
+            self.wfile.write(piece)
+            left -= len(piece)
+
     def _handle(self) -> None:
         fake = self.server.fake
         headers = {k.lower(): v for k, v in self.headers.items()}
@@ -442,14 +481,28 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             rec.status = reply.status
             rec.outcome = "ok" if reply.status < 400 else "error"
+            if reply.delay and not fake._sleep(reply.delay):
+                rec.outcome = "dropped-before"
+                self.close_connection = True
+                return
+            length = reply.stream_bytes if reply.stream_bytes is not None else len(reply.body)
             self.send_response(reply.status)
             self.send_header("Content-Type", reply.content_type)
-            self.send_header("Content-Length", str(len(reply.body)))
-            self.send_header("x-request-id", rec.request_id)
-            for key, value in reply.headers.items():
+            self.send_header("Content-Length", str(length))
+            headers = {"x-request-id": rec.request_id, **{k.lower(): v for k, v in reply.headers.items()}}
+            for key, value in headers.items():
                 self.send_header(key, value)
             self.end_headers()
-            self.wfile.write(reply.body)
+            if reply.stream_bytes is not None:
+                self._stream(reply.body, reply.stream_bytes)
+            elif reply.trickle is not None:
+                for i in range(len(reply.body)):
+                    if not fake._sleep(reply.trickle):
+                        self.close_connection = True
+                        return
+                    self.wfile.write(reply.body[i:i + 1])
+            else:
+                self.wfile.write(reply.body)
         except OSError:
             self.close_connection = True  # the client went away; the record keeps what we meant to send
         finally:
@@ -497,6 +550,22 @@ class FakeImagesAPI:
             }
         }
         self.responses_status: int | None = None  # None: 404 when the reply holds "error", else 200
+        # Rate limits as real servers report them: the x-ratelimit-* triples on every image answer while
+        # a limit is set, and on a 429 the hint named by retry_hint: "ms" (retry-after-ms and
+        # retry-after), "seconds" (retry-after alone, whole seconds), "date" (an HTTP date), "none".
+        self.ratelimit_headers = True
+        # "window": at most `ipm` images in any `window_seconds` (slots free as old ones age out);
+        # "bucket": a bucket of `ipm` images refilled continuously over `window_seconds`, as OpenAI's.
+        self.limiter = "window"
+        self.retry_hint = "ms"
+        self.token_limit: int | None = None  # output tokens allowed per window (the -tokens triple)
+        # Server-given fields that echo the caller's bearer token back: any of "code", "message",
+        # "request_id", "revised_prompt", "type". A hostile or careless server; nothing may reach a file.
+        self.echo_key: set[str] = set()
+        # Faults of the legacy URL downloads, one per GET (status, drop, trickle, delay, redirect:
+        # "self" for a loop, else the Location to send), and the URL put in a legacy response.
+        self.legacy_faults: list[dict[str, Any] | None] = []
+        self.legacy_url: Callable[[str], str] | None = None
         self._faults: list[dict[str, Any] | None] | Callable[[int, RequestRecord], dict[str, Any] | None] = []
         self._seed = seed
         self._rng = random.Random(seed)
@@ -597,6 +666,8 @@ class FakeImagesAPI:
             self._billed = 0
             self._reserved = getattr(self, "_reserved", 0)
             self._window: deque[float] = deque()
+            self._token_window: deque[tuple[float, int]] = deque()
+            self._bucket: tuple[float, float] | None = None  # (images available, when), "bucket" limiter
 
     def image_requests(self) -> list[RequestRecord]:
         """Return the generation, edit and variation requests, in arrival order."""
@@ -679,17 +750,22 @@ class FakeImagesAPI:
     # -- routing
 
     def _route(self, rec: RequestRecord) -> _Reply:
+        reply = self._answer(rec)
+        if "request_id" in self.echo_key and self._token(rec):
+            reply.headers = {**reply.headers, "x-request-id": f"req_{self._token(rec)}"}
+        return reply
+
+    def _answer(self, rec: RequestRecord) -> _Reply:
         if rec.kind == "legacy-file":
-            data = self._legacy_files.get(rec.path[len(LEGACY_PREFIX):].removesuffix(".png"))
-            if data is None:
-                return self._error(rec, ApiError(404, "This legacy image URL does not exist.", code="not_found"))
-            return _Reply(200, data, "image/png")
+            return self._legacy_file(rec)
         if rec.kind == "other":
             return self._error(rec, ApiError(404, f"Invalid URL ({rec.method} {rec.path})"))
         fault = self._next_fault(rec) if rec.kind in IMAGE_KINDS else None
         rec.fault = fault
         try:
             self._check_auth(rec)
+            if fault is not None and "junk" in fault:
+                return self._junk(fault)
             if fault is not None and "status" in fault:
                 return self._fault_reply(rec, fault)
             if fault is not None and "drop" in fault and fault["drop"] == "before":
@@ -700,13 +776,81 @@ class FakeImagesAPI:
             self._parse_body(rec)
             if rec.kind == "responses":
                 return self._responses(rec)
-            return self._image(rec, drop_after=fault is not None and fault.get("drop") == "after")
+            reply = self._image(rec, drop_after=fault is not None and fault.get("drop") == "after")
         except ApiError as err:
             return self._error(rec, err)
+        if fault is not None and "trickle" in fault:
+            reply.trickle = float(fault["trickle"])  # the work is done (and billed); its answer crawls
+        if fault is not None and "delay" in fault:
+            reply.delay = float(fault["delay"])  # done, but the status line comes late
+        return reply
+
+    def _token(self, rec: RequestRecord) -> str:
+        scheme, _, token = rec.headers.get("authorization", "").partition(" ")
+        return token.strip() if scheme.lower() == "bearer" else ""
 
     def _error(self, rec: RequestRecord, err: ApiError) -> _Reply:
+        token = self._token(rec)
+        if token and self.echo_key & {"code", "message", "type"}:
+            body = err.body()
+            if "code" in self.echo_key:
+                body["error"]["code"] = f"invalid_key_{token}"
+            if "type" in self.echo_key:
+                body["error"]["type"] = f"error_{token}"
+            if "message" in self.echo_key:
+                body["error"]["message"] = f"{err.message} (your key: {token})"
+            rec.error_code = body["error"]["code"]
+            return _json_reply(err.status, body, err.headers)
         rec.error_code = err.code
         return _json_reply(err.status, err.body(), err.headers)
+
+    def _junk(self, fault: dict[str, Any]) -> _Reply:
+        """Answer with a body that is not what the API sends (`status` defaults to 200)."""
+        status, kind = int(fault.get("status", 200)), fault["junk"]
+        if kind == "invalid_json":
+            return _Reply(status, b'{"created": 1, "data": [{"b64_json": "iVBORw0KGgo', "application/json")
+        if kind == "html":
+            return _Reply(status, b"<html><body>Welcome to the captive portal</body></html>", "text/html")
+        if kind == "huge":
+            head = b'{"created": 1, "data": [{"b64_json": "'
+            return _Reply(status, head, "application/json", stream_bytes=int(fault.get("bytes", 1 << 30)))
+        bodies: dict[str, Any] = {
+            "data_not_list": {"created": 1, "data": "an image"},
+            "null": None,
+            "list": [{"b64_json": "iVBORw0KGgo="}],
+            "no_data": {"created": 1},
+            "bad_item": {"created": 1, "data": [42]},
+            "bad_base64": {"created": 1, "data": [{"b64_json": "!!! not base64 !!!"}]},
+            "not_image": {"created": 1, "data": [{"b64_json": base64.b64encode(b"hello, not an image").decode()}]},
+        }
+        return _json_reply(status, bodies[kind])
+
+    def _legacy_file(self, rec: RequestRecord) -> _Reply:
+        with self._lock:
+            fault = self.legacy_faults.pop(0) if self.legacy_faults else None
+        rec.fault = fault
+        if fault is not None:
+            check_fault(fault)
+            if "status" in fault:
+                return self._error(rec, ApiError(int(fault["status"]), "Legacy image download failed.",
+                                                 type="server_error"))
+            if "drop" in fault:
+                return _Reply(drop="before")
+            if "hang" in fault:
+                self._sleep(float(fault["hang"]))
+                return _Reply(drop="before")
+            if "redirect" in fault:
+                target = rec.path if fault["redirect"] == "self" else str(fault["redirect"])
+                return _Reply(302, b"", "text/plain", {"Location": target})
+        data = self._legacy_files.get(rec.path[len(LEGACY_PREFIX):].removesuffix(".png"))
+        if data is None:
+            return self._error(rec, ApiError(404, "This legacy image URL does not exist.", code="not_found"))
+        reply = _Reply(200, data, "image/png")
+        if fault is not None and "trickle" in fault:
+            reply.trickle = float(fault["trickle"])
+        if fault is not None and "delay" in fault:
+            reply.delay = float(fault["delay"])
+        return reply
 
     def _check_auth(self, rec: RequestRecord) -> None:
         auth = rec.headers.get("authorization", "")
@@ -787,7 +931,7 @@ class FakeImagesAPI:
     def _image(self, rec: RequestRecord, *, drop_after: bool) -> _Reply:
         job = self._validate(rec)
         n = job["n"]
-        self._admit(n)
+        limits = self._admit(n, self._output_tokens(job))
         reserved = n  # released below unless the work is done and billed
         try:
             if re.search(r"\bFORBIDDEN\b", job["prompt"]):
@@ -820,28 +964,106 @@ class FakeImagesAPI:
                     self._reserved -= reserved
         if drop_after:
             return _Reply(drop="after")
-        return _json_reply(200, body)
+        return _json_reply(200, body, limits)
 
-    def _admit(self, n: int) -> None:
-        """Apply the images-per-minute window and the quota, reserving `n` images."""
+    def _output_tokens(self, job: dict[str, Any]) -> int:
+        per_image = _TOKENS_PER_MEGAPIXEL.get(job["quality"], 1056) * job["width"] * job["height"] / (1024 * 1024)
+        return round(per_image) * job["n"]
+
+    def _limit_headers(self, now: float) -> dict[str, str]:
+        """Return the x-ratelimit-* triples: limit, remaining, and the time until all of it is back."""
+        headers: dict[str, str] = {}
+        if not self.ratelimit_headers:
+            return headers
+        if self.ipm is not None:
+            if self.limiter == "bucket":
+                level = self._bucket_level(now)
+                remaining, reset = math.floor(level), (self.ipm - level) * self.window_seconds / self.ipm
+            else:
+                window = self._window
+                remaining = self.ipm - len(window)
+                reset = window[-1] + self.window_seconds - now if window else 0.0
+            headers.update({
+                "x-ratelimit-limit-requests": str(self.ipm),
+                "x-ratelimit-remaining-requests": str(max(0, remaining)),
+                "x-ratelimit-reset-requests": go_duration(reset),
+            })
+        if self.token_limit is not None:
+            used = sum(t for _, t in self._token_window)
+            reset = self._token_window[-1][0] + self.window_seconds - now if self._token_window else 0.0
+            headers.update({
+                "x-ratelimit-limit-tokens": str(self.token_limit),
+                "x-ratelimit-remaining-tokens": str(max(0, self.token_limit - used)),
+                "x-ratelimit-reset-tokens": go_duration(reset),
+            })
+        return headers
+
+    def _bucket_level(self, now: float) -> float:
+        assert self.ipm is not None
+        level, at = self._bucket if self._bucket is not None else (float(self.ipm), now)
+        return min(float(self.ipm), level + (now - at) * self.ipm / self.window_seconds)
+
+    def _request_wait(self, now: float, n: int) -> float | None:
+        """Return how long until `n` images fit the request limit, or None when they fit now."""
+        assert self.ipm is not None
+        if n > self.ipm:
+            return self.window_seconds
+        if self.limiter == "bucket":
+            level = self._bucket_level(now)
+            return None if level >= n else (n - level) * self.window_seconds / self.ipm
+        window = self._window
+        if len(window) + n <= self.ipm:
+            return None
+        return window[len(window) + n - self.ipm - 1] + self.window_seconds - now
+
+    def _hint(self, wait: float) -> dict[str, str]:
+        if self.retry_hint == "ms":
+            return _retry_headers(wait)
+        if self.retry_hint == "seconds":
+            return {"retry-after": str(max(0, math.ceil(wait)))}
+        if self.retry_hint == "date":
+            import email.utils
+
+            return {"retry-after": email.utils.formatdate(time.time() + wait, usegmt=True)}
+        return {}
+
+    def _admit(self, n: int, tokens: int = 0) -> dict[str, str]:
+        """Apply the images-per-minute and token windows and the quota, reserving `n` images; return
+        the rate-limit headers of the answer."""
         with self._lock:
             now = time.monotonic()
-            if self.ipm is not None:
-                window = self._window
-                while window and window[0] <= now - self.window_seconds:
-                    window.popleft()
-                if len(window) + n > self.ipm:
-                    if n > self.ipm:
-                        wait = self.window_seconds
-                    else:
-                        wait = window[len(window) + n - self.ipm - 1] + self.window_seconds - now
+            window = self._window
+            while window and window[0] <= now - self.window_seconds:
+                window.popleft()
+            while self._token_window and self._token_window[0][0] <= now - self.window_seconds:
+                self._token_window.popleft()
+            wait = self._request_wait(now, n) if self.ipm is not None else None
+            if wait is not None:
+                used = len(window) if self.limiter == "window" else self.ipm - math.floor(self._bucket_level(now))
+                raise ApiError(
+                    429,
+                    f"Rate limit reached for images per minute: Limit {self.ipm}, Used {used}, "
+                    f"Requested {n}. Please try again in {wait:.3f}s.",
+                    type="requests",
+                    code="rate_limit_exceeded",
+                    headers={**self._limit_headers(now), **self._hint(wait)},
+                )
+            if self.token_limit is not None:
+                used = sum(t for _, t in self._token_window)
+                if used + tokens > self.token_limit:
+                    wait, freed = self.window_seconds, 0
+                    for at, spent in self._token_window:
+                        freed += spent
+                        if used - freed + tokens <= self.token_limit:
+                            wait = at + self.window_seconds - now
+                            break
                     raise ApiError(
                         429,
-                        f"Rate limit reached for images per minute: Limit {self.ipm}, Used {len(window)}, "
-                        f"Requested {n}. Please try again in {wait:.3f}s.",
-                        type="requests",
+                        f"Rate limit reached for tokens per min (TPM): Limit {self.token_limit}, Used {used}, "
+                        f"Requested {tokens}. Please try again in {wait:.3f}s.",
+                        type="tokens",
                         code="rate_limit_exceeded",
-                        headers=_retry_headers(wait),
+                        headers={**self._limit_headers(now), **self._hint(wait)},
                     )
             if self.quota_images is not None and self._billed + self._reserved + n > self.quota_images:
                 raise ApiError(
@@ -852,7 +1074,11 @@ class FakeImagesAPI:
                 )
             if self.ipm is not None:
                 self._window.extend([now] * n)
+                self._bucket = (self._bucket_level(now) - n, now)
+            if self.token_limit is not None:
+                self._token_window.append((now, tokens))
             self._reserved += n
+            return self._limit_headers(now)
 
     def _validate(self, rec: RequestRecord) -> dict[str, Any]:
         """Check a request against the model's rules; return what the response needs."""
@@ -1101,11 +1327,14 @@ class FakeImagesAPI:
                 file_id = f"{rec.request_id}-{i}"
                 with self._lock:
                     self._legacy_files[file_id] = blob
-                item["url"] = f"{self.base_url}/legacy-files/{file_id}.png"
+                url = f"{self.base_url}/legacy-files/{file_id}.png"
+                item["url"] = self.legacy_url(url) if self.legacy_url is not None else url
             else:
                 item["b64_json"] = base64.b64encode(blob).decode()
             if job["model"] == "dall-e-3":
                 item["revised_prompt"] = f"A detailed illustration: {job['prompt']}"
+            if "revised_prompt" in self.echo_key:
+                item["revised_prompt"] = f"A detailed illustration for {self._token(rec)}: {job['prompt']}"
             data.append(item)
         body: dict[str, Any] = {"created": int(time.time()), "data": data}
         if job["profile"].legacy:

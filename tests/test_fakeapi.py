@@ -673,3 +673,137 @@ def test_standalone_main_prints_its_base_url() -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+# -- what real servers send beyond the happy path (issue 11): limits, trickles, junk, echoes -------
+
+
+def post_image(server: FakeImagesAPI, **kw: Any) -> httpx2.Response:
+    """POST one plain generation request, without the SDK."""
+    body = {"model": "gpt-image-2", "prompt": "a robot dog", "quality": "low", "size": "816x816"}
+    return fetch("POST", f"{server.base_url}/images/generations", json=body,
+                 headers={"Authorization": f"Bearer {KEY}"}, **kw)
+
+
+@pytest.mark.parametrize(("seconds", "text"), [(0, "0s"), (0.02, "20ms"), (1, "1s"), (1.5, "1.5s"),
+                                               (360, "6m0s"), (3723, "1h2m3s")])
+def test_go_durations(seconds: float, text: str) -> None:
+    from fakeapi import go_duration
+
+    assert go_duration(seconds) == text
+
+
+def test_every_answer_under_a_limit_carries_the_ratelimit_triples(fake_api: FakeImagesAPI) -> None:
+    fake_api.ipm, fake_api.window_seconds, fake_api.token_limit = 2, 60.0, 1_000_000
+    first, second, third = post_image(fake_api), post_image(fake_api), post_image(fake_api)
+    assert [r.status_code for r in (first, second, third)] == [200, 200, 429]
+    assert first.headers["x-ratelimit-limit-requests"] == "2"
+    assert [r.headers["x-ratelimit-remaining-requests"] for r in (first, second, third)] == ["1", "0", "0"]
+    reset = first.headers["x-ratelimit-reset-requests"]  # a minute, less the time the answer took
+    assert reset == "1m0s" or (reset.startswith("59.") and reset.endswith("s")), reset
+    assert int(first.headers["x-ratelimit-remaining-tokens"]) < 1_000_000
+    assert third.headers["retry-after-ms"] and third.headers["retry-after"]
+
+
+@pytest.mark.parametrize("hint", ["seconds", "date", "none"])
+def test_the_429_hint_can_be_seconds_a_date_or_nothing(fake_api: FakeImagesAPI, hint: str) -> None:
+    fake_api.ipm, fake_api.window_seconds, fake_api.retry_hint = 1, 30.0, hint
+    post_image(fake_api)
+    limited = post_image(fake_api)
+    assert limited.status_code == 429
+    assert "retry-after-ms" not in limited.headers
+    assert ("retry-after" in limited.headers) == (hint != "none")
+    if hint == "seconds":
+        assert limited.headers["retry-after"] == "30"
+    if hint == "date":
+        assert limited.headers["retry-after"].endswith("GMT")
+
+
+def test_the_token_window_answers_429_with_a_wait(fake_api: FakeImagesAPI) -> None:
+    fake_api.token_limit, fake_api.window_seconds = 200, 5.0  # 816x816 low is ~172 tokens
+    assert post_image(fake_api).status_code == 200
+    limited = post_image(fake_api)
+    assert limited.status_code == 429 and limited.json()["error"]["type"] == "tokens"
+    assert 0 < int(limited.headers["x-ratelimit-remaining-tokens"]) < 200
+    assert 0 < int(limited.headers["retry-after-ms"]) <= 5000
+
+
+def test_a_trickle_sends_the_body_a_byte_at_a_time(fake_api: FakeImagesAPI) -> None:
+    fake_api.faults = [{"trickle": 0.2}]
+    with pytest.raises(httpx2.ReadTimeout):
+        fetch_timeout = httpx2.Timeout(5.0, read=0.05)
+        with httpx2.Client(timeout=fetch_timeout) as c:
+            c.post(f"{fake_api.base_url}/images/generations", headers={"Authorization": f"Bearer {KEY}"},
+                   json={"model": "gpt-image-2", "prompt": "p", "quality": "low"})
+    fake_api.faults = [{"trickle": 0.0}]
+    assert post_image(fake_api).json()["data"][0]["b64_json"]  # at no delay, a whole answer
+
+
+def test_delayed_headers(fake_api: FakeImagesAPI) -> None:
+    fake_api.faults = [{"delay": 0.3}]
+    t0 = time.monotonic()
+    assert post_image(fake_api).status_code == 200
+    assert time.monotonic() - t0 >= 0.3
+
+
+@pytest.mark.parametrize(
+    ("kind", "check"),
+    [
+        ("invalid_json", lambda r: pytest.raises(ValueError, r.json)),
+        ("data_not_list", lambda r: r.json()["data"] == "an image"),
+        ("null", lambda r: r.json() is None),
+        ("list", lambda r: isinstance(r.json(), list)),
+        ("no_data", lambda r: "data" not in r.json()),
+        ("bad_item", lambda r: r.json()["data"] == [42]),
+        ("bad_base64", lambda r: r.json()["data"][0]["b64_json"].startswith("!")),
+        ("not_image", lambda r: base64.b64decode(r.json()["data"][0]["b64_json"]) == b"hello, not an image"),
+        ("html", lambda r: r.headers["content-type"] == "text/html"),
+    ],
+)
+def test_junk_200s(fake_api: FakeImagesAPI, kind: str, check: Callable[[httpx2.Response], Any]) -> None:
+    fake_api.faults = [{"junk": kind}]
+    reply = post_image(fake_api)
+    assert reply.status_code == 200
+    assert check(reply)
+    assert fake_api.billed == 0
+
+
+def test_a_huge_body_is_streamed_not_held(fake_api: FakeImagesAPI) -> None:
+    fake_api.faults = [{"junk": "huge", "bytes": 5 << 20}, {"junk": "huge", "status": 500, "bytes": 1 << 40}]
+    assert len(post_image(fake_api).content) == 5 << 20
+    with httpx2.Client(timeout=10) as c, c.stream(
+        "POST", f"{fake_api.base_url}/images/generations", headers={"Authorization": f"Bearer {KEY}"},
+        json={"model": "gpt-image-2", "prompt": "p"},
+    ) as reply:
+        assert (reply.status_code, reply.headers["content-length"]) == (500, str(1 << 40))
+        got = 0
+        for chunk in reply.iter_bytes():
+            got += len(chunk)
+            if got > 1 << 20:
+                break  # a terabyte announced; the server does not mind the client leaving
+
+
+@pytest.mark.parametrize("field", ["code", "message", "type", "request_id"])
+def test_the_key_echoed_into_an_error(fake_api: FakeImagesAPI, field: str) -> None:
+    fake_api.echo_key = {field}
+    fake_api.faults = [{"status": 400}]
+    reply = post_image(fake_api)
+    assert KEY in (reply.text + reply.headers["x-request-id"])
+
+
+def test_the_key_echoed_into_revised_prompt(fake_api: FakeImagesAPI) -> None:
+    fake_api.echo_key = {"revised_prompt"}
+    assert KEY in post_image(fake_api).json()["data"][0]["revised_prompt"]
+
+
+def test_legacy_download_faults_and_url(fake_api: FakeImagesAPI) -> None:
+    item = generate(fake_api, model="dall-e-3", prompt="p").data[0]
+    assert item.url
+    fake_api.legacy_faults = [{"status": 404}, {"redirect": "self"}, {"redirect": "file:///etc/passwd"}]
+    assert fetch("GET", item.url).status_code == 404
+    loop = fetch("GET", item.url)
+    assert (loop.status_code, loop.headers["location"]) == (302, item.url.split(":" + str(fake_api.port))[1])
+    assert fetch("GET", item.url).headers["location"] == "file:///etc/passwd"
+    assert fetch("GET", item.url).status_code == 200  # faults used up
+    fake_api.legacy_url = lambda url: "file:///etc/passwd"
+    assert generate(fake_api, model="dall-e-3", prompt="p").data[0].url == "file:///etc/passwd"
