@@ -7,6 +7,10 @@ exception is a bug.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from storyboard.ratelimits import Limits
 
 
 class StoryboardError(Exception):
@@ -108,6 +112,7 @@ class RequestFailed(Exception):
         code: str | None = None,
         status: int | None = None,
         request_id: str | None = None,
+        limits: Limits | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -115,6 +120,7 @@ class RequestFailed(Exception):
         self.code = code
         self.status = status
         self.request_id = request_id
+        self.limits = limits  # what the answer's x-ratelimit headers said, if it had any
 
     def as_dict(self) -> dict[str, str | None]:
         """Return the manifest's `error` object."""
@@ -136,6 +142,14 @@ class TransientFailure(RequestFailed):
         self.retry_after = retry_after
         # True when the server may have done (and billed) the work before the failure.
         self.ambiguous = ambiguous
+
+
+class Unreachable(TransientFailure):
+    """The server could not be reached at all (connection refused, no such host): nothing was sent."""
+
+    def __init__(self, message: str, *, host: str | None = None, **kw: object) -> None:
+        super().__init__(message, ambiguous=False, **kw)  # type: ignore[arg-type]
+        self.host = host
 
 
 class FrameFailure(RequestFailed):

@@ -260,11 +260,11 @@ def test_a_second_ctrl_c_abandons_requests_in_flight(
 def test_ctrl_c_does_not_wait_out_pacer_slots_or_retry_afters(
     fake_env: FakeImagesAPI, tmp_path: Path
 ) -> None:
-    # One start every 100 minutes, and the first request told to come back in an hour: one frame
-    # sleeps before its retry, the others wait for the pacer. Nothing is in flight.
+    # One start every 100 minutes, and the first request told to come back in an hour (within
+    # --max-wait): one frame sleeps before its retry, the others wait for the pacer. Nothing is in flight.
     fake_env.faults = [{"status": 429, "retry_after": 3600}]
     story, out = write_story(tmp_path, frames_of(*IDS), parallel=2), tmp_path / "out"
-    run = Run(story, out, "--ipm", "0.01")
+    run = Run(story, out, "--ipm", "0.01", "--max-wait", "120")
     wait_until(lambda: any(r.status == 429 for r in fake_env.image_requests()), "the 429")
     wait_until(lambda: fake_env.in_flight == 0, "nothing in flight")
     run.signal(signal.SIGINT)

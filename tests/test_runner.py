@@ -155,7 +155,7 @@ class VirtualClock:
         monkeypatch.setattr(runner, "asyncio", proxy(self.sleeps))
         monkeypatch.setattr(pacing, "asyncio", proxy(self.pacer_sleeps))
         real_pacer = runner.Pacer
-        monkeypatch.setattr(runner, "Pacer", lambda ipm=None: real_pacer(ipm, clock=self))
+        monkeypatch.setattr(runner, "Pacer", lambda ipm=None, **kw: real_pacer(ipm, clock=self, **kw))
         return self
 
 

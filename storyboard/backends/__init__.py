@@ -7,7 +7,10 @@ raises the `RequestFailed` family from `storyboard.errors` and never retries by 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+if TYPE_CHECKING:
+    from storyboard.ratelimits import Limits
 
 Kind = Literal["generate", "edit", "variation"]
 Role = Literal["source", "reference", "mask"]
@@ -92,6 +95,7 @@ class GeneratedImage:
     revised_prompt: str | None = None
     usage: dict[str, Any] | None = None
     request_id: str | None = None
+    limits: Limits | None = None  # what the answer's x-ratelimit headers said, for the run's pacing
 
 
 class Backend(Protocol):

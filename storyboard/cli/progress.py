@@ -42,6 +42,9 @@ class Progress:
 
     def event(self, kind: str, result: Any) -> None:
         """Take one runner event."""
+        if kind == "wait":  # a wait of the whole run, over a minute: said also without a terminal
+            self.say(_waiting(result))
+            return
         if kind in self.counts:
             self.counts[kind] += 1
         if kind == "ok":
@@ -54,12 +57,15 @@ class Progress:
 
     def interrupt(self, count: int) -> None:
         """Say what a Ctrl-C does."""
-        msg = ("Stopping: no new requests; waiting for those in flight (already paid for). Ctrl-C again to abandon them."
-               if count == 1 else "Abandoning requests in flight.")
+        self.say("Stopping: no new requests; waiting for those in flight (already paid for). Ctrl-C again to abandon them."
+                 if count == 1 else "Abandoning requests in flight.")
+
+    def say(self, msg: str) -> None:
+        """Print one line above the bar, or on stderr without one (also with --quiet: it explains a pause)."""
         if self._live is not None:
-            self._live.console.print(f"[yellow]{msg}")
+            self._live.console.print(msg, style="yellow", markup=False, highlight=False)
         else:
-            print(msg, file=sys.stderr)
+            print(msg, file=sys.stderr, flush=True)
 
     def _text(self) -> str:
         c = self.counts
@@ -67,3 +73,14 @@ class Progress:
         parts = [f"{c['ok']} new", f"{c['cached']} cached", f"{waiting} waiting"]
         parts += [f"{c[k]} {k}" for k in ("failed", "skipped", "retry", "edited", "locked") if c[k]]
         return " · ".join(parts) + f" · ${self.spend:.2f}"
+
+
+def _waiting(wait: Any) -> str:
+    """Say a long wait: how long, until when, and why."""
+    import time
+
+    from storyboard.run.pacing import say_seconds
+
+    clock = "%H:%M:%S" if wait.seconds < 20 * 3600 else "%Y-%m-%d %H:%M"
+    return (f"Waiting {say_seconds(wait.seconds)} for {wait.why} (until {time.strftime(clock, time.localtime(wait.until))}); "
+            "Ctrl-C stops, nothing is lost.")

@@ -39,6 +39,7 @@ def run(
     force: ForceOpt = False,
     budget: BudgetOpt = None,
     ipm: IpmOpt = None,
+    max_wait: Annotated[float, typer.Option("--max-wait", metavar="MIN", help="Stop the run (nothing lost) when the server asks to wait longer than this many minutes.")] = 15.0,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask before spending.")] = False,
     open_: Annotated[bool, typer.Option("--open", help="Open the contact sheet when done.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors.")] = False,
@@ -56,6 +57,8 @@ def run(
     out_dir = out or default_out_dir(plan.loaded)
     if jobs is not None and jobs < 1:
         raise UsageError("-j must be 1 or more.")
+    if not max_wait >= 0:
+        raise UsageError("--max-wait must be 0 or more minutes.")
     selected, forced = selection(plan, only, force)
     asks = force and not only and not yes and sys.stdin.isatty()
     if asks and not typer.confirm("--force without --only requests every frame again (edited and locked frames are kept). Continue?"):
@@ -66,6 +69,7 @@ def run(
         budget=budget if budget is not None else s.budget,
         selected=selected,
         force=forced,
+        max_wait=max_wait * 60,
     )
     # Pricing the plan builds every request once more: only when a budget or a person asks.
     asks_first = not yes and sys.stdin.isatty() and sys.stderr.isatty()

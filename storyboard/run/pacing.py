@@ -1,36 +1,256 @@
-"""Pacing and back-off shared by every request of a run: one limiter, so a 429 slows the whole
-run rather than each task alone, and `images_per_minute` keeps a low-tier key clean of 429s."""
+"""When a request may start: one pacer for every request of a run, so a rate limit slows the whole
+run together instead of each request on its own.
+
+The pacer keeps a token bucket in step with the server's own: each request takes a token. The
+server's `x-ratelimit-*-requests` headers set the bucket's size, its level (what remains, less what
+was sent since) and its refill rate ((limit - remaining) / reset); the `-tokens` triple keeps a
+second bucket, charged with the tokens an image really used. A 429 empties the bucket until its
+Retry-After (every request waits), after which requests go one refill apart until answers speak
+again. A server that sends no headers teaches the rate by its 429s alone: halved at each new 429,
+raised a step with each success (AIMD), so the run speeds up again. `--ipm` (images_per_minute)
+spaces starts evenly on top, for keys whose limit no header reports.
+
+Waits longer than a minute are announced (`on_wait`); one beyond `max_wait` raises `WaitTooLong`.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import math
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from storyboard.ratelimits import Limit, Limits
+
+ANNOUNCE_AFTER = 60.0  # seconds: a wait this long is announced with its length
+MIN_RATE = 1 / 60.0  # requests a second: the slowest a run learning from 429s alone will go
+_SPAN = 5.0  # seconds of sends over which a run's own rate is measured
+
+
+@dataclass(frozen=True)
+class Wait:
+    """A wait of the run: how long, until when (wall-clock seconds since the epoch), and why."""
+
+    seconds: float
+    until: float
+    why: str
+
+
+class WaitTooLong(Exception):
+    """The server asks for a wait longer than the run may wait (`--max-wait`)."""
+
+    def __init__(self, wait: Wait, max_wait: float) -> None:
+        super().__init__(f"{wait.why} asks for a wait of {say_seconds(wait.seconds)}")
+        self.wait = wait
+        self.max_wait = max_wait
+        self.failure: Exception | None = None  # the 429 that asked for it, if one did
+
+
+def say_seconds(seconds: float) -> str:
+    """Return a wait for people: `45 s`, `2 min 30 s`, `1 h 5 min`."""
+    seconds = max(0, math.ceil(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, secs = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min" + (f" {secs} s" if secs else "")
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h" + (f" {minutes} min" if minutes else "")
+
+
+class _Bucket:
+    """One of the server's limits as this run knows it: size, level at `at`, refill a second."""
+
+    def __init__(self) -> None:
+        self.rate: float | None = None  # None: no limit known, nothing to wait for
+        self.capacity = 1.0
+        self.level = 0.0
+        self.at = 0.0
+
+    def level_at(self, now: float) -> float:
+        if self.rate is None:
+            return math.inf
+        return min(self.capacity, self.level + (now - self.at) * self.rate)
+
+    def wait(self, now: float, cost: float) -> float:
+        """Return how long until `cost` tokens are there (0: now)."""
+        if self.rate is None or cost <= 0:
+            return 0.0
+        short = min(cost, self.capacity) - self.level_at(now)
+        return max(0.0, short / self.rate)
+
+    def take(self, now: float, cost: float) -> None:
+        if self.rate is not None:
+            self.level, self.at = self.level_at(now) - cost, now
+
+    def observe(self, lim: Limit, sent_at: float, now: float, spent_since: float) -> None:
+        """Follow what the server said of this limit when it admitted a request sent at `sent_at`."""
+        if lim.remaining is None:
+            return
+        size = lim.limit if lim.limit else max(self.capacity, lim.remaining)
+        if lim.reset is not None and lim.reset > 0 and size > lim.remaining:
+            self.rate = (size - lim.remaining) / lim.reset  # the refill that makes it whole at `reset`
+        elif lim.remaining <= 0 and lim.reset is not None and lim.reset > 0:
+            self.rate = 1 / lim.reset
+        if self.rate is None:
+            return
+        self.capacity = max(1.0, float(size))
+        # The server counted up to this request; what this run sent after it is not in that count.
+        self.level = min(self.capacity, lim.remaining + (now - sent_at) * self.rate - spent_since)
+        self.at = now
 
 
 class Pacer:
-    """Spaces request starts evenly (at most `ipm` a minute) and pauses everyone after a 429."""
+    """Decides when each request of a run may start (see the module's docstring)."""
 
-    def __init__(self, ipm: float | None = None, clock: type = time) -> None:
+    def __init__(
+        self,
+        ipm: float | None = None,
+        clock: Any = time,
+        *,
+        max_wait: float | None = None,
+        on_wait: Callable[[Wait], None] | None = None,
+    ) -> None:
         self.interval = 60.0 / ipm if ipm else 0.0
-        self._next = 0.0
-        self._paused_until = 0.0
-        self._lock = asyncio.Lock()
+        self.max_wait = max_wait
+        self.on_wait = on_wait
         self._clock = clock
+        self._next = 0.0  # the --ipm spacing: the earliest next start
+        self._paused_until = 0.0
+        self._requests = _Bucket()
+        self._tokens = _Bucket()
+        self._tokens_per_request = 0.0  # the mean an image used, once usage says
+        self._told = False  # the server sends x-ratelimit headers: no need to learn the rate
+        self._sends: list[tuple[float, float]] = []  # (sent at, tokens charged) of requests the server may count
+        self._learned_at = -math.inf  # when the last 429 halved the rate
+        self._step = 0.0  # the rate's additive increase per success
+        self._limited_in_a_row = 0
+        self._announced = 0.0  # `until` of the last wait announced
+        self._lock = asyncio.Lock()
+        self._changed = asyncio.Event()
 
-    async def acquire(self) -> None:
-        """Wait for this request's slot."""
-        async with self._lock:  # slots are handed out in arrival order
-            while (pause := self._paused_until - self._clock.monotonic()) > 0:
-                await asyncio.sleep(pause)
-            now = self._clock.monotonic()
-            start = max(now, self._next)
-            self._next = start + self.interval
-        if start > now:
-            await asyncio.sleep(start - now)
-        # a 429 may have paused the run while this request waited for its slot
-        while (pause := self._paused_until - self._clock.monotonic()) > 0:
-            await asyncio.sleep(pause)
+    @property
+    def rate(self) -> float | None:
+        """Return the request rate the run keeps to now (a second), or None when unlimited."""
+        return self._requests.rate
 
-    def pause(self, seconds: float) -> None:
-        """Hold every new request for `seconds` (a 429's Retry-After)."""
-        self._paused_until = max(self._paused_until, self._clock.monotonic() + seconds)
+    # -- starting a request --------------------------------------------------------------------
+
+    async def acquire(self) -> float:
+        """Wait for this request's turn; return its start time, to hand back with its answer."""
+        async with self._lock:  # turns are handed out in arrival order
+            while True:
+                now = self._clock.monotonic()
+                pause = self._paused_until - now
+                spacing = self._next - now
+                limit = max(self._requests.wait(now, 1), self._tokens.wait(now, self._tokens_per_request))
+                wait = max(pause, spacing, limit)
+                if wait <= 0:
+                    break
+                if self.interval and spacing >= max(pause, limit):
+                    self.expect(wait, f"--ipm {60 / self.interval:g}", judge=False)  # asked for: never too long
+                else:
+                    self.expect(wait, "the server's rate limit")
+                await self._sleep(wait)
+            self._requests.take(now, 1)
+            self._tokens.take(now, self._tokens_per_request)
+            self._next = max(self._next, now) + self.interval
+            self._sends.append((now, self._tokens_per_request))
+            self._prune(now)
+            return now
+
+    def expect(self, seconds: float, why: str, *, judge: bool = True) -> None:
+        """Judge a wait: raise WaitTooLong past `max_wait`; announce one longer than a minute."""
+        if judge and self.max_wait is not None and seconds > self.max_wait:
+            raise WaitTooLong(Wait(seconds, time.time() + seconds, why), self.max_wait)
+        until = time.time() + seconds
+        if seconds > ANNOUNCE_AFTER and abs(until - self._announced) > 1.0:
+            self._announced = until
+            if self.on_wait is not None:
+                self.on_wait(Wait(seconds, until, why))
+
+    async def _sleep(self, seconds: float) -> None:
+        """Sleep, waking early when an answer changes what is known."""
+        self._changed.clear()
+        sleeper = asyncio.ensure_future(asyncio.sleep(seconds))
+        changed = asyncio.ensure_future(self._changed.wait())
+        try:
+            await asyncio.wait((sleeper, changed), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            sleeper.cancel()
+            changed.cancel()
+
+    # -- what answers say ----------------------------------------------------------------------
+
+    def answered(self, sent_at: float, limits: Limits | None, *, tokens: float | None = None) -> None:
+        """Take an answer that was not a 429 (an image, or an error the server counted)."""
+        now = self._clock.monotonic()
+        if tokens:
+            charged = self._tokens_per_request
+            self._tokens_per_request = tokens if not charged else 0.8 * charged + 0.2 * tokens
+        self._observe(sent_at, limits, now)
+        self._limited_in_a_row = 0
+        if not self._told and self._requests.rate is not None:
+            # Additive increase: the run speeds up again while the server keeps answering.
+            self._requests.rate += self._step
+            if self._requests.rate > 1000:
+                self._requests.rate = None  # as good as unlimited
+        self._changed.set()
+
+    def unsent(self, sent_at: float) -> None:
+        """Forget a request that never reached the server (no connection): it took no token."""
+        self._forget(sent_at)
+        self._changed.set()
+
+    def limited(self, sent_at: float, retry_after: float | None, limits: Limits | None) -> float:
+        """Take a 429: hold every request until the server's hint; return this request's wait.
+
+        Raise WaitTooLong when that wait is beyond `max_wait`."""
+        now = self._clock.monotonic()
+        self._forget(sent_at)  # rejected: the server did not count it
+        self._observe(sent_at, limits, now)
+        self._limited_in_a_row += 1
+        bucket = self._requests
+        if not self._told and sent_at > self._learned_at:
+            # A new 429, not one more answer to the burst that met the last: halve the rate (AIMD).
+            recent = [t for t, _ in self._sends if t > now - _SPAN]
+            span = max(1.0, now - min(recent)) if recent else _SPAN
+            measured = (len(recent) + 1) / span
+            bucket.rate = max(MIN_RATE, 0.5 * (bucket.rate if bucket.rate is not None else measured))
+            bucket.capacity, self._step = 1.0, bucket.rate / 8
+            self._learned_at = now
+        if retry_after is None:
+            retry_after = 1 / bucket.rate if bucket.rate else min(30.0, 0.5 * 2 ** (self._limited_in_a_row - 1))
+        # Empty until the hint; one request fits then, and more as the bucket refills.
+        if bucket.rate is not None:
+            bucket.level, bucket.at = 1.0 - retry_after * bucket.rate, now
+        if now + retry_after >= self._paused_until:
+            self._paused_until, wait = now + retry_after, retry_after
+        else:  # an earlier 429 holds everyone longer
+            wait = self._paused_until - now
+        self._changed.set()
+        self.expect(wait, "the server's rate limit")
+        return wait
+
+    def _observe(self, sent_at: float, limits: Limits | None, now: float) -> None:
+        if limits is None:
+            return
+        later = [(t, cost) for t, cost in self._sends if t > sent_at]
+        for lim, bucket, spent in ((limits.requests, self._requests, len(later)),
+                                   (limits.tokens, self._tokens, sum(c for _, c in later))):
+            if lim is not None and lim.remaining is not None:
+                bucket.observe(lim, sent_at, now, spent)
+                self._told = self._told or bucket is self._requests and bucket.rate is not None
+
+    def _forget(self, sent_at: float) -> None:
+        for i, (t, _cost) in enumerate(self._sends):
+            if t == sent_at:
+                del self._sends[i]
+                return
+
+    def _prune(self, now: float) -> None:
+        # Older sends matter only to answers still to come: keep a few minutes' worth.
+        if len(self._sends) > 512:
+            self._sends = [s for s in self._sends if s[0] > now - 600]

@@ -16,15 +16,15 @@ from typing import Any
 
 from storyboard import models, requests
 from storyboard.backends import Backend, GeneratedImage, ImageRequest
-from storyboard.errors import FatalFailure, FrameFailure, RequestFailed
+from storyboard.errors import FatalFailure, FrameFailure, RequestFailed, TransientFailure, Unreachable
 from storyboard.output import fs
 from storyboard.output.store import Store
 from storyboard.plan import Job, Plan
 from storyboard.results import Image, Kept, RunStats, Status, TakeResult
 from storyboard.run.budget import Budget
 from storyboard.run.cache import reusable, stored_image
-from storyboard.run.pacing import Pacer
-from storyboard.run.retry import Action, RetryPolicy
+from storyboard.run.pacing import Pacer, Wait, WaitTooLong, say_seconds
+from storyboard.run.retry import Action, Reachability, RetryPolicy
 from storyboard.run.verify import Verified, verify
 
 
@@ -40,9 +40,11 @@ class RunOptions:
     max_attempts: int = 6
     backoff_base: float = 0.5
     backoff_cap: float = 30.0
+    max_wait: float | None = 15 * 60.0  # seconds: a longer wait stops the run (exit 1), nothing lost
 
 
-Event = Callable[[str, TakeResult], None]
+# (kind, payload): the payload is the TakeResult, except for "wait", a run-wide wait (pacing.Wait).
+Event = Callable[[str, Any], None]
 # Called in a worker thread with each image received, decoded once, after its request's slot freed.
 OnImage = Callable[[TakeResult, Verified], None]
 
@@ -80,7 +82,8 @@ class Runner:
         self.budget = Budget(options.budget)
         self.retry = RetryPolicy(options.max_attempts, options.backoff_base, options.backoff_cap)
         self._sem = asyncio.Semaphore(max(1, options.parallel))
-        self._pacer = Pacer(options.ipm)
+        self._pacer = Pacer(options.ipm, max_wait=options.max_wait, on_wait=self._announce)
+        self._reach = Reachability()
         self._done: dict[int, asyncio.Future[Image | None]] = {}
         self._in_flight: set[asyncio.Task[Any]] = set()
         self._halt = asyncio.Event()  # set once nothing new may start: waits for slots end early
@@ -223,25 +226,45 @@ class Runner:
     async def _send(self, job: Job, r: TakeResult, request: ImageRequest, task: asyncio.Task[Any] | None) -> None:
         """Send attempts until one brings an image, the policy gives up, or the run halts."""
         ambiguous_before = False
+        in_a_row = limited = 0  # 429s: back-pressure, never counted against the attempts
         while True:
             try:
                 received = await self._attempt(job, r, request, task, ambiguous_before)
+            except WaitTooLong as w:
+                if w.failure is not None:  # a 429 asked for it: answered, nothing made
+                    self.stats.rate_limited += 1
+                    self._journal("failed", r.key)
+                self._wait_too_long(w)
+                self._skip(r, self._halt_reason())
+                return
             except RequestFailed as e:
-                verdict = self.retry.verdict(e, r.attempts)
+                if e.status == 429:
+                    in_a_row, limited = in_a_row + 1, limited + 1
+                else:
+                    in_a_row = 0
+                verdict = self.retry.verdict(e, r.attempts - limited, in_a_row)
                 ambiguous_before = getattr(e, "ambiguous", False)
                 if verdict.action is Action.RETRY and not ambiguous_before:
                     # answered (a 429, a 5xx): nothing made, nothing for a later run to report
                     self._journal("failed", r.key)
                 if e.status == 429:
                     self.stats.rate_limited += 1
-                if verdict.pause_all:
-                    self._pacer.pause(verdict.delay)
+                if isinstance(e, Unreachable) and self._reach.unreachable(e, time.monotonic()):
+                    e = FatalFailure(e.message, type=e.type, code=e.code)
+                    verdict = self.retry.verdict(e, r.attempts)
                 if verdict.action is Action.STOP:
                     self.fatal = self.fatal or e  # type: ignore[assignment]
                     self._halt.set()
                 if verdict.action is not Action.RETRY:
                     self._fail(r, e, verdict.reason)
                     return
+                if not verdict.pause_all:
+                    try:
+                        self._pacer.expect(verdict.delay, "the server")  # a 429's wait was judged by the pacer
+                    except WaitTooLong as w:
+                        self._wait_too_long(w)
+                        self._fail(r, e, f"{verdict.reason} (the server asked to wait {say_seconds(verdict.delay)})")
+                        return
                 self.stats.retries += 1
                 self.on_event("retry", r)
                 await self._unless_halted(asyncio.sleep(verdict.delay))
@@ -270,14 +293,15 @@ class Runner:
                 return None
             settled = False
             try:
-                await self._unless_halted(self._pacer.acquire())
-                if self.halted:
+                sent_at = await self._unless_halted(self._pacer.acquire())
+                if self.halted or sent_at is None:
                     self._skip(r, self._halt_reason())
                     return None
                 try:
                     self.store.journal("sent", r.key, frame=job.name, take=r.take)  # type: ignore[arg-type]
                 except OSError as e:  # nothing sent yet: nothing lost
                     self._journal("failed", r.key)  # the line may be on disk though its sync failed
+                    self._pacer.unsent(sent_at)
                     self._storage_failed(e)
                     self._skip(r, self._halt_reason())
                     return None
@@ -292,7 +316,13 @@ class Runner:
                 if task is not None:
                     self._in_flight.add(task)
                 try:
-                    image = await self.backend.generate(request)
+                    try:
+                        image = await self.backend.generate(request)
+                    except RequestFailed as e:
+                        self._heard(e, sent_at)
+                        raise
+                    self._reach.answered()
+                    self._pacer.answered(sent_at, image.limits, tokens=_tokens(image.usage))
                     # Verified, on disk and its cost counted before this slot lets the next request
                     # go: a kill at any later moment loses nothing paid for, and the budget sees no gap.
                     received = await self._save(job, r, image, time.monotonic() - t0)
@@ -305,6 +335,36 @@ class Runner:
             finally:
                 if not settled:
                     self.budget.settle(estimate, None)
+
+    def _heard(self, e: RequestFailed, sent_at: float) -> None:
+        """Tell the pacer what a failed attempt says of the server's limits. A 429's `retry_after`
+        becomes the wait the whole run shares (WaitTooLong past --max-wait)."""
+        if isinstance(e, Unreachable):
+            self._pacer.unsent(sent_at)
+            return
+        if e.status is None and isinstance(e, TransientFailure):
+            return  # a dropped connection or a timeout: no answer, nothing learned
+        self._reach.answered()
+        if e.status == 429 and isinstance(e, TransientFailure):
+            try:
+                e.retry_after = self._pacer.limited(sent_at, e.retry_after, e.limits)
+            except WaitTooLong as w:
+                w.failure = e
+                raise
+        else:
+            self._pacer.answered(sent_at, e.limits)
+
+    def _announce(self, wait: Wait) -> None:
+        self.on_event("wait", wait)
+
+    def _wait_too_long(self, w: WaitTooLong) -> None:
+        """Stop the run: the server asks for a wait beyond --max-wait. Nothing is lost."""
+        until = time.strftime("%H:%M" if w.wait.seconds < 20 * 3600 else "%Y-%m-%d %H:%M", time.localtime(w.wait.until))
+        message = (f"{w.wait.why} asks to wait {say_seconds(w.wait.seconds)} (until {until}), longer than "
+                   f"--max-wait {say_seconds(w.max_wait)}. Nothing is lost: run the same command again after "
+                   f"{until}, or raise --max-wait.")
+        self.fatal = self.fatal or FatalFailure(message, type="rate_limit", code="wait_too_long")
+        self._halt.set()
 
     async def _save(self, job: Job, r: TakeResult, image: GeneratedImage, seconds: float) -> Verified | None:
         """Verify and store the image first, then account for it: nothing paid for is lost."""
@@ -349,14 +409,17 @@ class Runner:
 
     # -- endings ----------------------------------------------------------------------------
 
-    async def _unless_halted(self, waiting: Coroutine[Any, Any, Any]) -> None:
-        """Wait for a pacer slot or a back-off, but no longer than until the run stops."""
+    async def _unless_halted(self, waiting: Coroutine[Any, Any, Any]) -> Any:
+        """Wait for a pacer slot or a back-off, but no longer than until the run stops; return what
+        it returned (None when the run stopped first)."""
         wait, halt = asyncio.ensure_future(waiting), asyncio.ensure_future(self._halt.wait())
         try:
             await asyncio.wait((wait, halt), return_when=asyncio.FIRST_COMPLETED)
         finally:
-            wait.cancel()
             halt.cancel()
+            if not wait.done():
+                wait.cancel()
+        return wait.result() if wait.done() and not wait.cancelled() else None
 
     def _skip(self, r: TakeResult, reason: str) -> None:
         r.status, r.reason = Status.SKIPPED, reason
@@ -378,6 +441,12 @@ class Runner:
         """Stop the run: the output folder cannot be written (a full disk, a read-only folder)."""
         self.storage_error = self.storage_error or e
         self._halt.set()
+
+
+def _tokens(usage: dict[str, Any] | None) -> float | None:
+    """Return the tokens an answer's usage says the request used (what the -tokens limit counts)."""
+    total = (usage or {}).get("total_tokens")
+    return float(total) if isinstance(total, int | float) and not isinstance(total, bool) else None
 
 
 def _storage_problem(e: OSError) -> str:
