@@ -7,6 +7,7 @@ import base64
 import email.utils
 import hashlib
 import io
+import json
 import subprocess
 import sys
 import time
@@ -21,7 +22,7 @@ from PIL import Image
 from storyboard.backends import GeneratedImage, ImageRequest, InputImage
 from storyboard.backends.openai.client import PLACEHOLDER_KEY, OpenAIBackend, sniff_media_type
 from storyboard.backends.openai.errors import map_error, parse_retry_after
-from storyboard.errors import FatalFailure, FrameFailure, RequestFailed, TransientFailure
+from storyboard.errors import FatalFailure, FrameFailure, RequestFailed, TransientFailure, Unreachable
 
 KEY = "sk-test-SECRET0123456789abcdefSECRET"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 8
@@ -199,16 +200,17 @@ def test_a_returned_url_is_downloaded_at_once(fake_api: Any, backend: OpenAIBack
     assert "authorization" not in fake_api.requests[1].headers  # the key goes to the API only
 
 
-def test_a_failed_download_is_ambiguous(closed_base_url: str) -> None:
-    async def go() -> None:
-        backend = OpenAIBackend(api_key=KEY)
-        await backend._download(f"{closed_base_url}/img.png?sig=abc", "req_1")
+def test_a_failed_download_fails_the_frame_without_buying_it_again(closed_base_url: str) -> None:
+    # The image behind the URL is made and paid for: the download is tried again (issue 11.5), and
+    # when it never works the frame fails (a FrameFailure: the runner never re-sends the request).
+    from storyboard.backends.openai.download import download
 
-    with pytest.raises(TransientFailure) as info:
-        asyncio.run(go())
-    assert info.value.ambiguous
+    with pytest.raises(FrameFailure) as info:
+        asyncio.run(download(f"{closed_base_url}/img.png?sig=abc", "req_1", deadline=5, max_bytes=1 << 20,
+                             tries=3, pause=0.01))
     assert info.value.request_id == "req_1"
     assert "sig=abc" not in info.value.message
+    assert info.value.message.endswith("ConnectError (3 tries); it was not requested again")
 
 
 # -- edit and variation ------------------------------------------------------------------
@@ -369,15 +371,18 @@ def test_a_timeout_is_ambiguous(fake_api: Any) -> None:
     failure = fail(OpenAIBackend(api_key=KEY, base_url=fake_api.base_url, timeout=0.2), request())
     assert type(failure) is TransientFailure
     assert failure.ambiguous
-    assert (failure.type, failure.code) == ("timeout", "ReadTimeout")
+    assert (failure.type, failure.code) == ("timeout", "deadline")  # the overall deadline, first
     assert time.monotonic() - start < 3
 
 
 def test_a_refused_connection_is_not_ambiguous(closed_base_url: str) -> None:
     failure = fail(OpenAIBackend(api_key=KEY, base_url=closed_base_url), request())
-    assert type(failure) is TransientFailure
+    assert type(failure) is Unreachable  # a TransientFailure the runner stops the run on (issue 11.2)
     assert not failure.ambiguous
     assert (failure.type, failure.code) == ("connection_error", "ConnectError")
+    host = closed_base_url.split("/")[2]
+    assert failure.message == (f"cannot reach {host} (connection refused). Check OPENAI_BASE_URL (is the server "
+                               "running?), or use --backend draft for offline drafts.")
 
 
 def test_the_key_appears_in_no_failure(fake_api: Any, backend: OpenAIBackend) -> None:
@@ -506,7 +511,9 @@ def test_map_connection_errors(cause: Exception, timeout: bool, ambiguous: bool)
     error = openai.APITimeoutError(request=req) if timeout else openai.APIConnectionError(request=req)
     error.__cause__ = cause
     failure = map_error(error)
-    assert type(failure) is TransientFailure
+    # No connection at all (refused, no such host, no answer to connect): the server is unreachable.
+    unreachable = isinstance(cause, httpx2.ConnectError | httpx2.ConnectTimeout)
+    assert type(failure) is (Unreachable if unreachable else TransientFailure)
     assert failure.ambiguous is ambiguous
     assert failure.retry_after is None
 
@@ -529,16 +536,17 @@ def test_sniff(data: bytes, media_type: str) -> None:
 
 
 def test_image_of_prefers_output_format_and_rejects_bad_base64() -> None:
-    from openai.types import ImagesResponse
+    from storyboard.backends.openai.response import read_answer
 
     backend = OpenAIBackend(api_key=KEY)
-    good = ImagesResponse.model_validate(
+    good = read_answer(json.dumps(
         {"created": 1, "output_format": "jpeg", "data": [{"b64_json": base64.b64encode(PNG).decode()}]}
-    )
-    assert asyncio.run(backend._image_of(good)).media_type == "image/jpeg"
-    bad = ImagesResponse.model_validate({"created": 1, "data": [{"b64_json": "%%%"}]})
-    with pytest.raises(FrameFailure):
-        asyncio.run(backend._image_of(bad))
-    empty = ImagesResponse.model_validate({"created": 1, "data": []})
-    with pytest.raises(FrameFailure):
-        asyncio.run(backend._image_of(empty))
+    ).encode(), "req_1")
+    assert asyncio.run(backend._image_of(good, "req_1")).media_type == "image/jpeg"
+    # A 200 that holds no image is a failed attempt the server may have billed (issue 11.6).
+    bad = read_answer(b'{"created": 1, "data": [{"b64_json": "%%%"}]}', "req_2")
+    with pytest.raises(TransientFailure) as info:
+        asyncio.run(backend._image_of(bad, "req_2"))
+    assert info.value.ambiguous and info.value.request_id == "req_2"
+    with pytest.raises(TransientFailure, match="holds no image"):
+        read_answer(b'{"created": 1, "data": []}', "req_3")

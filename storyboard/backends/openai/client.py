@@ -6,8 +6,7 @@ and maps every SDK error to the `RequestFailed` family in one place (`errors.map
 
 from __future__ import annotations
 
-import base64
-import binascii
+import asyncio
 import inspect
 import warnings
 from collections.abc import Callable
@@ -15,12 +14,20 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from storyboard.backends import GeneratedImage, ImageRequest, InputImage
-from storyboard.backends.openai.errors import map_error
-from storyboard.errors import FatalFailure, FrameFailure, TransientFailure
+from storyboard.backends.openai.errors import clean, map_error
+from storyboard.errors import FatalFailure, FrameFailure, TransientFailure, UsageError
 
 if TYPE_CHECKING:  # openai is imported lazily: `storyboard --help` must not pay for it
     from openai import AsyncOpenAI
-    from openai.types import ImagesResponse
+    from openai._legacy_response import LegacyAPIResponse
+
+    from storyboard.backends.openai.response import Answer
+
+# Every attempt's overall deadline, headers and body together (a server that trickles a byte at a
+# time is a timeout, not a hang); also the longest silence. Generous: a large image takes minutes.
+DEFAULT_TIMEOUT = 300.0
+# No answer is read past this: a 3840x2160 PNG is ~25 MB, ~33 MB as base64 (see transport.py).
+MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 # Local OpenAI-compatible servers want some bearer token; the SDK refuses to start without one.
@@ -60,6 +67,35 @@ def host_of(base_url: str) -> str:
     return netloc.rsplit("@", 1)[-1].lower()
 
 
+def base_url_problem(base_url: str) -> str | None:
+    """Return what is wrong with a base URL (no http(s) scheme, no host), or None when it can be used."""
+    parts = urlsplit(base_url.strip())
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        return (f"OPENAI_BASE_URL={_shown(base_url)!r} is not an http(s) URL. Write it whole, e.g. "
+                "http://localhost:8080/v1, or unset it to use api.openai.com.")
+    try:
+        parts.port  # noqa: B018  (a port that is not a number raises here)
+    except ValueError:
+        return f"OPENAI_BASE_URL={_shown(base_url)!r} has a port that is not a number."
+    if not parts.hostname:
+        return f"OPENAI_BASE_URL={_shown(base_url)!r} names no host."
+    return None
+
+
+def _shown(base_url: str) -> str:
+    """Return a base URL fit for a message: any password in it replaced."""
+    parts = urlsplit(base_url)
+    if parts.password:
+        return base_url.replace(f":{parts.password}@", ":<redacted>@", 1)
+    return base_url
+
+
+def url_secrets(base_url: str) -> tuple[str, ...]:
+    """Return the credentials a base URL carries (user, password): blanked wherever a server echoes them."""
+    parts = urlsplit(base_url)
+    return tuple(x for x in (parts.password, parts.username) if x)
+
+
 class OpenAIBackend:
     """Send image requests to the OpenAI Images API or an OpenAI-compatible server."""
 
@@ -71,8 +107,11 @@ class OpenAIBackend:
         base_url: str | None = None,
         organization: str | None = None,
         project: str | None = None,
-        timeout: float = 600.0,
+        timeout: float = DEFAULT_TIMEOUT,
+        max_bytes: int = MAX_RESPONSE_BYTES,
     ) -> None:
+        if base_url is not None and (problem := base_url_problem(base_url)):
+            raise UsageError(problem)  # before anything is sent: not a "may have billed twice" later
         if api_key is None and base_url is not None:
             api_key = PLACEHOLDER_KEY
         self._api_key = _Secret(api_key) if api_key else None
@@ -82,11 +121,20 @@ class OpenAIBackend:
         self.host: str | None = host_of(self.base_url)
         self.organization = organization
         self.project = project
-        self.timeout = timeout
+        self.timeout = timeout  # the overall deadline of one attempt (see DEFAULT_TIMEOUT)
+        self.max_bytes = max_bytes
+        # Blanked from every field a server gives back; held like the key, out of any repr.
+        self._redact = tuple(_Secret(x) for x in (*url_secrets(self.base_url), *((api_key,) if api_key else ())))
+        self._hint = ("Check OPENAI_BASE_URL (is the server running?), or use --backend draft for offline drafts."
+                      if base_url else "Check the network connection, or use --backend draft for offline drafts.")
         self._client: AsyncOpenAI | None = None
 
     def __repr__(self) -> str:
         return f"OpenAIBackend(host={self.host!r})"
+
+    @property
+    def _secrets(self) -> tuple[str, ...]:
+        return tuple(x.get() for x in self._redact)
 
     def _get_client(self) -> AsyncOpenAI:
         """Return the SDK client, building it on first use."""
@@ -94,15 +142,22 @@ class OpenAIBackend:
             import httpx2
             import openai
 
+            from storyboard.backends.openai.transport import capped_transport
+
+            # A dead host should fail in seconds, a slow image may take minutes. The overall deadline
+            # (in `generate`) comes first; the read timeout behind it only catches what it cannot.
+            timeout = httpx2.Timeout(self.timeout + 1.0, connect=min(self.timeout, 5.0))
             try:
                 self._client = openai.AsyncOpenAI(
                     api_key=self._api_key.get() if self._api_key else None,
                     base_url=self.base_url,
                     organization=self.organization,
                     project=self.project,
-                    # A dead host should fail in seconds, a slow image may take minutes.
-                    timeout=httpx2.Timeout(self.timeout, connect=min(self.timeout, 5.0)),
+                    timeout=timeout,
                     max_retries=0,  # the runner retries: one mechanism for attempts and pacing
+                    # No answer is read past the cap: a gigabyte of junk is a failed attempt.
+                    http_client=openai.DefaultAsyncHttpxClient(transport=capped_transport(self.max_bytes),
+                                                               timeout=timeout),
                 )
             except openai.OpenAIError as e:
                 raise FatalFailure(
@@ -114,28 +169,42 @@ class OpenAIBackend:
         """Send one request and return its image (see `Backend.generate`)."""
         import openai
 
+        from storyboard.backends.openai.response import read_answer
+        from storyboard.ratelimits import parse_limits
+
         client = self._get_client()
         key = self._api_key.get() if self._api_key else None
         try:
-            if request.kind == "generate":
-                response = await self._generate(client, request)
-            elif request.kind == "variation" and request.legacy:
-                response = await self._variation(client, request)
-            else:
-                # A variation on a GPT image model is an edit: the planner already wrote the
-                # "a variation of this image" instruction into the prompt.
-                response = await self._edit(client, request)
+            async with asyncio.timeout(self.timeout):  # headers and body, however slowly they come
+                if request.kind == "generate":
+                    raw = await self._generate(client, request)
+                elif request.kind == "variation" and request.legacy:
+                    raw = await self._variation(client, request)
+                else:
+                    # A variation on a GPT image model is an edit: the planner already wrote the
+                    # "a variation of this image" instruction into the prompt.
+                    raw = await self._edit(client, request)
+                content = raw.http_response.content
+        except TimeoutError:
+            raise TransientFailure(
+                f"the server sent no whole answer within {self.timeout:g} s; it may have made (and billed) "
+                "the image", ambiguous=True, type="timeout", code="deadline",
+            ) from None
         except openai.OpenAIError as e:
-            raise map_error(e, key=key) from e
-        return await self._image_of(response)
+            raise map_error(e, key=key, secrets=self._secrets, host=self.host, hint=self._hint) from e
+        request_id = clean(raw.headers.get("x-request-id"), self._secrets)
+        limits = parse_limits(raw.headers)
+        answer = read_answer(content, request_id, self._secrets)
+        return await self._image_of(answer, request_id, limits)
 
-    async def _generate(self, client: AsyncOpenAI, request: ImageRequest) -> ImagesResponse:
+    async def _generate(self, client: AsyncOpenAI, request: ImageRequest) -> LegacyAPIResponse[Any]:
         """Call `images.generate` with exactly what the request carries."""
         core: dict[str, Any] = {"model": request.model, "prompt": request.prompt, "n": 1}
         _add_common(core, request)
-        return await client.images.generate(**_call_args(client.images.generate, core, request.options))
+        args = _call_args(client.images.generate, core, request.options)
+        return await client.images.with_raw_response.generate(**args)
 
-    async def _edit(self, client: AsyncOpenAI, request: ImageRequest) -> ImagesResponse:
+    async def _edit(self, client: AsyncOpenAI, request: ImageRequest) -> LegacyAPIResponse[Any]:
         """Call `images.edit`: source first, then references, and the mask if any."""
         if not request.images:
             raise FrameFailure(
@@ -152,9 +221,10 @@ class OpenAIBackend:
         if request.mask is not None:
             core["mask"] = _file(request.mask)
         _add_common(core, request)
-        return await client.images.edit(**_call_args(client.images.edit, core, request.options))
+        args = _call_args(client.images.edit, core, request.options)
+        return await client.images.with_raw_response.edit(**args)
 
-    async def _variation(self, client: AsyncOpenAI, request: ImageRequest) -> ImagesResponse:
+    async def _variation(self, client: AsyncOpenAI, request: ImageRequest) -> LegacyAPIResponse[Any]:
         """Call the retired `images.create_variation`, which compatible servers may still serve."""
         if not request.images:
             raise FrameFailure("a variation needs an input image", type="invalid_request", code="no_image")
@@ -166,68 +236,34 @@ class OpenAIBackend:
         }
         if request.size is not None:
             core["size"] = request.size
-        method = client.images.create_variation
+        args = _call_args(client.images.create_variation, core, request.options)
         with warnings.catch_warnings():
             # The SDK marks the method deprecated; the call is deliberate. Only creating the
             # coroutine happens in here: filters are process-wide, so no await inside.
             warnings.simplefilter("ignore", DeprecationWarning)
-            pending = method(**_call_args(method, core, request.options))
+            # What `with_raw_response` does, without hiding the call (and its warning) in a coroutine.
+            pending = client.images.create_variation(**args, extra_headers={"X-Stainless-Raw-Response": "true"})
         return await pending
 
-    async def _image_of(self, response: ImagesResponse) -> GeneratedImage:
-        """Turn a parsed response into a `GeneratedImage`, fetching a returned URL at once."""
-        request_id: str | None = getattr(response, "_request_id", None)
-        first = response.data[0] if response.data else None
-        if first is not None and first.b64_json:
-            try:
-                data = base64.b64decode(first.b64_json, validate=True)
-            except (binascii.Error, ValueError) as e:
-                raise FrameFailure(
-                    "the server sent an image that is not valid base64",
-                    type="invalid_response",
-                    code="bad_base64",
-                    request_id=request_id,
-                ) from e
-        elif first is not None and first.url:
-            # Legacy URLs expire (an hour on OpenAI): fetch now or lose a paid image.
-            data = await self._download(first.url, request_id)
+    async def _image_of(self, answer: Answer, request_id: str | None, limits: Any = None) -> GeneratedImage:
+        """Turn a checked answer into a `GeneratedImage`, fetching a returned URL at once."""
+        from storyboard.backends.openai.download import download
+        from storyboard.backends.openai.response import decode_image
+
+        if answer.b64_json is not None:
+            data = decode_image(answer.b64_json, request_id)
         else:
-            raise FrameFailure(
-                "the server answered without an image",
-                type="invalid_response",
-                code="no_image",
-                request_id=request_id,
-            )
-        media_type = _FORMATS.get(response.output_format or "") or sniff_media_type(data)
-        usage = response.usage.model_dump(mode="json") if response.usage is not None else None
+            assert answer.url is not None
+            # Legacy URLs expire (an hour on OpenAI): fetch now or lose a paid image.
+            data = await download(answer.url, request_id, deadline=self.timeout, max_bytes=self.max_bytes)
+        media_type = _FORMATS.get(answer.output_format or "") or sniff_media_type(data)
         return GeneratedImage(
             data=data,
             media_type=media_type,
-            revised_prompt=first.revised_prompt,
-            usage=usage,
+            revised_prompt=answer.revised_prompt,
+            usage=answer.usage,
             request_id=request_id,
-        )
-
-    async def _download(self, url: str, request_id: str | None) -> bytes:
-        """Fetch an image URL; a failure is ambiguous, since the image was made (and billed)."""
-        import httpx2
-
-        where = host_of(url) or "the image URL"  # never the whole URL: it may carry a signature
-        try:
-            async with httpx2.AsyncClient(timeout=httpx2.Timeout(self.timeout, connect=5.0)) as http:
-                reply = await http.get(url, follow_redirects=True)
-                reply.raise_for_status()
-                return reply.content
-        except httpx2.HTTPStatusError as e:
-            reason = f"HTTP {e.response.status_code}"
-        except httpx2.HTTPError as e:
-            reason = type(e).__name__
-        raise TransientFailure(
-            f"could not download the image from {where}: {reason}",
-            ambiguous=True,
-            type="download_error",
-            code=reason,
-            request_id=request_id,
+            limits=limits,
         )
 
     async def aclose(self) -> None:
