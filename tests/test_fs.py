@@ -157,7 +157,10 @@ def test_a_symlinked_folder_pointing_out_of_dir_is_never_followed(tmp_path: Path
 
 def test_a_symlinked_folder_inside_dir_is_fine(tmp_path: Path) -> None:
     story, out = write_story(tmp_path, STORY), tmp_path / "out"
-    (out / "real-thumbs").mkdir(parents=True)
+    assert draft(story, out).exit_code == 0
+    (out / "thumbs").rename(out / "real-thumbs")
+    for p in (out / "real-thumbs").iterdir():
+        p.unlink()
     (out / "thumbs").symlink_to("real-thumbs", target_is_directory=True)
     assert draft(story, out).exit_code == 0
     assert any((out / "real-thumbs").iterdir())
@@ -180,9 +183,17 @@ def test_an_output_path_that_is_a_file_is_a_clear_error(tmp_path: Path) -> None:
     out.write_bytes(b"a file")
     result = draft(story, out)
     assert result.exit_code == 2
-    assert result.stderr.startswith(f"Error: {out}")
-    assert "choose another folder with -o" in result.stderr.lower()
-    assert "Traceback" not in result.output
+    assert result.stderr.splitlines() == [
+        f"Error: {out} is a file, not a folder: storyboard writes a folder of frames. Choose an output folder "
+        f"with -o, e.g. -o {tmp_path / 'out'}."
+    ]
+    for command in (["gallery", str(out)], ["export", str(out), "--pdf"], ["gc", str(out)]):
+        result = CliRunner().invoke(app, command)
+        assert result.exit_code == 2, command
+        assert result.stderr.splitlines() == [
+            f"Error: {out} is a file, not an output folder. Give the folder a run wrote (the one holding "
+            "manifest.json), e.g. outputs/out."
+        ]
 
 
 def _read_only(out: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> None:
@@ -222,7 +233,7 @@ def test_a_read_only_output_folder_is_refused_before_anything_is_sent(
     result = draft(story, out)
     assert result.exit_code == 2
     assert result.stderr.splitlines() == [
-        f"Error: {out / '.lock'}: cannot write (Permission denied). Make the folder writable, or choose another "
+        f"Error: {out}: cannot write (Permission denied). Make the folder writable, or choose another "
         "folder with -o."
     ]
 

@@ -113,6 +113,8 @@ def _report(outcome: Any, out_dir: Path, quiet: bool, json_out: bool) -> None:
         from storyboard.run.session import storage_report
 
         err(f"Error: {storage_report(out_dir, outcome.storage_error, outcome.lost)}")
+    for note in outcome.notes:
+        err(f"Warning: {note}")
     never = [e for e in outcome.unfinished if not e.get("lost")]
     lost = len(outcome.unfinished) - len(never)
     if never:

@@ -37,7 +37,7 @@ Shape (schema_version 1; keys are added, never renamed)::
        reads (what the request depends on beyond the frame's own keys, see templating.reads:
               {number, previous: [id|number|caption|prompt|image], frames: {id: [...]}, any,
               position_seed}),
-       file_stat ([size, mtime_ns] of the frame file as written: an unchanged file is not re-hashed)}
+       file_stat ([size, mtime_ns, ctime_ns] of the frame file as written: an unchanged file is not re-hashed)}
     ]
 
 Paths are relative to DIR and use "/". `gallery` and `export` need nothing but this file and
@@ -50,26 +50,141 @@ import json
 from pathlib import Path
 from typing import Any
 
-from storyboard.errors import UsageError
+from storyboard.errors import DiskError, UsageError
 
 SCHEMA_VERSION = 1
 MANIFEST = "manifest.json"
 
 
 def load_manifest(out_dir: Path) -> dict[str, Any]:
-    """Read DIR/manifest.json, or explain why there is none to read."""
-    path = Path(out_dir) / MANIFEST
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+    """Read DIR/manifest.json, or explain (UsageError) why there is none to read: no folder, no
+    manifest, a damaged one, or one from a newer storyboard."""
+    out_dir = Path(out_dir)
+    path = out_dir / MANIFEST
+    if out_dir.exists() and not out_dir.is_dir():
         raise UsageError(
-            f"{path}: no manifest here. Run `storyboard run STORY -o {out_dir}` first."
-        ) from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise UsageError(f"{path}: not a valid manifest ({e}). Run the story again to rebuild it.") from None
-    if not isinstance(data, dict) or data.get("schema_version") != SCHEMA_VERSION:
-        raise UsageError(f"{path}: unknown manifest schema_version; this is storyboard for version {SCHEMA_VERSION}.")
+            f"{out_dir} is a file, not an output folder. Give the folder a run wrote (the one holding "
+            f"{MANIFEST}), e.g. outputs/{out_dir.stem or 'story'}."
+        )
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise UsageError(f"{path}: no manifest here. Run `storyboard run STORY -o {out_dir}` first.") from None
+    except OSError as e:
+        raise DiskError.of(path, e, reading=True) from None
+    data, problems = parse_manifest(raw)
+    if problems:
+        head = f"{path}: not a valid manifest"
+        if len(problems) == 1:
+            raise UsageError(f"{head} ({problems[0]}). Run the story again to rebuild it.")
+        raise UsageError("\n".join([f"{head}; run the story again to rebuild it:", *problems]))
+    return data  # type: ignore[return-value]
+
+
+def read_previous(out_dir: Path, problems: list[str] | None = None) -> dict[str, Any] | None:
+    """Return the manifest a previous run left, or None when there is none or it is damaged (then
+    what is wrong is appended to `problems`). One from a newer storyboard is refused (UsageError):
+    it is never replaced."""
+    try:
+        raw = (Path(out_dir) / MANIFEST).read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        if Path(out_dir).exists() and not Path(out_dir).is_dir():
+            return None  # `-o` a file: said by the folder check
+        raise DiskError.of(Path(out_dir) / MANIFEST, e, reading=True) from None
+    data, found = parse_manifest(raw)
+    if found:
+        if problems is not None:
+            problems.extend(found)
+        return None
     return data
+
+
+class NewerManifest(UsageError):
+    """The manifest was written by a newer storyboard: this one must not read or replace it."""
+
+
+def parse_manifest(raw: bytes) -> tuple[dict[str, Any] | None, list[str]]:
+    """Return (manifest, []) or (None, what is wrong with it); raise NewerManifest for a newer one."""
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        return None, [f"not JSON: {e}"]
+    if not isinstance(data, dict):
+        return None, ["not a JSON object"]
+    version = data.get("schema_version")
+    if isinstance(version, int) and not isinstance(version, bool) and version > SCHEMA_VERSION:
+        raise NewerManifest(
+            f"{MANIFEST} was written by a newer storyboard (schema_version {version}; this one reads "
+            f"{SCHEMA_VERSION}). Upgrade storyboard (pip install -U storyboard-chain), or choose another folder with -o."
+        )
+    problems = _shape_problems(data)
+    return (None, problems) if problems else (data, [])
+
+
+_INT, _NUM, _STR, _BOOL, _LIST, _DICT = "an integer", "a number", "a string", "true or false", "a list", "an object"
+_ENTRY = {
+    "number": _INT, "take": _INT, "takes": _INT, "width": _INT, "height": _INT, "attempts": _INT,
+    "possibly_billed_twice": _INT, "picked": _BOOL, "lock": _BOOL, "page_break": _BOOL, "cost_estimated": _BOOL,
+    "duration": _NUM, "seconds": _NUM, "cost_usd": _NUM, "seed": _INT,
+    "id": _STR, "ident": _STR, "file": _STR, "take_file": _STR, "sha256": _STR, "media_type": _STR, "kind": _STR,
+    "prompt": _STR, "revised_prompt": _STR, "caption": _STR, "notes": _STR, "text": _STR, "model": _STR,
+    "size": _STR, "quality": _STR, "status": _STR, "reason": _STR, "request_id": _STR, "key": _STR,
+    "camera": _STR, "balloon": _STR,
+    "choices": _LIST, "characters": _LIST, "inputs": _LIST, "dialogue": _LIST, "file_stat": _LIST,
+    "options": _DICT, "source": _DICT, "outpaint": _DICT, "error": _DICT, "usage": _DICT,
+}
+_SHEET = {"file": _STR, "sha256": _STR, "media_type": _STR, "status": _STR, "prompt": _STR, "file_stat": _LIST}
+_TOP = {"story": _DICT, "run": _DICT, "totals": _DICT, "characters": _LIST}
+
+
+def _fits(value: Any, kind: str) -> bool:
+    if value is None:
+        return True
+    if kind == _INT:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind == _NUM:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return isinstance(value, {_STR: str, _BOOL: bool, _LIST: list, _DICT: dict}[kind])
+
+
+def _shape_problems(data: dict[str, Any], limit: int = 10) -> list[str]:
+    """Return what in a manifest has the wrong type (the sheet, exports and runs rely on these)."""
+    out: list[str] = []
+
+    def check(where: str, obj: dict[str, Any], table: dict[str, str]) -> None:
+        for key, kind in table.items():
+            if key in obj and not _fits(obj[key], kind):
+                out.append(f"{where}{key}: expected {kind}, got {json.dumps(obj[key], ensure_ascii=False)[:40]}")
+
+    if data.get("schema_version") != SCHEMA_VERSION:
+        out.append(f"schema_version: expected {SCHEMA_VERSION}, got {json.dumps(data.get('schema_version'))}")
+    check("", data, _TOP)
+    frames = data.get("frames")
+    if not isinstance(frames, list):
+        out.append(f"frames: expected a list, got {json.dumps(frames, ensure_ascii=False)[:40]}")
+        frames = []
+    for i, e in enumerate(frames):
+        if not isinstance(e, dict):
+            out.append(f"frames[{i}]: expected an object")
+            continue
+        check(f"frames[{i}].", e, _ENTRY)
+        sha = e.get("sha256")
+        if isinstance(sha, str) and not _is_sha(sha):
+            out.append(f"frames[{i}].sha256: not a sha256")
+    for i, c in enumerate(data.get("characters") or [] if isinstance(data.get("characters"), list) else []):
+        if not isinstance(c, dict):
+            out.append(f"characters[{i}]: expected an object")
+        elif isinstance(c.get("sheet"), dict):
+            check(f"characters[{i}].sheet.", c["sheet"], _SHEET)
+        elif c.get("sheet") is not None:
+            out.append(f"characters[{i}].sheet: expected an object")
+    return out[:limit]
+
+
+def _is_sha(text: str) -> bool:
+    return len(text) == 64 and all(c in "0123456789abcdef" for c in text)
 
 
 def picked_entries(manifest: dict[str, Any]) -> list[dict[str, Any]]:
@@ -258,12 +373,3 @@ def write_manifest(out_dir: Path, manifest: dict[str, Any]) -> Path:
     path = Path(out_dir) / MANIFEST
     fs.write(path, json.dumps(manifest, indent=1, ensure_ascii=False).encode("utf-8"), root=Path(out_dir))
     return path
-
-
-def read_previous(out_dir: Path) -> dict[str, Any] | None:
-    """Return the manifest a previous run left, or None (a broken one is treated as none)."""
-    try:
-        data = json.loads((Path(out_dir) / MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
-        return None
-    return data if isinstance(data, dict) and data.get("schema_version") == SCHEMA_VERSION else None

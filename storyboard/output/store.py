@@ -9,6 +9,7 @@ rename, fsync of the folder), so a kill at any moment leaves the old state or th
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import time
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from storyboard.errors import OutputDirError
 from storyboard.output import fs
 
 
@@ -47,36 +49,97 @@ class Store:
         self.keys = self.root / "keys"
         self.journal_path = self.root / "journal.jsonl"
         self._journal: Any = None
+        self._whole: set[Path] = set()  # objects whose bytes were checked against their name
+        self.damaged: list[str] = []  # what was found damaged, said once each (for the report)
+        self._spares: dict[str, list[str]] | None = None  # sha256 -> frame files holding those bytes
 
     def object_path(self, digest: str, ext: str) -> Path:
         """Return where the object with this hash and extension lives."""
         return self.objects / digest[:2] / f"{digest}.{ext}"
 
     def put_bytes(self, data: bytes, ext: str) -> str:
-        """Store bytes by their hash (once) and return the hash."""
+        """Store bytes by their hash (once: a whole object is not written again) and return the hash."""
         digest = sha256(data)
         path = self.object_path(digest, ext)
-        try:
-            whole = path.stat().st_size == len(data)
-        except FileNotFoundError:
-            whole = False
-        if not whole:
-            fs.write(path, data, root=self.out_dir)
+        if path not in self._whole:
+            try:
+                whole = path.stat().st_size == len(data) and _hash_file(path) == digest
+            except OSError:
+                whole = False
+            if not whole:
+                fs.write(path, data, root=self.out_dir)
+            self._whole.add(path)
         return digest
+
+    def holds(self, digest: str, ext: str | None = None) -> Path | None:
+        """Return the object with this hash if the store holds it whole (its bytes hash to its name);
+        a damaged one counts as missing, and is said so once."""
+        exts = [ext] if ext else []
+        if self.objects.is_dir():
+            exts += [p.suffix[1:] for p in sorted((self.objects / digest[:2]).glob(f"{digest}.*")) if p.suffix[1:] not in exts]
+        for e in exts:
+            path = self.object_path(digest, e)
+            if path in self._whole:
+                return path
+            try:
+                actual = _hash_file(path)
+            except OSError:
+                continue
+            if actual == digest:
+                self._whole.add(path)
+                return path
+            self._damaged(f"{path.relative_to(self.out_dir).as_posix()} is damaged (its bytes no longer match its sha256)")
+        return self._repair(digest, exts[0] if exts else None)
+
+    def _repair(self, digest: str, ext: str | None) -> Path | None:
+        """Put a missing or damaged object back from a frame file that still holds its bytes
+        (the manifest says which), so nothing is bought twice; None when none does."""
+        if self._spares is None:
+            self._spares = {}
+            with contextlib.suppress(OSError, ValueError, TypeError, AttributeError):
+                manifest = json.loads((self.out_dir / "manifest.json").read_text(encoding="utf-8"))
+                for e in manifest.get("frames", []) + [c.get("sheet") or {} for c in manifest.get("characters", [])]:
+                    for k in ("file", "take_file"):
+                        if isinstance(e.get(k), str) and isinstance(e.get("sha256"), str):
+                            self._spares.setdefault(e["sha256"], []).append(e[k])
+        for name in self._spares.get(digest, []):
+            try:
+                path = fs.inside(self.out_dir, self.out_dir / name)
+                data = path.read_bytes()
+            except (OSError, OutputDirError):
+                continue
+            if sha256(data) != digest:
+                continue
+            target = self.object_path(digest, ext or path.suffix[1:])
+            try:
+                fs.write(target, data, root=self.out_dir)
+            except OSError:
+                return None
+            self._whole.add(target)
+            self._damaged(f"{target.relative_to(self.out_dir).as_posix()} was put back from {name}")
+            return target
+        return None
 
     def read(self, digest: str, ext: str) -> bytes:
         """Return an object's bytes."""
         return self.object_path(digest, ext).read_bytes()
 
     def get(self, key: str) -> Record | None:
-        """Return what a request key produced, if its image is still in the store."""
+        """Return what a request key produced, if the store still holds its image whole.
+
+        A damaged key record or image counts as missing (the request is made again) and is said so."""
         path = self.keys / key[:2] / f"{key}.json"
         try:
-            meta = json.loads(path.read_text())
-        except (FileNotFoundError, json.JSONDecodeError):
+            meta = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError):
+            meta = None
+        if not _is_record(meta):
+            self._damaged(f"{path.relative_to(self.out_dir).as_posix()} is damaged (not a key record)")
             return None
         rec = Record(key, meta["sha256"], meta["ext"], meta["media_type"], meta)
-        if not self.object_path(rec.sha256, rec.ext).exists():
+        if self.holds(rec.sha256, rec.ext) != self.object_path(rec.sha256, rec.ext):
             return None
         return rec
 
@@ -155,11 +218,38 @@ class Store:
             yield from self.objects.glob("*/*.*")
 
     def key_records(self) -> Iterator[tuple[Path, dict[str, Any]]]:
-        """Yield every key record with its path."""
+        """Yield every well-formed key record with its path (damaged ones are skipped)."""
         if self.keys.exists():
             for p in self.keys.glob("*/*.json"):
                 try:
-                    yield p, json.loads(p.read_text())
-                except (json.JSONDecodeError, OSError):
+                    meta = json.loads(p.read_text(encoding="utf-8"))
+                except (ValueError, OSError):
                     continue
+                if _is_record(meta):
+                    yield p, meta
 
+    def _damaged(self, what: str) -> None:
+        if what not in self.damaged:
+            self.damaged.append(what)
+
+
+
+def _hash_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+_HEX = frozenset("0123456789abcdef")
+
+
+def _is_record(meta: Any) -> bool:
+    """Tell whether parsed JSON has the shape of a key record (what `put` writes)."""
+    return (
+        isinstance(meta, dict)
+        and isinstance(meta.get("sha256"), str) and len(meta["sha256"]) == 64 and set(meta["sha256"]) <= _HEX
+        and isinstance(meta.get("ext"), str) and meta["ext"].isalnum()
+        and isinstance(meta.get("media_type"), str)
+    )

@@ -10,7 +10,8 @@ from typing import Any
 
 from storyboard import requests
 from storyboard.errors import FrameFailure
-from storyboard.output.frames import entry_identity, find_kept, job_identity
+from storyboard.output.frames import entry_identity, job_identity
+from storyboard.output.kept import find_kept
 from storyboard.output.manifest import read_previous
 from storyboard.output.store import Store
 from storyboard.plan import Job, Plan
@@ -39,7 +40,7 @@ def forecast(plan: Plan, out_dir: Path, options: RunOptions | None = None) -> li
     options = options or RunOptions()
     previous = read_previous(out_dir) or {}
     store = Store(out_dir)
-    kept = find_kept(plan, out_dir, previous, store) if previous else {}
+    kept = find_kept(plan, out_dir, previous, store)
     wanted = {j.index for j in plan.wanted(options.selected)}
     prev = {entry_identity(e): e for e in previous.get("frames", []) if e.get("picked")}
     prev_run = previous.get("run") or {}

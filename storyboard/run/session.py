@@ -18,9 +18,10 @@ from typing import Any
 from storyboard import __version__
 from storyboard.backends import Backend
 from storyboard.errors import FatalFailure, OutputDirError, StorageError
-from storyboard.output.frames import find_kept, place, prune
-from storyboard.output.lock import dir_lock
-from storyboard.output.manifest import build_manifest, read_previous, write_manifest
+from storyboard.output.folder import hold
+from storyboard.output.frames import place, prune
+from storyboard.output.kept import find_kept
+from storyboard.output.manifest import build_manifest, write_manifest
 from storyboard.output.store import Store
 from storyboard.plan import Plan
 from storyboard.results import RunStats, Status, TakeResult
@@ -47,6 +48,7 @@ class Outcome:
     # Journal keys to mark as reported once the report is out: the earlier runs' unanswered
     # requests, and this run's attempts reported as possibly billed twice.
     to_settle: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what the output folder held that the user should hear
 
 
 def default_out_dir(loaded: LoadedStory) -> Path:
@@ -90,10 +92,10 @@ def run_plan(
     the earlier runs' unanswered requests marked as reported, so a kill before then reports them
     again next time instead of never."""
     out_dir = Path(out_dir)
-    previous = read_previous(out_dir)
-    check_owner(out_dir, previous, plan.loaded)
-    with dir_lock(out_dir):
-        outcome = asyncio.run(_run(plan, out_dir, backend, options, previous, on_event, on_interrupt, write_sheet))
+    with hold(out_dir) as held:
+        check_owner(out_dir, held.previous, plan.loaded)
+        outcome = asyncio.run(_run(plan, out_dir, backend, options, held.previous, on_event, on_interrupt, write_sheet))
+        outcome.notes[:0] = held.notes
         if report is not None:
             report(outcome)
         if outcome.to_settle:
@@ -119,7 +121,7 @@ async def _run(
 ) -> Outcome:
     store = Store(out_dir)
     unfinished = store.unfinished()
-    kept = find_kept(plan, out_dir, previous, store)
+    kept = find_kept(plan, out_dir, previous, store, write=True)
 
     def thumbnail(r: TakeResult, received: Verified) -> None:
         # Made from the pixels the runner decoded to verify the image, in a worker thread, while
@@ -157,7 +159,7 @@ async def _run(
 
     lost = [r for rs in results.values() for r in rs if r.lost]
     try:
-        placed = place(plan, results, out_dir, store)
+        placed = place(plan, results, out_dir, store, previous)
         run_info = {
             "started": started.isoformat(timespec="seconds"),
             "finished": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -188,6 +190,7 @@ async def _run(
         manifest, runner.stats, exit_code(plan, results, stopped=stopped, interrupted=runner.stopping),
         runner.fatal, runner.stopping and not stopped, unfinished, sheet, runner.storage_error, lost,
         [e["sent"] for e in unfinished] + runner.retried_ambiguous,
+        notes=list(dict.fromkeys(store.damaged + runner.store.damaged)),
     )
 
 

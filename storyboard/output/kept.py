@@ -1,0 +1,177 @@
+"""What a run keeps instead of requesting: frames an artist edited by hand, and locked frames.
+
+A frame file is the artist's when its bytes are neither what the manifest recorded for it nor
+any image storyboard received (every received image has a key record in the store, written
+before any frame file is): so a run killed between writing frames and writing the manifest never
+mistakes its own files for edits, and a manifest lost, corrupt or from a newer version never
+lets an artist's file pass for storyboard's."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from storyboard.output.frames import entry_identity, file_name, file_stat, job_identity
+from storyboard.output.store import Store, sha256
+from storyboard.plan import Job, Plan
+from storyboard.render import imaging
+from storyboard.results import EXT, MEDIA, Image, Kept, Status
+
+KINDS = tuple(dict.fromkeys(EXT.values()))  # the extensions a frame file may have
+
+
+class Made:
+    """The sha256 of every image storyboard received into this store (read once, when first asked)."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._shas: set[str] | None = None
+
+    def __contains__(self, digest: object) -> bool:
+        if self._shas is None:
+            self._shas = {m.get("sha256") for _, m in self._store.key_records() if isinstance(m, dict)}  # type: ignore[misc]
+        return digest in self._shas
+
+
+@dataclass
+class _Found:
+    """A frame file read from disk."""
+
+    path: Path
+    data: bytes
+    sha256: str
+
+
+def find_kept(
+    plan: Plan, out_dir: Path, previous: dict[str, Any] | None, store: Store, *, write: bool = False
+) -> dict[int, Kept]:
+    """Return the jobs whose image must be kept: artists' edits, then locked frames.
+
+    With `write`, an edit's bytes are stored first (the run does; `plan` only looks)."""
+    out_dir = Path(out_dir)
+    made = Made(store)
+    kept: dict[int, Kept] = {}
+    known: set[int] = set()  # jobs the manifest has an entry for
+    claimed: set[str] = set()  # files those entries name
+    jobs = {job_identity(j): j for j in plan.jobs}
+    by_name = {j.name: j for j in plan.frames if not j.id}
+    entries = _picked(previous) if previous else []
+    for entry in entries:
+        job = jobs.get(entry_identity(entry))
+        if job is None and not entry.get("id") and not entry.get("character"):
+            # An id-less frame whose prompt changed: the same position is the same frame.
+            job = by_name.get(Path(str(entry.get("file") or "")).stem)
+            job = job if job is not None and not any(entry_identity(e) == job_identity(job) for e in entries) else None
+        if job is None or job.index in known:
+            continue
+        known.add(job.index)
+        if entry.get("file"):
+            claimed.add(entry["file"])
+        if not entry.get("sha256"):
+            continue
+        image = _edited(out_dir, entry, store, made, write)
+        if image is not None:
+            kept[job.index] = Kept(Status.EDITED, image, {**entry, "sha256": image.sha256})
+        elif job.lock and entry.get("status") in ("ok", "cached", "locked"):
+            image = stored_image(store, entry["sha256"], entry.get("media_type")) or _from_file(out_dir, entry, store, write)
+            if image is not None:
+                kept[job.index] = Kept(Status.LOCKED, image, entry)
+    # Files at a frame's name that no manifest entry accounts for (no manifest, a lost or corrupt
+    # one, a frame new to the story): storyboard did not make them, so an artist did.
+    for job in plan.jobs:
+        if job.index in known:
+            continue
+        for found in _files_of(out_dir, job, claimed):
+            if found.sha256 in made:
+                continue
+            image = _image(found, store, write)
+            if image is not None:
+                kept[job.index] = Kept(Status.EDITED, image, {"sha256": image.sha256, "file": found.path.relative_to(out_dir).as_posix()})
+                break
+    return kept
+
+
+def _picked(manifest: dict[str, Any]) -> list[dict[str, Any]]:
+    out = [e for e in manifest.get("frames", []) if e.get("picked")]
+    for c in manifest.get("characters", []):
+        sheet = c.get("sheet")
+        if sheet and sheet.get("file"):
+            out.append({**sheet, "character": c["name"], "picked": True})
+    return out
+
+
+def _edited(out_dir: Path, entry: dict[str, Any], store: Store, made: Made, write: bool) -> Image | None:
+    """Return the artist's image if this entry's file was changed by hand (or was before)."""
+    was_edited = entry.get("status") == Status.EDITED
+    path = out_dir / entry["file"] if entry.get("file") else None
+    if path is None or not path.is_file():
+        # An edited file removed from frames/: the store still has it.
+        return stored_image(store, entry["sha256"], entry.get("media_type")) if was_edited else None
+    if not was_edited and entry.get("file_stat") == file_stat(path):
+        return None  # untouched since storyboard wrote it: no need to read and hash it
+    found = _read(path)
+    if found is None:
+        return None
+    if found.sha256 == entry["sha256"]:
+        return _image(found, store, write) if was_edited else None
+    if found.sha256 in made:
+        return None  # storyboard's own image: a run that stopped before its manifest was written
+    return _image(found, store, write)
+
+
+def _from_file(out_dir: Path, entry: dict[str, Any], store: Store, write: bool) -> Image | None:
+    """Return a locked frame's image from its file when the store lost it (and store it again)."""
+    path = out_dir / entry["file"] if entry.get("file") else None
+    found = _read(path) if path is not None and path.is_file() else None
+    return _image(found, store, write) if found is not None and found.sha256 == entry["sha256"] else None
+
+
+def _files_of(out_dir: Path, job: Job, claimed: set[str]) -> Iterator[_Found]:
+    """Yield the image files at this job's picked-frame name, whatever their extension."""
+    for ext in KINDS:
+        name = file_name(job, None, ext)
+        path = out_dir / name
+        if name not in claimed and path.is_file():
+            found = _read(path)
+            if found is not None:
+                yield found
+
+
+def _read(path: Path) -> _Found | None:
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    return _Found(path, data, sha256(data))
+
+
+def _image(found: _Found, store: Store, write: bool) -> Image | None:
+    """Return a file's image (stored first when `write`); None when it is no image we can show."""
+    kind = imaging.sniff(found.data)
+    if kind is None:
+        return None  # not an image (any more): the frame counts as missing, not as an edit
+    try:
+        w, h = imaging.dimensions(found.data)
+    except ValueError:
+        return None  # cut short or corrupt: not shown as the frame (the store keeps its bytes)
+    ext = EXT.get(kind[0], kind[1])
+    path = found.path
+    if write:
+        store.put_bytes(found.data, ext)
+        path = store.object_path(found.sha256, ext)
+    return Image(path, found.sha256, ext, kind[0], w, h)
+
+
+def stored_image(store: Store, digest: str, media_type: str | None) -> Image | None:
+    """Return the store's object of this hash, if it holds it whole."""
+    path = store.holds(digest, EXT.get(media_type or ""))
+    if path is None:
+        return None
+    ext = path.suffix[1:]
+    try:
+        w, h = imaging.dimensions(path.read_bytes())
+    except ValueError:
+        return None
+    return Image(path, digest, ext, MEDIA.get(ext, "application/octet-stream"), w, h)

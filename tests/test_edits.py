@@ -1,0 +1,294 @@
+"""Nothing an artist made is overwritten, nothing paid for is lost: hand edits against lost,
+damaged and newer manifests, a run stopped between its frames and its manifest, edits that keep
+the file size, damaged store objects and key records, and `-o` into someone else's folder."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import struct
+import zlib
+from pathlib import Path
+
+import pytest
+from fakeapi import FakeImagesAPI
+from PIL import Image
+from test_fs import draft
+from test_runner import cli, frames_of, manifest, picked, requested, run_story, stderr_lines, write_story
+from typer.testing import CliRunner
+
+from storyboard.cli import app
+from storyboard.run import session
+
+
+def painted(colour: tuple[int, int, int] = (200, 30, 30), size: tuple[int, int] = (1024, 1024)) -> bytes:
+    """Return a PNG as an artist would save it over a frame."""
+    buf = io.BytesIO()
+    Image.new("RGB", size, colour).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def padded_to(data: bytes, length: int) -> bytes:
+    """Return the PNG `data` grown to exactly `length` bytes with a text chunk (same pixels)."""
+    pad = length - len(data) - 12 - len(b"Comment\0")
+    assert pad >= 0, (len(data), length)
+    body = b"tEXt" + b"Comment\0" + b"x" * pad
+    chunk = struct.pack(">I", len(body) - 4) + body + struct.pack(">I", zlib.crc32(body))
+    end = data.rindex(b"IEND") - 4
+    return data[:end] + chunk + data[end:]
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def stored(out: Path) -> set[str]:
+    """Return the sha256 of every object in the store."""
+    return {p.name.split(".")[0] for p in (out / ".cache" / "objects").rglob("*.*")}
+
+
+# -- hand edits and the manifest ------------------------------------------------------------------
+
+DAMAGE = {
+    "deleted": None,
+    "truncated": lambda text: text[: len(text) // 2],
+    "frames-not-a-list": lambda text: json.dumps({**json.loads(text), "frames": "abc"}),
+    "number-a-string": lambda text: text.replace('"number": 2,', '"number": "two",', 1),
+}
+
+
+@pytest.mark.parametrize("damage", list(DAMAGE))
+def test_an_edit_survives_a_lost_or_damaged_manifest(fake_env: FakeImagesAPI, tmp_path: Path, damage: str) -> None:
+    out = tmp_path / "out"
+    story = write_story(tmp_path, frames_of("a", "b", "c"))
+    assert run_story(story, out).exit_code == 0
+    others = {i: (out / picked(out)[i]["file"]).read_bytes() for i in "ac"}
+    edit = painted()
+    (out / "frames" / "02-b.png").write_bytes(edit)
+    change = DAMAGE[damage]
+    if change is None:
+        (out / "manifest.json").unlink()
+    else:
+        (out / "manifest.json").write_text(change((out / "manifest.json").read_text()))
+    damaged = (out / "manifest.json").read_bytes() if change else None
+
+    result = cli("run", story, "-o", out)
+
+    assert result.exit_code == 0, result.stderr
+    assert len(fake_env.image_requests()) == 3  # a and c come from the store
+    assert (out / "frames" / "02-b.png").read_bytes() == edit
+    entries = picked(out)
+    assert {i: e["status"] for i, e in entries.items()} == {"a": "cached", "b": "edited", "c": "cached"}
+    assert {i: (out / entries[i]["file"]).read_bytes() for i in "ac"} == others
+    assert sha(edit) in stored(out)
+    if damaged is not None:
+        copy = f".cache/manifests/{sha(damaged)}.json"
+        assert (out / copy).read_bytes() == damaged
+        assert any(line.startswith(f"Warning: {out / 'manifest.json'} is damaged (") and copy in line
+                   for line in stderr_lines(result))
+
+
+def test_a_manifest_from_a_newer_storyboard_is_refused_not_replaced(fake_env: FakeImagesAPI, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    story = write_story(tmp_path, frames_of("a", "b"))
+    assert run_story(story, out).exit_code == 0
+    newer = json.dumps({**manifest(out), "schema_version": 2, "something_new": [1, 2]})
+    (out / "manifest.json").write_text(newer)
+    files = {p: p.read_bytes() for p in out.rglob("*") if p.is_file() and ".cache" not in p.parts}
+    message = ("Error: manifest.json was written by a newer storyboard (schema_version 2; this one reads 1). "
+               "Upgrade storyboard (pip install -U storyboard-chain), or choose another folder with -o.")
+
+    for command in (["run", story, "-o", out], ["plan", story, "-o", out], ["gallery", out],
+                    ["export", out, "--pdf"], ["gc", out]):
+        result = cli(*command)
+        assert (result.exit_code, stderr_lines(result)[-1:]) == (2, [message]), command
+    assert fake_env.image_requests()[2:] == []
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file() and ".cache" not in p.parts} == files
+
+
+def test_an_edited_idless_frame_whose_prompt_changed_is_kept(tmp_path: Path) -> None:
+    text = "title: T\nframes:\n  - prompt: a lighthouse\n  - prompt: a boat\n  - prompt: a gull\n"
+    story, out = tmp_path / "story.yaml", tmp_path / "out"
+    story.write_text(text)
+    assert draft(story, out).exit_code == 0
+    edit = painted()
+    (out / "frames" / "02.png").write_bytes(edit)
+    story.write_text(text.replace("a boat", "a ship"))
+
+    assert draft(story, out).exit_code == 0
+
+    assert (out / "frames" / "02.png").read_bytes() == edit
+    entries = [e for e in manifest(out)["frames"] if e["picked"]]
+    assert [e["status"] for e in entries] == ["cached", "edited", "cached"]
+    assert sha(edit) in stored(out)
+
+
+def retold(when: str) -> list[dict[str, object]]:
+    """Return frames a, b, c with prompts changed."""
+    return [{**f, "prompt": f"{f['prompt']}, {when}"} for f in frames_of("a", "b", "c")]
+
+
+def test_a_run_stopped_between_its_frames_and_its_manifest_marks_nothing_edited(
+    fake_env: FakeImagesAPI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "out"
+    assert run_story(write_story(tmp_path, frames_of("a", "b", "c")), out).exit_code == 0
+    story = write_story(tmp_path, retold("at night"))
+
+    class Killed(Exception):
+        pass
+
+    def killed(*_: object) -> None:
+        raise Killed  # the frames are written; the manifest never is
+
+    with monkeypatch.context() as m:
+        m.setattr(session, "write_manifest", killed)
+        with pytest.raises(Killed):
+            run_story(story, out)
+    assert all(e["prompt"].endswith("watercolor") for e in picked(out).values())  # the old manifest
+
+    assert run_story(story, out).exit_code == 0
+    assert {e["status"] for e in picked(out).values()} == {"cached"}
+    assert len(fake_env.image_requests()) == 6
+    # Prompt changes still count: nothing was taken for an artist's edit.
+    assert run_story(write_story(tmp_path, retold("at dawn")), out).exit_code == 0
+    assert sorted(requested(fake_env, since=6)) == ["a", "b", "c"]
+
+
+def test_an_edit_that_keeps_the_file_size_is_still_an_edit(fake_env: FakeImagesAPI, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    story = write_story(tmp_path, frames_of("a"))
+    assert run_story(story, out).exit_code == 0
+    frame = out / "frames" / "01-a.png"
+    edit = padded_to(painted(size=(64, 64)), frame.stat().st_size)
+    assert len(edit) == frame.stat().st_size and edit != frame.read_bytes()
+    frame.write_bytes(edit)
+
+    assert run_story(story, out).exit_code == 0
+    assert picked(out)["a"]["status"] == "edited"
+    assert frame.read_bytes() == edit
+
+
+# -- the store: damaged objects and records ------------------------------------------------------------
+
+
+def object_of(out: Path, frame: str) -> Path:
+    """Return the store object of a frame's picked image."""
+    entry = picked(out)[frame]
+    return next((out / ".cache" / "objects").rglob(f"{entry['sha256']}.*"))
+
+
+def test_a_truncated_store_object_never_replaces_a_good_frame(fake_env: FakeImagesAPI, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    story = write_story(tmp_path, frames_of("a", "b"))
+    assert run_story(story, out).exit_code == 0
+    good = (out / "frames" / "01-a.png").read_bytes()
+    obj = object_of(out, "a")
+    obj.write_bytes(obj.read_bytes()[:100])
+
+    result = cli("run", story, "-o", out)
+
+    assert result.exit_code == 0, result.stderr
+    assert len(fake_env.image_requests()) == 2  # the frame file still had the bytes: nothing bought twice
+    assert (out / "frames" / "01-a.png").read_bytes() == good
+    assert obj.read_bytes() == good
+    rel = obj.relative_to(out).as_posix()
+    assert f"Warning: {rel} is damaged (its bytes no longer match its sha256)" in stderr_lines(result)
+    assert f"Warning: {rel} was put back from frames/01-a.png" in stderr_lines(result)
+
+
+def test_a_damaged_store_object_with_no_good_copy_is_requested_again(fake_env: FakeImagesAPI, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    story = write_story(tmp_path, frames_of("a", "b"))
+    assert run_story(story, out).exit_code == 0
+    obj = object_of(out, "a")
+    data = bytearray(obj.read_bytes())
+    data[-20] ^= 0xFF  # one flipped bit: same size
+    obj.write_bytes(bytes(data))
+    (out / "frames" / "01-a.png").unlink()  # and no frame file holds a good copy
+
+    result = cli("run", story, "-o", out)
+
+    assert result.exit_code == 0, result.stderr
+    assert requested(fake_env, since=2) == ["a"]
+    rel = obj.relative_to(out).as_posix()
+    assert f"Warning: {rel} is damaged (its bytes no longer match its sha256)" in stderr_lines(result)
+    entry = picked(out)["a"]
+    assert entry["status"] == "ok"
+    assert sha((out / entry["file"]).read_bytes()) == entry["sha256"]
+
+
+@pytest.mark.parametrize("record", ["[]", '{"sha256": 5}', "{not json", '{"sha256": "../../x", "ext": "png", "media_type": "image/png"}'])
+def test_a_key_record_of_the_wrong_shape_counts_as_missing(fake_env: FakeImagesAPI, tmp_path: Path, record: str) -> None:
+    out = tmp_path / "out"
+    story = write_story(tmp_path, frames_of("a", "b"))
+    assert run_story(story, out).exit_code == 0
+    key = picked(out)["a"]["key"]
+    path = out / ".cache" / "keys" / key[:2] / f"{key}.json"
+    path.write_text(record)
+
+    result = cli("run", story, "-o", out)
+    assert result.exit_code == 0, result.stderr
+    assert requested(fake_env, since=2) == ["a"]
+    assert f"Warning: .cache/keys/{key[:2]}/{key}.json is damaged (not a key record)" in stderr_lines(result)
+    path.write_text(record)
+    assert cli("gc", out).exit_code == 0
+
+
+# -- -o into a folder that is not a storyboard's ------------------------------------------------------
+
+
+def test_a_non_empty_folder_without_a_manifest_is_refused(tmp_path: Path) -> None:
+    story = write_story(tmp_path, frames_of("a"))
+    out = tmp_path / "site"
+    (out / "frames").mkdir(parents=True)
+    (out / "index.html").write_text("<h1>my site</h1>")
+    (out / "frames" / "01-a.png").write_bytes(painted())
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+
+    result = CliRunner().invoke(app, ["run", str(story), "-o", str(out), "--backend", "draft"])
+
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[-1] == (
+        f"Error: {out} is not empty (frames, index.html) and holds no storyboard (no manifest.json): a run would "
+        f"overwrite and remove its files. Choose an empty or new folder with -o, e.g. -o {tmp_path / 'site-storyboard'}."
+    )
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+
+
+def test_a_folder_holding_only_desktop_litter_counts_as_empty(tmp_path: Path) -> None:
+    story = write_story(tmp_path, frames_of("a"))
+    out = tmp_path / "out"
+    out.mkdir()
+    for name in (".DS_Store", "Thumbs.db", ".gitkeep"):
+        (out / name).write_bytes(b"x")
+    assert draft(story, out).exit_code == 0
+    assert (out / "manifest.json").is_file() and (out / ".DS_Store").read_bytes() == b"x"
+
+
+def test_a_folder_whose_run_was_killed_before_its_first_manifest_is_still_a_storyboard(tmp_path: Path) -> None:
+    story, out = write_story(tmp_path, frames_of("a")), tmp_path / "out"
+    assert draft(story, out).exit_code == 0
+    (out / "manifest.json").unlink()
+    (out / "index.html").unlink()
+    assert draft(story, out).exit_code == 0  # .cache/ says whose folder it is
+
+
+@pytest.mark.parametrize(
+    "frames, problem",
+    [
+        ('"abc"', 'frames: expected a list, got "abc"'),
+        ('[{"number": "x", "picked": true}]', 'frames[0].number: expected an integer, got "x"'),
+        ('[{"picked": "yes", "file": 3}]', 'frames[0].picked: expected true or false, got "yes"'),
+    ],
+)
+def test_gallery_and_export_refuse_a_manifest_with_wrong_types(tmp_path: Path, frames: str, problem: str) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "manifest.json").write_text(f'{{"schema_version": 1, "frames": {frames}}}')
+    for command in (["gallery", str(out)], ["export", str(out), "--gif"]):
+        result = CliRunner().invoke(app, command)
+        assert result.exit_code == 2, result.output
+        assert "Traceback" not in result.output
+        assert problem in result.stderr and "Run the story again to rebuild it" in result.stderr.replace("run the", "Run the")
