@@ -194,19 +194,22 @@ class Log:
         self.path = _where(Path(path), root)
         self._root = root
         self._f: BinaryIO | None = None
+        self._lock = threading.Lock()  # the run appends from its event loop and its store threads
 
     def append(self, line: str, *, durable: bool = True) -> None:
         """Append one line (a newline is added)."""
         boundary()
         try:
-            if self._f is None:
-                mkdir(self.path.parent, root=self._root)
-                fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC | _NOFOLLOW, 0o666)
-                self._f = os.fdopen(fd, "ab")
-            self._f.write(line.encode("utf-8") + b"\n")
-            self._f.flush()
+            with self._lock:
+                if self._f is None:
+                    mkdir(self.path.parent, root=self._root)
+                    fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC | _NOFOLLOW, 0o666)
+                    self._f = os.fdopen(fd, "ab")
+                self._f.write(line.encode("utf-8") + b"\n")
+                self._f.flush()
+                fileno = self._f.fileno()
             if durable:
-                os.fsync(self._f.fileno())
+                os.fsync(fileno)  # outside the lock: lines appended meanwhile share the sync
         except OSError as e:
             raise DiskError.of(self.path, e) from None
 

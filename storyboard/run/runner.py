@@ -10,7 +10,9 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +89,11 @@ class Runner:
         self._done: dict[int, asyncio.Future[Image | None]] = {}
         self._in_flight: set[asyncio.Task[Any]] = set()
         self._halt = asyncio.Event()  # set once nothing new may start: waits for slots end early
+        # Storing holds a request's slot (decode, write, fsync: mostly waiting on the disk), so it gets
+        # a thread per slot; thumbnails do not, and get one thread of their own, so they never queue
+        # ahead of a store.
+        self._storing = ThreadPoolExecutor(max(1, min(options.parallel, 32)), thread_name_prefix="store")
+        self._after = ThreadPoolExecutor(1, thread_name_prefix="after")
 
     # -- the graph --------------------------------------------------------------------------
 
@@ -102,6 +109,8 @@ class Runner:
         finally:
             for t in tasks:
                 t.cancel()
+            self._storing.shutdown(wait=True)
+            self._after.shutdown(wait=True)
             self.store.close()
             self.stats.seconds = time.monotonic() - t0
         return self.results
@@ -273,7 +282,7 @@ class Runner:
                 return  # skipped: halted or over budget by the time its slot came
             if self.on_image is not None:
                 # The thumbnail, from the pixels already decoded, after the slot freed.
-                await asyncio.to_thread(self.on_image, r, received)
+                await asyncio.get_running_loop().run_in_executor(self._after, self.on_image, r, received)
             return
 
     async def _attempt(
@@ -298,7 +307,11 @@ class Runner:
                     self._skip(r, self._halt_reason())
                     return None
                 try:
-                    self.store.journal("sent", r.key, frame=job.name, take=r.take)  # type: ignore[arg-type]
+                    # Durable before the request goes; synced off the event loop, which meanwhile
+                    # reads other responses.
+                    await asyncio.get_running_loop().run_in_executor(
+                        self._storing, partial(self.store.journal, "sent", r.key, frame=job.name, take=r.take)
+                    )
                 except OSError as e:  # nothing sent yet: nothing lost
                     self._journal("failed", r.key)  # the line may be on disk though its sync failed
                     self._pacer.unsent(sent_at)
@@ -381,7 +394,8 @@ class Runner:
         r.request_id, r.revised_prompt = image.request_id, image.revised_prompt
         # Decoding, hashing and fsync run in a worker thread, overlapping other requests' waits.
         try:
-            r.image, received = await asyncio.to_thread(self._store_image, r.key, image, meta)  # type: ignore[arg-type]
+            loop = asyncio.get_running_loop()
+            r.image, received = await loop.run_in_executor(self._storing, self._store_image, r.key, image, meta)  # type: ignore[arg-type]
         except OSError as e:
             # Received and paid for, but not on disk: say so now and in the next run; stop.
             r.status, r.lost = Status.FAILED, True
