@@ -84,6 +84,22 @@ class TakeResult:
     seed: int | None = None  # set where the backend takes seeds
     lost: bool = False  # received (and paid for) but could not be saved: the disk was full
 
+    def reuse(self, image: Image, meta: dict[str, Any]) -> None:
+        """Become a cached take: the stored image and what its store record says of it."""
+        self.status, self.image = Status.CACHED, image
+        self.attempts, self.seconds, self.usage = meta.get("attempts", 0), meta.get("seconds"), meta.get("usage")
+        self.cost_usd, self.cost_estimated = meta.get("cost_usd"), meta.get("cost_estimated", True)
+        self.request_id, self.revised_prompt = meta.get("request_id"), meta.get("revised_prompt")
+
+    def keep(self, kept: Kept) -> None:
+        """Become the kept take of an edited or locked frame, as its manifest entry recorded it."""
+        self.status, self.image = kept.status, kept.image
+        for k in ("key", "attempts", "seconds", "usage", "cost_usd", "request_id", "revised_prompt", "inputs"):
+            setattr(self, k, kept.entry.get(k, getattr(self, k)))
+        self.prompt = kept.entry.get("prompt", self.job.prompt)
+        self.size = kept.entry.get("size", self.job.size)
+        self.cost_estimated = kept.entry.get("cost_estimated", True)
+
 
 @dataclass
 class Kept:

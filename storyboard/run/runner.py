@@ -16,18 +16,18 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from storyboard import models, requests
+from storyboard import requests
 from storyboard.backends import Backend, GeneratedImage, ImageRequest
 from storyboard.errors import FatalFailure, FrameFailure, RequestFailed, TransientFailure, Unreachable
-from storyboard.output import fs
 from storyboard.output.store import Store
 from storyboard.plan import Job, Plan
 from storyboard.results import Image, Kept, RunStats, Status, TakeResult
+from storyboard.run import saving
 from storyboard.run.budget import Budget
 from storyboard.run.cache import reusable, stored_image
 from storyboard.run.pacing import Pacer, Wait, WaitTooLong, say_seconds
 from storyboard.run.retry import Action, Reachability, RetryPolicy
-from storyboard.run.verify import Verified, verify
+from storyboard.run.verify import Verified
 
 
 @dataclass
@@ -134,7 +134,7 @@ class Runner:
 
     def _halt_reason(self) -> str:
         if self.storage_error is not None:
-            return f"run stopped: {_storage_problem(self.storage_error)}"
+            return f"run stopped: {saving.problem(self.storage_error)}"
         return "interrupted" if self.fatal is None else "run stopped"
 
     async def _job(self, job: Job) -> None:
@@ -182,12 +182,7 @@ class Runner:
     def _keep(self, job: Job, results: list[TakeResult], kept: Kept) -> Image:
         """Show the artist's (or the locked) image as the picked take; request nothing."""
         r = results[job.pick - 1]
-        r.status, r.image = kept.status, kept.image
-        for k in ("key", "attempts", "seconds", "usage", "cost_usd", "request_id", "revised_prompt", "inputs"):
-            setattr(r, k, kept.entry.get(k, getattr(r, k)))
-        r.prompt = kept.entry.get("prompt", job.prompt)
-        r.size = kept.entry.get("size", job.size)
-        r.cost_estimated = kept.entry.get("cost_estimated", True)
+        r.keep(kept)
         for other in results:
             if other is not r:
                 other.status, other.reason = Status.SKIPPED, f"frame is {kept.status}"
@@ -195,12 +190,8 @@ class Runner:
         return kept.image
 
     def _copy_inputs(self, copies: dict[str, bytes]) -> bool:
-        """Copy the job's input files into DIR/inputs/ by hash, so the folder is complete on its own."""
         try:
-            for name, data in copies.items():
-                path = self.out_dir / name
-                if not path.exists():
-                    fs.write(path, data, root=self.out_dir, durable=False)
+            saving.copy_inputs(self.out_dir, copies)
         except OSError as e:
             self._storage_failed(e)
             return False
@@ -213,8 +204,7 @@ class Runner:
         r.seed = request.seed
         record = reusable(self.store, r.key, forced=job.index in self.options.force)
         if record is not None:
-            self._fill_from_record(r, stored_image(self.store, record), record.meta)
-            r.status = Status.CACHED
+            r.reuse(stored_image(self.store, record), record.meta)
             self.on_event("cached", r)
             return
         task = asyncio.current_task()
@@ -225,12 +215,6 @@ class Runner:
                 raise
             # abandoned in flight by a second Ctrl-C: the journal knows it may have been paid for
             self._skip(r, "interrupted in flight")
-
-    def _fill_from_record(self, r: TakeResult, image: Image, m: dict[str, Any]) -> None:
-        r.image = image
-        r.attempts, r.seconds, r.usage = m.get("attempts", 0), m.get("seconds"), m.get("usage")
-        r.cost_usd, r.cost_estimated = m.get("cost_usd"), m.get("cost_estimated", True)
-        r.request_id, r.revised_prompt = m.get("request_id"), m.get("revised_prompt")
 
     async def _send(self, job: Job, r: TakeResult, request: ImageRequest, task: asyncio.Task[Any] | None) -> None:
         """Send attempts until one brings an image, the policy gives up, or the run halts."""
@@ -381,45 +365,24 @@ class Runner:
 
     async def _save(self, job: Job, r: TakeResult, image: GeneratedImage, seconds: float) -> Verified | None:
         """Verify and store the image first, then account for it: nothing paid for is lost."""
-        cost = models.cost_from_usage(job.profile, image.usage) if image.usage else None
-        estimated = cost is None and self.plan.backend != "draft"
-        if cost is None:
-            cost = job.estimate
-        meta = {
-            "attempts": r.attempts, "seconds": round(seconds, 3), "usage": image.usage, "cost_usd": cost,
-            "cost_estimated": estimated, "request_id": image.request_id, "revised_prompt": image.revised_prompt,
-            "frame": job.name, "take": r.take, "model": job.model,
-        }
-        r.seconds, r.usage, r.cost_usd, r.cost_estimated = round(seconds, 3), image.usage, cost, estimated
-        r.request_id, r.revised_prompt = image.request_id, image.revised_prompt
+        meta = saving.account(job, r, image, seconds, self.plan.backend)
         # Decoding, hashing and fsync run in a worker thread, overlapping other requests' waits.
         try:
-            loop = asyncio.get_running_loop()
-            r.image, received = await loop.run_in_executor(self._storing, self._store_image, r.key, image, meta)  # type: ignore[arg-type]
-        except OSError as e:
-            # Received and paid for, but not on disk: say so now and in the next run; stop.
-            r.status, r.lost = Status.FAILED, True
-            r.reason = f"received but not saved: {_storage_problem(e)}; paid for, and requested again by the next run"
-            r.error = {"type": "storage", "code": e.__class__.__name__, "message": _storage_problem(e)}
+            r.image, received = await asyncio.get_running_loop().run_in_executor(
+                self._storing, saving.store_image, self.store, r.key, image, meta
+            )
+        except OSError as e:  # received and paid for, but not on disk: said now and by the next run
+            saving.mark_lost(r, e)
             self._journal("lost", r.key)
             self._storage_failed(e)
-            self.stats.cost_usd += cost or 0.0
+            self.stats.cost_usd += r.cost_usd or 0.0
             self.on_event("failed", r)
             return None
         r.status = Status.OK
         self.stats.images += 1
-        self.stats.cost_usd += cost or 0.0
+        self.stats.cost_usd += r.cost_usd or 0.0
         self.on_event("ok", r)
         return received
-
-    def _store_image(self, key: str, image: GeneratedImage, meta: dict[str, Any]) -> tuple[Image, Verified]:
-        """Verify the image (raise BadImage), write it to the store durably and journal it done."""
-        received = verify(image.data, image.media_type)
-        meta = {**meta, "width": received.width, "height": received.height}
-        record = self.store.put(key, image.data, received.ext, received.media_type, meta)
-        self.store.journal("done", key)
-        path = self.store.object_path(record.sha256, received.ext)
-        return Image(path, record.sha256, received.ext, received.media_type, received.width, received.height), received
 
     # -- endings ----------------------------------------------------------------------------
 
@@ -461,12 +424,3 @@ def _tokens(usage: dict[str, Any] | None) -> float | None:
     """Return the tokens an answer's usage says the request used (what the -tokens limit counts)."""
     total = (usage or {}).get("total_tokens")
     return float(total) if isinstance(total, int | float) and not isinstance(total, bool) else None
-
-
-def _storage_problem(e: OSError) -> str:
-    """Say what went wrong writing the output folder, in a few words."""
-    import errno
-
-    if e.errno in (errno.ENOSPC, errno.EDQUOT):
-        return "the disk is full"
-    return f"the output folder cannot be written ({e.strerror or e})"
