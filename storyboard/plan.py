@@ -67,6 +67,7 @@ class Job:
     duration: float | None = None
     takes: int = 1
     pick: int = 1
+    pick_edited: bool = False  # `pick: edited`: show the artist's hand-edited take (takes/NN-id-edited.ext)
     lock: bool = False
     dialogue: list[tuple[str, str]] = field(default_factory=list)  # (speaker, line)
     camera: str = "static"
@@ -248,7 +249,7 @@ def build_plan(
             index=len(jobs), number=i + 1, id=f.id, name=name, ident=f.id or "", kind=f.kind, model=model,
             profile=profile, size=None, quality=None, options={**s.options, **f.options}, prompt=prompt,
             caption=f.caption, notes=f.notes, text=f.text, choices=[c.model_dump() for c in f.choices],
-            duration=f.duration or s.duration, takes=f.takes, pick=f.pick, lock=f.lock, source=source,
+            duration=f.duration or s.duration, takes=f.takes, pick=f.pick if isinstance(f.pick, int) else 1, pick_edited=f.pick == "edited", lock=f.lock, source=source,
             dialogue=f.lines, camera=f.camera, balloon=f.balloon, page_break=f.page_break, seed=f.seed,
             mask=resolve_file(loaded, f.mask) if f.mask else None,
             outpaint={"extend": f.outpaint.extend, "by": f.outpaint.by} if f.outpaint else None,

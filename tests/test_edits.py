@@ -292,3 +292,115 @@ def test_gallery_and_export_refuse_a_manifest_with_wrong_types(tmp_path: Path, f
         assert result.exit_code == 2, result.output
         assert "Traceback" not in result.output
         assert problem in result.stderr and "Run the story again to rebuild it" in result.stderr.replace("run the", "Run the")
+
+
+# -- replacing an edited or locked frame on request (issue 12, item 2) ----------------------------------
+
+
+def test_only_force_replaces_an_edited_frame_and_keeps_the_edit_as_a_take(
+    fake_env: FakeImagesAPI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "250")  # the plan's table on one line per row
+    out = tmp_path / "out"
+    frames = frames_of("a", "b", "c")
+    assert run_story(write_story(tmp_path, frames), out).exit_code == 0
+    edit = painted()
+    (out / "frames" / "02-b.png").write_bytes(edit)
+    frames[1]["prompt"] = "b: the robot dog, now in oils"
+    story = write_story(tmp_path, frames)
+
+    # Its request changed: plan and run say so, and name the way out; nothing is requested.
+    result = cli("run", story, "-o", out)
+    assert result.exit_code == 0, result.stderr
+    assert len(fake_env.image_requests()) == 3
+    assert ("Warning: frame 2 b is edited by hand and its request changed since, so it keeps the artist's image. "
+            "To replace it, run with --only b --force (the edit is kept as a take).") in stderr_lines(result)
+    shown = cli("plan", story, "-o", out)
+    assert "keeps the hand-edited image; its request changed: --only b --force replaces it" in shown.stdout
+
+    # Without a terminal, replacing it needs --yes.
+    refused = cli("run", story, "-o", out, "--only", "b", "--force")
+    assert refused.exit_code == 2
+    assert stderr_lines(refused) == [
+        "Error: --force replaces frame 2 b (edited by hand). An edited frame's file is kept as its take "
+        "takes/NN-<id>-edited.<ext> (`pick: edited` shows it again). Add --yes to go ahead."
+    ]
+    assert len(fake_env.image_requests()) == 3
+
+    result = cli("run", story, "-o", out, "--only", "b", "--force", "--yes")
+    assert result.exit_code == 0, result.stderr
+    assert requested(fake_env, since=3) == ["b"]
+    b = picked(out)["b"]
+    assert b["status"] == "ok" and sha((out / "frames" / "02-b.png").read_bytes()) == b["sha256"]
+    assert (out / "takes" / "02-b-edited.png").read_bytes() == edit
+    assert b["edited_take"] == {"file": "takes/02-b-edited.png", "sha256": sha(edit), "media_type": "image/png",
+                                "width": 1024, "height": 1024}
+    assert sha(edit) in stored(out)
+
+    # The take stays through later runs, and moves with its frame.
+    story = write_story(tmp_path, frames_of("z") + frames)
+    assert cli("run", story, "-o", out).exit_code == 0
+    assert requested(fake_env, since=4) == ["z"]
+    assert (out / "takes" / "03-b-edited.png").read_bytes() == edit
+    assert not (out / "takes" / "02-b-edited.png").exists()
+
+    # `pick: edited` shows the artist's file again; `pick: 1` the new image.
+    frames[1]["pick"] = "edited"
+    story = write_story(tmp_path, frames_of("z") + frames)
+    assert cli("run", story, "-o", out).exit_code == 0
+    assert (out / "frames" / "03-b.png").read_bytes() == edit
+    assert picked(out)["b"]["status"] == "edited"
+    frames[1]["pick"] = 1
+    story = write_story(tmp_path, frames_of("z") + frames)
+    assert cli("run", story, "-o", out).exit_code == 0
+    assert sha((out / "frames" / "03-b.png").read_bytes()) == b["sha256"]
+    assert picked(out)["b"]["status"] == "cached"
+    assert len(fake_env.image_requests()) == 5  # nothing more was bought
+    assert (out / "takes" / "03-b-edited.png").read_bytes() == edit
+
+
+def test_only_force_replaces_a_locked_frame_which_then_stays_locked(fake_env: FakeImagesAPI, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    frames = frames_of("a", "b")
+    frames[0]["lock"] = True
+    assert run_story(write_story(tmp_path, frames), out).exit_code == 0
+    frames[0]["prompt"] = "a: the robot dog, now in oils"
+    story = write_story(tmp_path, frames)
+    result = cli("run", story, "-o", out)
+    assert ("Warning: frame 1 a is locked and its request changed since, so it keeps its image. To replace it, "
+            "remove `lock: true`, or run with --only a --force.") in stderr_lines(result)
+
+    result = cli("run", story, "-o", out, "--only", "a", "--force", "--yes")
+    assert result.exit_code == 0, result.stderr
+    assert requested(fake_env, since=2) == ["a"]
+    new = picked(out)["a"]["sha256"]
+    frames[0]["prompt"] = "a: the robot dog, in charcoal"
+    assert cli("run", write_story(tmp_path, frames), "-o", out).exit_code == 0
+    assert len(fake_env.image_requests()) == 3
+    assert (picked(out)["a"]["status"], picked(out)["a"]["sha256"]) == ("locked", new)
+
+
+def test_force_without_only_never_replaces_an_edited_frame(fake_env: FakeImagesAPI, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    story = write_story(tmp_path, frames_of("a", "b"))
+    assert run_story(story, out).exit_code == 0
+    edit = painted()
+    (out / "frames" / "01-a.png").write_bytes(edit)
+    result = cli("run", story, "-o", out, "--force", "--yes")
+    assert result.exit_code == 0, result.stderr
+    assert requested(fake_env, since=2) == ["b"]
+    assert (out / "frames" / "01-a.png").read_bytes() == edit
+    assert not (out / "takes").exists()
+
+
+def test_pick_edited_without_an_edited_take_says_so(tmp_path: Path) -> None:
+    story = tmp_path / "story.yaml"
+    story.write_text("title: T\nframes:\n  - id: a\n    prompt: a lighthouse\n    pick: edited\n")
+    result = draft(story, tmp_path / "out")
+    assert result.exit_code == 0
+    assert ("Warning: frame 1 a: `pick: edited`, but it has no hand-edited take (one is kept when "
+            "`--only a --force` replaces an edited frame); showing take 1.") in result.stderr.splitlines()
+    story.write_text("title: T\nframes:\n  - id: a\n    prompt: a lighthouse\n    pick: editd\n")
+    result = draft(story, tmp_path / "out")
+    assert result.exit_code == 2
+    assert "frames[0].pick: Input should be a valid integer" in result.stderr

@@ -166,6 +166,16 @@ def test_a_symlinked_folder_inside_dir_is_fine(tmp_path: Path) -> None:
     assert any((out / "real-thumbs").iterdir())
 
 
+def test_a_relative_output_folder_is_written_where_it_says(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    story = write_story(tmp_path, STORY)
+    monkeypatch.chdir(tmp_path)
+    assert draft(story, Path("out")).exit_code == 0
+    assert draft(story, Path("out")).exit_code == 0
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        ".cache", ".lock", "frames", "index.html", "manifest.json", "takes", "thumbs"
+    ]
+
+
 def test_paths_that_leave_the_folder_are_refused(tmp_path: Path) -> None:
     with pytest.raises(OutputDirError, match="outside the output folder"):
         fs.write(tmp_path / "out" / ".." / "x.png", b"x", root=tmp_path / "out")

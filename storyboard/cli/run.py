@@ -60,6 +60,8 @@ def run(
     if not max_wait >= 0:
         raise UsageError("--max-wait must be 0 or more minutes.")
     selected, forced = selection(plan, only, force)
+    if only and forced:
+        _confirm_replacing(plan, out_dir, forced, yes)
     asks = force and not only and not yes and sys.stdin.isatty()
     if asks and not typer.confirm("--force without --only requests every frame again (edited and locked frames are kept). Continue?"):
         raise typer.Exit(1)
@@ -97,6 +99,21 @@ def run(
 
         webbrowser.open(outcome.sheet.resolve().as_uri())
     raise typer.Exit(outcome.exit_code)
+
+
+def _confirm_replacing(plan: Any, out_dir: Path, forced: set[int], yes: bool) -> None:
+    """Name the edited and locked frames `--only ... --force` would replace, and ask (or --yes)."""
+    from storyboard.output.kept import replacing
+
+    found = replacing(plan, out_dir, forced)
+    if not found or yes:
+        return
+    question = (f"--force replaces {found}. An edited frame's file is kept as its take takes/NN-<id>-edited.<ext> "
+                "(`pick: edited` shows it again).")
+    if not sys.stdin.isatty():
+        raise UsageError(f"{question} Add --yes to go ahead.")
+    if not typer.confirm(f"{question} Continue?"):
+        raise typer.Exit(1)
 
 
 def _report(outcome: Any, out_dir: Path, quiet: bool, json_out: bool) -> None:

@@ -37,13 +37,16 @@ def entry_identity(entry: dict[str, Any]) -> tuple[str, str | None]:
     return identity(entry.get("id"), entry.get("ident") or "", entry.get("prompt"))
 
 
-def file_name(job: Job, take: int | None, ext: str) -> str:
-    """Return the path (relative to DIR) of a job's picked image, or of one take."""
+EDITED = "edited"  # the take name of an artist's file kept when its frame was requested again
+
+
+def file_name(job: Job, take: int | str | None, ext: str) -> str:
+    """Return the path (relative to DIR) of a job's picked image, or of one take (a number, or EDITED)."""
     if job.character:
         return f"characters/{job.name}.{ext}"
     if take is None:
         return f"frames/{job.name}.{ext}"
-    return f"takes/{job.name}-{take:02d}.{ext}"
+    return f"takes/{job.name}-{take if isinstance(take, str) else f'{take:02d}'}.{ext}"
 
 
 def file_stat(path: Path) -> list[int] | None:
@@ -78,6 +81,28 @@ def place(
                 info["file"] = info["take_file"]
             placed[(job.index, r.take)] = info
     return placed
+
+
+def place_edited_takes(
+    plan: Plan, takes: dict[int, Image], out_dir: Path, store: Store
+) -> dict[int, dict[str, Any]]:
+    """Write each artist's kept take as `takes/NN-id-edited.ext`; return the manifest's `edited_take` by job."""
+    out: dict[int, dict[str, Any]] = {}
+    for i, image in sorted(takes.items()):
+        job = plan.jobs[i]
+        name = file_name(job, EDITED, image.ext)
+        _write(out_dir, name, image, store, {})
+        out[i] = {"file": name, "sha256": image.sha256, "media_type": image.media_type,
+                  "width": image.width, "height": image.height}
+    return out
+
+
+def attach_edited_takes(manifest: dict[str, Any], plan: Plan, takes: dict[int, dict[str, Any]]) -> None:
+    """Record each frame's edited take (or none) on its picked manifest entry."""
+    by_number = {plan.jobs[i].number: t for i, t in takes.items()}
+    for e in manifest["frames"]:
+        if e.get("picked"):
+            e["edited_take"] = by_number.get(e.get("number"))
 
 
 def _recorded(previous: dict[str, Any] | None) -> dict[str, tuple[Any, str]]:

@@ -64,14 +64,14 @@ def boundaries() -> int:
 
 
 def inside(root: Path, path: Path) -> Path:
-    """Return `path` if it stays inside the output folder `root`, symlinked folders resolved;
-    raise OutputDirError if it would leave it."""
+    """Return `path` (absolute) if it stays inside the output folder `root`, symlinked folders
+    resolved; raise OutputDirError if it would leave it."""
     root_s = str(root)
     real_root = _real_roots.get(root_s)
     if real_root is None:
         real_root = _real_roots[root_s] = os.path.realpath(root)
     top = Path(os.path.abspath(root))
-    p = Path(os.path.normpath(path if path.is_absolute() else top / path))
+    p = Path(os.path.abspath(path))  # paths are built from root by the caller: relative means to the cwd
     if p != top and not p.is_relative_to(top):
         raise OutputDirError(f"{path}: outside the output folder {root}; storyboard writes only inside it.")
     parent = os.path.realpath(p.parent)

@@ -8,8 +8,8 @@ lets an artist's file pass for storyboard's."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Collection, Container, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,16 @@ class Made:
         return digest in self._shas
 
 
+class _Also:
+    """A Made that also counts one more hash as storyboard's."""
+
+    def __init__(self, made: Made, digest: str) -> None:
+        self._made, self._digest = made, digest
+
+    def __contains__(self, digest: object) -> bool:
+        return digest == self._digest or digest in self._made
+
+
 @dataclass
 class _Found:
     """A frame file read from disk."""
@@ -42,6 +52,102 @@ class _Found:
     path: Path
     data: bytes
     sha256: str
+
+
+@dataclass
+class Keeping:
+    """What a run keeps: frames not requested, artists' takes carried, frames replaced on request."""
+
+    kept: dict[int, Kept] = field(default_factory=dict)  # job index -> the image shown instead of a request
+    edited_takes: dict[int, Image] = field(default_factory=dict)  # job -> its takes/NN-id-edited.ext
+    replaced: list[tuple[Job, Status]] = field(default_factory=list)  # edited/locked frames requested again
+    notes: list[str] = field(default_factory=list)
+
+
+def survey(
+    plan: Plan,
+    out_dir: Path,
+    previous: dict[str, Any] | None,
+    store: Store,
+    *,
+    write: bool = False,
+    replace: Collection[int] = (),
+) -> Keeping:
+    """Return what the run keeps. Jobs in `replace` (chosen with `--only` and `--force`) are requested
+    even when edited or locked; an edited one's file becomes its `edited` take. `pick: edited`
+    shows that take again. With `write`, artists' bytes are stored first (`plan` only looks)."""
+    keeping = Keeping(find_kept(plan, out_dir, previous, store, write=write))
+    for job, entry in _matched(plan, previous):
+        take = entry.get("edited_take")
+        if isinstance(take, dict) and isinstance(take.get("sha256"), str):
+            image = stored_image(store, take["sha256"], take.get("media_type"))
+            if image is not None:
+                keeping.edited_takes[job.index] = image
+    for i in sorted(set(replace) & set(keeping.kept)):
+        k = keeping.kept.pop(i)
+        keeping.replaced.append((plan.jobs[i], k.status))
+        if k.status is Status.EDITED and not plan.jobs[i].pick_edited:
+            keeping.edited_takes[i] = k.image
+    for job in plan.frames:
+        if not job.pick_edited or job.index in replace:
+            continue
+        image = keeping.edited_takes.get(job.index)
+        if image is not None:
+            entry = next((e for j, e in _matched(plan, previous) if j is job), {})
+            keeping.kept[job.index] = Kept(Status.EDITED, image, {**entry, "sha256": image.sha256})
+        elif job.index not in keeping.kept:
+            keeping.notes.append(
+                f"frame {label(job)}: `pick: edited`, but it has no hand-edited take (one is kept when "
+                f"`--only {job.id or job.number} --force` replaces an edited frame); showing take {job.pick}."
+            )
+    return keeping
+
+
+def replacing(plan: Plan, out_dir: Path, chosen: Collection[int]) -> str:
+    """Say which of the chosen frames are edited by hand or locked ("" when none), without writing."""
+    from storyboard.output.manifest import read_previous
+
+    kept = find_kept(plan, out_dir, read_previous(out_dir), Store(out_dir))
+    found = [(plan.jobs[i], k.status) for i, k in sorted(kept.items()) if i in chosen]
+    return ", ".join(f"frame {label(j)} ({'edited by hand' if st is Status.EDITED else 'locked'})" for j, st in found)
+
+
+def label(job: Job) -> str:
+    """Return how messages name a frame: its number and id."""
+    return f"{job.number}{' ' + job.id if job.id else ''}" if job.number else str(job.character or job.name)
+
+
+def changed_requests(plan: Plan, kept: dict[int, Kept], images: dict[int, Image | None]) -> list[str]:
+    """Return a warning for each edited or locked frame whose request changed since, naming the way out."""
+    from storyboard import requests
+    from storyboard.errors import FrameFailure
+
+    out = []
+    for i, k in sorted(kept.items()):
+        job = plan.jobs[i]
+        old = k.entry.get("key")
+        if not old or job.pick_edited or any(images.get(d) is None for d in job.deps):
+            continue
+        try:
+            request = requests.assemble(plan, job, {d: images[d] for d in job.deps}).request  # type: ignore[misc]
+        except FrameFailure:
+            continue
+        if requests.for_take(plan, job, job.pick, request)[1] == old:
+            continue
+        way = f"--only {job.id or job.number} --force"
+        if k.status is Status.EDITED:
+            out.append(f"frame {label(job)} is edited by hand and its request changed since, so it keeps the "
+                       f"artist's image. To replace it, run with {way} (the edit is kept as a take).")
+        else:
+            out.append(f"frame {label(job)} is locked and its request changed since, so it keeps its image. "
+                       f"To replace it, remove `lock: true`, or run with {way}.")
+    return out
+
+
+def _matched(plan: Plan, previous: dict[str, Any] | None) -> list[tuple[Job, dict[str, Any]]]:
+    """Return (job, its previous picked entry) for the jobs the previous manifest knows."""
+    jobs = {job_identity(j): j for j in plan.jobs}
+    return [(jobs[entry_identity(e)], e) for e in _picked(previous or {}) if entry_identity(e) in jobs]
 
 
 def find_kept(
@@ -71,7 +177,7 @@ def find_kept(
             claimed.add(entry["file"])
         if not entry.get("sha256"):
             continue
-        image = _edited(out_dir, entry, store, made, write)
+        image = _edited(out_dir, entry, store, made, write, job)
         if image is not None:
             kept[job.index] = Kept(Status.EDITED, image, {**entry, "sha256": image.sha256})
         elif job.lock and entry.get("status") in ("ok", "cached", "locked"):
@@ -102,9 +208,16 @@ def _picked(manifest: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
-def _edited(out_dir: Path, entry: dict[str, Any], store: Store, made: Made, write: bool) -> Image | None:
+def _edited(
+    out_dir: Path, entry: dict[str, Any], store: Store, made: Container[object], write: bool, job: Job
+) -> Image | None:
     """Return the artist's image if this entry's file was changed by hand (or was before)."""
     was_edited = entry.get("status") == Status.EDITED
+    take = entry.get("edited_take")
+    if was_edited and isinstance(take, dict) and take.get("sha256") == entry["sha256"]:
+        # Shown because of `pick: edited`, not edited in place: `survey` decides from the story.
+        was_edited = False
+        made = _Also(made, entry["sha256"])
     path = out_dir / entry["file"] if entry.get("file") else None
     if path is None or not path.is_file():
         # An edited file removed from frames/: the store still has it.

@@ -37,7 +37,10 @@ Shape (schema_version 1; keys are added, never renamed)::
        reads (what the request depends on beyond the frame's own keys, see templating.reads:
               {number, previous: [id|number|caption|prompt|image], frames: {id: [...]}, any,
               position_seed}),
-       file_stat ([size, mtime_ns, ctime_ns] of the frame file as written: an unchanged file is not re-hashed)}
+       file_stat ([size, mtime_ns, ctime_ns] of the frame file as written: an unchanged file is not re-hashed),
+       edited_take (picked entries: null | {file: "takes/03-city-edited.png", sha256, media_type, width,
+                    height}: the artist's file kept when `run --only ID --force` requested the frame
+                    again; `pick: edited` shows it)}
     ]
 
 Paths are relative to DIR and use "/". `gallery` and `export` need nothing but this file and
@@ -133,7 +136,7 @@ _ENTRY = {
     "size": _STR, "quality": _STR, "status": _STR, "reason": _STR, "request_id": _STR, "key": _STR,
     "camera": _STR, "balloon": _STR,
     "choices": _LIST, "characters": _LIST, "inputs": _LIST, "dialogue": _LIST, "file_stat": _LIST,
-    "options": _DICT, "source": _DICT, "outpaint": _DICT, "error": _DICT, "usage": _DICT,
+    "options": _DICT, "source": _DICT, "outpaint": _DICT, "error": _DICT, "usage": _DICT, "edited_take": _DICT,
 }
 _SHEET = {"file": _STR, "sha256": _STR, "media_type": _STR, "status": _STR, "prompt": _STR, "file_stat": _LIST}
 _TOP = {"story": _DICT, "run": _DICT, "totals": _DICT, "characters": _LIST}

@@ -11,7 +11,7 @@ from typing import Any
 from storyboard import requests
 from storyboard.errors import FrameFailure
 from storyboard.output.frames import entry_identity, job_identity
-from storyboard.output.kept import find_kept
+from storyboard.output.kept import changed_requests, survey
 from storyboard.output.manifest import read_previous
 from storyboard.output.store import Store
 from storyboard.plan import Job, Plan
@@ -40,7 +40,8 @@ def forecast(plan: Plan, out_dir: Path, options: RunOptions | None = None) -> li
     options = options or RunOptions()
     previous = read_previous(out_dir) or {}
     store = Store(out_dir)
-    kept = find_kept(plan, out_dir, previous, store)
+    replace = options.force if options.selected is not None else set()
+    kept = survey(plan, out_dir, previous, store, replace=replace).kept
     wanted = {j.index for j in plan.wanted(options.selected)}
     prev = {entry_identity(e): e for e in previous.get("frames", []) if e.get("picked")}
     prev_run = previous.get("run") or {}
@@ -63,7 +64,10 @@ def forecast(plan: Plan, out_dir: Path, options: RunOptions | None = None) -> li
         if job.index in kept:
             k = kept[job.index]
             images[job.index] = k.image
-            out.append(Row(job, job.pick, k.status, f"keeps the {'hand-edited' if k.status == 'edited' else 'locked'} image", [], 0.0))
+            reason = f"keeps the {'hand-edited' if k.status == 'edited' else 'locked'} image"
+            if changed_requests(plan, {job.index: k}, {d: image_of(d) for d in job.deps}):
+                reason += f"; its request changed: --only {job.id or job.number} --force replaces it"
+            out.append(Row(job, job.pick, k.status, reason, [], 0.0))
         elif waits:
             out += [Row(job, t, "new", "its source is not made yet", waits, job.estimate) for t in range(1, job.takes + 1)]
         else:

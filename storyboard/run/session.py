@@ -19,8 +19,8 @@ from storyboard import __version__
 from storyboard.backends import Backend
 from storyboard.errors import FatalFailure, OutputDirError, StorageError
 from storyboard.output.folder import hold
-from storyboard.output.frames import place, prune
-from storyboard.output.kept import find_kept
+from storyboard.output.frames import attach_edited_takes, place, place_edited_takes, prune
+from storyboard.output.kept import changed_requests, survey
 from storyboard.output.manifest import build_manifest, write_manifest
 from storyboard.output.store import Store
 from storyboard.plan import Plan
@@ -121,7 +121,10 @@ async def _run(
 ) -> Outcome:
     store = Store(out_dir)
     unfinished = store.unfinished()
-    kept = find_kept(plan, out_dir, previous, store, write=True)
+    # Edited and locked frames are replaced only when chosen with --only and --force.
+    replace = options.force if options.selected is not None else set()
+    keeping = survey(plan, out_dir, previous, store, write=True, replace=replace)
+    kept = keeping.kept
 
     def thumbnail(r: TakeResult, received: Verified) -> None:
         # Made from the pixels the runner decoded to verify the image, in a worker thread, while
@@ -160,6 +163,7 @@ async def _run(
     lost = [r for rs in results.values() for r in rs if r.lost]
     try:
         placed = place(plan, results, out_dir, store, previous)
+        edited_takes = place_edited_takes(plan, keeping.edited_takes, out_dir, store)
         run_info = {
             "started": started.isoformat(timespec="seconds"),
             "finished": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -172,6 +176,7 @@ async def _run(
         }
         manifest = build_manifest(plan, results, placed, previous, run_info, runner.stats)
         manifest["story"]["path"] = story_path(plan.loaded, out_dir)
+        attach_edited_takes(manifest, plan, edited_takes)
         _restore_carried(manifest, out_dir, store)
         prune(out_dir, _named_files(manifest), store)
         write_manifest(out_dir, manifest)
@@ -190,7 +195,8 @@ async def _run(
         manifest, runner.stats, exit_code(plan, results, stopped=stopped, interrupted=runner.stopping),
         runner.fatal, runner.stopping and not stopped, unfinished, sheet, runner.storage_error, lost,
         [e["sent"] for e in unfinished] + runner.retried_ambiguous,
-        notes=list(dict.fromkeys(store.damaged + runner.store.damaged)),
+        notes=list(dict.fromkeys(store.damaged + runner.store.damaged + keeping.notes + changed_requests(
+            plan, kept, {i: rs[plan.jobs[i].pick - 1].image for i, rs in results.items()}))),
     )
 
 
@@ -227,6 +233,7 @@ def storage_report(out_dir: Path, e: OSError, lost: list[TakeResult]) -> str:
 def _named_files(manifest: dict[str, Any]) -> set[str]:
     """Return every file the manifest names under frames/, takes/ and characters/."""
     names = {e.get(k) for e in manifest["frames"] for k in ("file", "take_file")}
+    names |= {(e.get("edited_take") or {}).get("file") for e in manifest["frames"]}
     names |= {(c.get("sheet") or {}).get("file") for c in manifest["characters"]}
     return {n for n in names if n}
 

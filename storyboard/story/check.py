@@ -46,7 +46,7 @@ def check_story(loaded: LoadedStory) -> list[Problem]:
             out.append(at(("frames", i, "mask"), "`mask` goes with `edit:` (an outpaint makes its own mask)"))
         if f.outpaint and f.size:
             out.append(at(("frames", i, "size"), "an outpaint's size follows from its source and `by`; remove `size`"))
-        if f.pick > f.takes:
+        if isinstance(f.pick, int) and f.pick > f.takes:
             out.append(at(("frames", i, "pick"), f"pick {f.pick} but the frame has {f.takes} take(s); pick from 1 to {f.takes}"))
         src = f.source
         key = "outpaint" if f.outpaint else kinds[0] if kinds else None

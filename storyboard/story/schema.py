@@ -7,9 +7,10 @@ import difflib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+from pydantic_core import PydanticCustomError
 
 from storyboard.errors import Problem
 
@@ -18,6 +19,7 @@ RESERVED = frozenset({"frame", "frames", "previous", "characters", "vars"})
 ID_RE = re.compile(r"^[a-z0-9_-]+$")
 
 DEFAULT_MODEL = "gpt-image-2"
+_TAKE: TypeAdapter[int] = TypeAdapter(Annotated[int, Field(ge=1)])
 CAMERA_MOVES = ("static", "push-in", "pull-out", "pan-left", "pan-right", "tilt-up", "tilt-down")
 Camera = Literal["static", "push-in", "pull-out", "pan-left", "pan-right", "tilt-up", "tilt-down"]
 MAX_SEED = 2**32 - 1
@@ -70,7 +72,11 @@ class Frame(_Strict):
     options: dict[str, Any] = Field(default_factory=dict)
     duration: float | None = Field(default=None, gt=0)
     takes: int = Field(default=1, ge=1, le=10)
-    pick: int = Field(default=1, ge=1)
+    pick: Annotated[int, Field(ge=1)] | Literal["edited"] = Field(
+        default=1,
+        description="The take shown and chained from (from 1), or `edited`: the artist's hand-edited take, kept "
+        "when `run --only ID --force` requested the frame again.",
+    )
     edit: str | None = None
     mask: str | None = None
     outpaint: Outpaint | None = None
@@ -101,6 +107,18 @@ class Frame(_Strict):
     def lines(self) -> list[tuple[str, str]]:
         """Return the dialogue as (speaker, line) pairs, in order."""
         return [next(iter(d.items())) for d in self.dialogue]
+
+    @field_validator("pick", mode="wrap")
+    @classmethod
+    def _pick(cls, v: Any, handler: Any) -> int | str:
+        # `edited`, or a take number: errors read as the number's, not as a union's two branches.
+        if v == "edited":
+            return v
+        try:
+            return _TAKE.validate_python(v)
+        except ValidationError as e:
+            first = e.errors()[0]
+            raise PydanticCustomError(first["type"], first["msg"], first.get("ctx")) from None
 
     @field_validator("id")
     @classmethod
