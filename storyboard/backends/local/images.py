@@ -1,0 +1,72 @@
+"""Images in and out of a local pipeline: decoding a request's inputs, and encoding the result as PNG
+bytes that depend on the pixels alone (no timestamps, no metadata), so equal pictures are equal files."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+NEUTRAL = (127, 127, 127)  # what a transparent area of a source is shown to the model as
+
+
+def decode(data: bytes) -> Any:
+    """Return the PIL image of encoded bytes, upright per its EXIF orientation."""
+    from PIL import Image, ImageOps
+
+    img = Image.open(io.BytesIO(data))
+    img.load()
+    return ImageOps.exif_transpose(img)
+
+
+def source_rgb(data: bytes, size: tuple[int, int]) -> Any:
+    """Return the chain source as RGB at `size`: transparent parts (an outpaint's new area) neutral grey."""
+    from PIL import Image
+
+    img = decode(data)
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        rgba = img.convert("RGBA")
+        flat = Image.new("RGB", rgba.size, NEUTRAL)
+        flat.paste(rgba, mask=rgba.getchannel("A"))
+        img = flat
+    else:
+        img = img.convert("RGB")
+    if img.size != size:
+        img = img.resize(size, Image.Resampling.LANCZOS)
+    return img
+
+
+def paint_mask(data: bytes, size: tuple[int, int]) -> Any:
+    """Turn a storyboard mask (transparent where the image may change) into diffusers' (white there)."""
+    from PIL import Image
+
+    img = decode(data)
+    alpha = img.convert("RGBA").getchannel("A")
+    mask = alpha.point(lambda a: 255 if a < 128 else 0)
+    if mask.size != size:
+        mask = mask.resize(size, Image.Resampling.NEAREST)
+    return mask
+
+
+def reference_rgb(data: bytes) -> Any:
+    """Return a reference image as RGB, its size kept (the pipeline fits it)."""
+    from PIL import Image
+
+    img = decode(data)
+    if img.mode in ("RGBA", "LA") or (img.mode == "P" and "transparency" in img.info):
+        rgba = img.convert("RGBA")
+        flat = Image.new("RGB", rgba.size, (255, 255, 255))
+        flat.paste(rgba, mask=rgba.getchannel("A"))
+        return flat
+    return img.convert("RGB")
+
+
+def png_bytes(img: Any) -> bytes:
+    """Encode as PNG deterministically: the same pixels always give the same bytes."""
+    buf = io.BytesIO()
+    img.convert("RGB").save(buf, format="PNG", compress_level=6)
+    return buf.getvalue()
+
+
+def is_black(img: Any) -> bool:
+    """Return whether every pixel is black (what a safety checker leaves of a flagged image)."""
+    return img.convert("L").getextrema() == (0, 0)
