@@ -1,4 +1,4 @@
-/* The contact sheet's behaviour: lightbox, URL hashes, play view. Inlined into index.html.
+/* The contact sheet's behaviour: lightbox, URL hashes, play view (editing: editor.js). Inlined into index.html.
    User text only ever reaches the page through textContent, never as markup. */
 (function () {
   'use strict';
@@ -6,10 +6,24 @@
   const frames = data.frames;
   const byAnchor = new Map();
   const byId = new Map();
-  frames.forEach((f, i) => {
-    byAnchor.set(f.anchor, i);
-    if (f.id && !byId.has(f.id)) byId.set(f.id, i);
-  });
+  function index() {
+    byAnchor.clear();
+    byId.clear();
+    frames.forEach((f, i) => {
+      byAnchor.set(f.anchor, i);
+      if (f.id && !byId.has(f.id)) byId.set(f.id, i);
+    });
+  }
+  index();
+  // The editor (editor.js) shows its changes in the lightbox too: new captions, picks and order.
+  window.storyboardSheet = {
+    frames: frames,
+    reorder(anchors) {
+      const pos = new Map(anchors.map((a, i) => [a, i]));
+      frames.sort((a, b) => (pos.get(a.anchor) ?? 0) - (pos.get(b.anchor) ?? 0));
+      index();
+    },
+  };
   const $ = (sel, root) => (root || document).querySelector(sel);
 
   // "#f03" (padded or not) first, then a frame id: links from the sheet use the former.

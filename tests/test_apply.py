@@ -240,9 +240,12 @@ def test_a_flow_sequence_of_frames_moves_too(tmp_path: Path) -> None:
     assert [f.id for f in load_story(story).story.frames] == ["b", "a"]
 
 
-def test_an_id_less_frame_cannot_move(tmp_path: Path) -> None:
-    with pytest.raises(Exception, match="frame #2 has no id and cannot move; give it an id to move it"):
-        parse_changes(doc(order=(["a", "#2"], ["#2", "a"])))
+def test_an_id_less_frame_keeps_its_name_as_others_move_past_it(tmp_path: Path) -> None:
+    story = write(tmp_path / "s.yaml", "title: T\nframes:\n  - id: a\n    prompt: x\n  - prompt: y\n    caption: no id\n  - id: c\n    prompt: z\n")
+    out = apply_changes(story, parse_changes(doc(("#2", "caption", "no id", "still no id"), order=(["a", "#2", "c"], ["c", "a", "#2"]))))
+    assert out.refused == []
+    frames = load_story(story).story.frames
+    assert [(f.id, f.caption) for f in frames] == [("c", None), ("a", None), (None, "still no id")]
 
 
 # -- anchors, aliases, merge keys ----------------------------------------------------------------

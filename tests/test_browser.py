@@ -335,3 +335,49 @@ def test_the_example_adventure_plays_to_every_ending(page: tuple[Any, Watch], ad
         expect(pg.locator(".play-end")).to_be_visible()
         assert pg.url.rsplit(",", 1)[-1] == ending
         shot(pg, f"adventure-{ending}")
+
+
+def print_to_pdf(out: Path, pdf: Path) -> list[str]:
+    """Print the sheet as a user's browser does (chromium --print-to-pdf) and return each page's text."""
+    import subprocess
+
+    from pypdf import PdfReader
+
+    cmd = [str(CHROMIUM), "--headless", *ARGS, "--no-pdf-header-footer", f"--print-to-pdf={pdf}", url(out)]
+    subprocess.run(cmd, capture_output=True, timeout=120, check=True)
+    return [" ".join((p.extract_text() or "").split()) for p in PdfReader(pdf).pages]
+
+
+@pytest.mark.parametrize(("frames", "cast", "pages"), [(9, True, 3), (6, False, 1), (7, False, 2)])
+def test_printed_pages_are_counted_right(tmp_path: Path, frames: int, cast: bool, pages: int) -> None:
+    if cast:
+        sheetdata.rich(tmp_path)
+    else:
+        sheetdata.many(tmp_path, frames, image_size=(384, 256))
+    write_sheet(tmp_path)
+    texts = print_to_pdf(tmp_path, tmp_path / "sheet.pdf")
+    assert len(texts) == pages
+    for n, text in enumerate(texts, 1):
+        assert f"page {n} / {pages}" in text  # every page is headed, the cast's too
+    if cast:
+        assert "Cast" in texts[-1] and "rex" in texts[-1] and "Goodnight, Rex." in texts[1]
+        ARTIFACTS.mkdir(exist_ok=True)
+        (ARTIFACTS / "print-rich.pdf").write_bytes((tmp_path / "sheet.pdf").read_bytes())
+
+
+def test_printed_cards_line_up(page: tuple[Any, Watch], rich_dir: Path) -> None:
+    pg, _ = page
+    pg.goto(url(rich_dir))
+    pg.emulate_media(media="print")
+    first = pg.locator(".page").first
+    cards = first.locator("article.card").evaluate_all(
+        "els => els.map(e => { const r = e.getBoundingClientRect(); return [Math.round(r.y), Math.round(r.height)]; })"
+    )
+    rows: dict[int, set[int]] = {}
+    for y, h in cards:
+        rows.setdefault(y, set()).add(h)
+    assert len(rows) == 2 and all(len(heights) == 1 for heights in rows.values())  # no ragged rows
+    # A portrait frame sits in the middle of its column, not at its left.
+    shot_box, img_box = (pg.locator(f"#f06 {s}").bounding_box() for s in (".shot", ".shot img"))
+    assert img_box["width"] < shot_box["width"] / 2
+    assert abs((img_box["x"] + img_box["width"] / 2) - (shot_box["x"] + shot_box["width"] / 2)) < 2

@@ -224,7 +224,7 @@ def test_header_totals_and_date(rich: tuple[Path, dict, str, Node]) -> None:
     assert stats["Time"] == "1 min 12 s"
     assert header.find("time").attrs["datetime"] == "2026-03-14T09:31:12Z"
     assert "14 Mar 2026" in header.find("time").text
-    assert not doc.find_all(cls="banner-draft")
+    assert not doc.find_all(cls="banner-notice")
 
 
 def test_cast_section(rich: tuple[Path, dict, str, Node]) -> None:
@@ -333,10 +333,11 @@ def test_thumb_size(size: tuple[int, int], thumb: tuple[int, int]) -> None:
 def test_draft_runs_are_labelled(tmp_path: Path) -> None:
     sheetdata.many(tmp_path, 2, backend="draft")
     html, doc = render(tmp_path)
-    assert "Draft preview" in doc.find(cls="banner-draft").text
+    # The banner is the backend's own notice (the manifest's run.notice), not a test of its name.
+    assert "Draft preview" in doc.find(cls="banner-notice").text
     assert "draft preview" in doc.find("title").text
     stats = {s.find("dt").text: s.find("dd").text for s in doc.find_all("div", "stat")}
-    assert stats["Spend"] == "free (draft)"
+    assert stats["Spend"] == "free"
 
 
 def test_play_view_only_for_stories_with_choices(tmp_path: Path) -> None:
@@ -463,3 +464,114 @@ def test_a_thumbnail_stands_as_the_photo_s_exif_says(tmp_path: Path) -> None:
         assert t.size == (240, 480)
         top = t.convert("RGB").getpixel((120, 80))
         assert top[2] > 150 and top[0] < 80  # orientation 6 turns the left half to the top
+
+
+# -- what the sheet shows beyond the pictures -----------------------------------------------------
+
+
+def test_dialogue_shows_under_its_frame_with_speakers(tmp_path: Path) -> None:
+    sheetdata.build(tmp_path, [{"id": "a", "caption": "A.", "dialogue": [
+        {"speaker": "mira", "line": "We have to go."}, {"speaker": "narrator", "line": "<b>She</b> did."}]}])
+    html, doc = render(tmp_path)
+    lines = card(doc, "01").find("ul", "dialogue").find_all("li")
+    assert [(li.find(cls="speaker").text, li.find(cls="line").text) for li in lines] == [
+        ("mira", "We have to go."), ("narrator", "<b>She</b> did.")]
+    assert "<b>She" not in html
+
+
+def test_seeds_show_in_details_and_on_each_take(tmp_path: Path) -> None:
+    manifest = sheetdata.build(tmp_path, [{"id": "a", "takes": 2}], write_manifest=False)
+    for e in manifest["frames"]:
+        e["seed"] = 41 + e["take"]
+        e["steps"] = 4
+    _, doc = render_manifest(tmp_path, manifest)
+    facts = {d.find("dt").text: d.find("dd").text for d in card(doc, "01").find("dl", "facts").find_all("div")}
+    assert facts["Seed"] == "42" and facts["Steps"] == "4"
+    assert [t.find(cls="seed").text for t in card(doc, "01").find_all("a", "take")] == ["seed 42", "seed 43"]
+    # Backends without seeds record none, and nothing says "seed".
+    sheetdata.build(tmp_path / "b", [{"id": "a", "takes": 2}])
+    _, plain = render(tmp_path / "b")
+    assert "Seed" not in plain.text and not plain.find_all(cls="seed")
+
+
+def test_the_sheet_links_the_animatic_when_there_is_one(tmp_path: Path) -> None:
+    sheetdata.many(tmp_path, 2)
+    _, doc = render(tmp_path)
+    assert not doc.find_all("a", "animatic")
+    (tmp_path / "exports").mkdir()
+    (tmp_path / "exports" / "2 frames.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42")
+    _, doc = render(tmp_path)
+    link = doc.find("a", "animatic")
+    assert link.attrs["href"] == "exports/2%20frames.mp4" and "2 frames.mp4" in link.text
+
+
+def test_the_banner_is_the_backend_s_notice_from_the_manifest(tmp_path: Path) -> None:
+    manifest = sheetdata.many(tmp_path, 1, backend="openai", write_manifest=False)
+    manifest["run"]["notice"] = {"tag": "Local preview", "text": "Drawn on this machine by <i>a</i> tiny model."}
+    manifest["run"]["free"] = True
+    html, doc = render_manifest(tmp_path, manifest)
+    banner = doc.find(cls="banner-notice")
+    assert banner.find("strong").text == "Local preview." and banner.parts[-1].strip() == "Drawn on this machine by <i>a</i> tiny model."
+    assert "<i>a</i>" not in html
+    stats = {s.find("dt").text: s.find("dd").text for s in doc.find_all("div", "stat")}
+    assert stats["Spend"] == "free"
+    # A draft run whose manifest says it has no notice shows none: the name decides nothing.
+    manifest = sheetdata.many(tmp_path / "d", 1, backend="draft", write_manifest=False)
+    manifest["run"].update(notice=None, free=True)
+    _, doc = render_manifest(tmp_path / "d", manifest)
+    assert not doc.find_all(cls="banner-notice")
+
+
+def test_an_adventure_shows_passages_choices_and_unreachable_frames(tmp_path: Path) -> None:
+    manifest = sheetdata.branching(tmp_path, write_manifest=False)
+    manifest["frames"].append(dict(manifest["frames"][-1], id="attic", number=6, text="A dusty attic.", choices=[
+        {"label": "Climb down", "goto": "home"}, {"label": "Jump", "goto": "nowhere"}]))
+    _, doc = render_manifest(tmp_path, manifest)
+    start = card(doc, "01")
+    assert start.find("p", "passage").text == "Rex reaches a fork in the path. Which way?"
+    choices = [(li.find(cls="choice-label").text, li.find("a", "goto").find(cls="num").text, li.find("a", "goto").parts[-1].strip())
+               for li in start.find("ul", "choices").find_all("li")]
+    assert choices == [("Go left", "02", "left"), ("Go right", "03", "right")]
+    assert start.find("a", "goto").attrs["href"] == "#f02"
+    assert card(doc, "04").find("p", "ending").text == "The end"
+    attic = card(doc, "06")
+    assert "unreachable" in attic.classes and attic.find(cls="b-unreachable").text == "Unreachable"
+    assert attic.find("span", "missing").text == "nowhere (no such frame)"
+    assert [c.attrs["id"] for c in cards(doc) if "unreachable" in c.classes] == ["f06"]
+
+
+def test_a_mask_is_named_as_the_story_names_it_and_shows_over_its_source(tmp_path: Path) -> None:
+    manifest = sheetdata.build(tmp_path, [{"id": "street"}, {"id": "sky", "from": "street"}], write_manifest=False)
+    sky = manifest["frames"][1]
+    sky["inputs"].append({"role": "mask", "frame": None, "file": manifest["frames"][0]["file"],
+                          "sha256": manifest["frames"][0]["sha256"], "path": "masks/sky.png"})
+    _, doc = render_manifest(tmp_path, manifest)
+    mask = card(doc, "02").find("a", "ref-mask")
+    assert mask.attrs["title"] == "mask: masks/sky.png"
+    under, over = mask.find_all("img")
+    assert "under" in under.classes and under.attrs["src"] == f"thumbs/{manifest['frames'][0]['sha256']}.webp"
+
+
+def test_counts_agree_with_their_number(tmp_path: Path) -> None:
+    sheetdata.many(tmp_path, 1)
+    _, doc = render(tmp_path)
+    assert "· 1 frame ·" in doc.find("footer").text
+
+
+def test_the_editor_knows_what_each_frame_depends_on_and_costs(tmp_path: Path) -> None:
+    manifest = sheetdata.build(tmp_path, [
+        {"id": "a", "takes": 3, "cost_usd": 0.04},
+        {"id": "b", "from": "a", "cost_usd": 0.05, "reads": {"previous": ["image"]}},
+        {"status": "failed", "cost_usd": 0.0, "reads": {"previous": ["caption"], "number": True, "position_seed": True}},
+    ], write_manifest=False)
+    _, doc = render_manifest(tmp_path, manifest)
+    editor = json.loads("".join(doc.find("script", id="sb-data").parts))["editor"]
+    assert editor["story"]["sha256"] == manifest["story"]["sha256"]
+    assert editor["storage"] == "storyboard-changes:" + manifest["story"]["sha256"]
+    assert editor["changes_file"] == "story.changes.json"
+    a, b, c = editor["frames"]
+    assert (a["key"], a["pick"], [t["take"] for t in a["takes"]], a["cost"], a["requests"]) == ("a", 1, [1, 2, 3], 0.12, 3)
+    assert (b["source"], b["reads"]["previous"]) == (None, ["image"])  # `edit: previous` follows the order
+    # A failed frame cost nothing, but asking again costs what its like cost.
+    assert (c["key"], c["name"], c["cost"], c["reads"]["number"]) == ("#3", "3", 0.04, True)
+    assert c["reads"]["position_seed"] is False  # no seed recorded: the backend takes none

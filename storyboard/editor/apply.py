@@ -15,22 +15,14 @@ import contextlib
 import difflib
 import os
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from storyboard.editor import yamltext
-from storyboard.editor.changes import Change, Changes, short
+from storyboard.editor.changes import Changes, short
+from storyboard.editor.writes import Refused, shared_nodes, write
 from storyboard.errors import StoryError, UsageError
-
-# Where a new key goes in a frame: after the first of these keys that the frame has.
-_AFTER = {
-    "pick": ("takes", "prompt", "id"),
-    "caption": ("prompt", "id"),
-    "notes": ("caption", "prompt", "id"),
-    "dialogue": ("notes", "caption", "prompt", "id"),
-    "lock": (),
-}
 
 
 @dataclass
@@ -63,10 +55,6 @@ class Outcome:
         return self.text != self.original
 
 
-class _Refused(Exception):
-    """One change cannot be written; the message says why."""
-
-
 def apply_changes(story: Path, changes: Changes, *, dry_run: bool = False) -> Outcome:
     """Apply `changes` to the story file; raise UsageError or StoryError for bad input (nothing written)."""
     from storyboard.story import load_story
@@ -83,10 +71,11 @@ def apply_changes(story: Path, changes: Changes, *, dry_run: bool = False) -> Ou
     frames = loaded.story.frames
     keys = [f.id or f"#{i + 1}" for i, f in enumerate(frames)]
     index = {k: i for i, k in enumerate(keys)}
+    changes = _as_now(changes, keys)
     _check_known(story, changes, index, frames)
 
     data, y = yamltext.load_rt(text)
-    shared = _shared_nodes(data)
+    shared = shared_nodes(data)
     seq = data["frames"]
     out = Outcome(story, text, text, stale=bool(changes.story_sha256) and changes.story_sha256 != loaded.sha256)
     for c in changes.changes:
@@ -104,8 +93,8 @@ def apply_changes(story: Path, changes: Changes, *, dry_run: bool = False) -> Ou
             )
             continue
         try:
-            _write(seq[i], c, shared)
-        except _Refused as e:
+            write(seq[i], c, shared)
+        except Refused as e:
             out.refused.append(f"{c.describe()}: refused, {e}")
             continue
         out.applied.append(c.describe())
@@ -128,7 +117,7 @@ def apply_changes(story: Path, changes: Changes, *, dry_run: bool = False) -> Ou
         else:
             try:
                 new_text = _reorder(new_text, move)
-            except _Refused as e:
+            except Refused as e:
                 out.refused.append(f"frame order: refused, {e}")
             else:
                 expected["frames"] = [expected["frames"][k] for k in move]
@@ -174,6 +163,22 @@ def _current(frame: Any, field: str) -> Any:
     return getattr(frame, field)
 
 
+def _as_now(changes: Changes, keys: list[str]) -> Changes:
+    """Return the changes with each id-less frame ("#N", its number when the sheet was made) named
+    by its number now, when the story already has the new order (the file was applied before)."""
+    after = changes.order_after or []
+    now = [k if not k.startswith("#") else f"#{i + 1}" for i, k in enumerate(after)]
+    if not changes.moves or keys == changes.order_before or keys != now:
+        return changes
+    rename = dict(zip(after, now, strict=True))
+    return replace(
+        changes,
+        changes=[replace(c, frame=rename.get(c.frame, c.frame)) for c in changes.changes],
+        order_before=[rename.get(k, k) for k in changes.order_before or []],
+        order_after=now,
+    )
+
+
 def _order(changes: Changes, keys: list[str]) -> list[int] | str:
     """Return the new order as old indexes, "already" when the story has it, or why it cannot apply."""
     before, after = changes.order_before or [], changes.order_after or []
@@ -191,7 +196,7 @@ def _order(changes: Changes, keys: list[str]) -> list[int] | str:
 
 
 def _reorder(text: str, move: list[int]) -> str:
-    """Return the text with the frames in the new order (old indexes), or raise _Refused."""
+    """Return the text with the frames in the new order (old indexes), or raise Refused."""
     from ruamel.yaml.comments import CommentedSeq
     from ruamel.yaml.error import YAMLError
 
@@ -208,159 +213,11 @@ def _reorder(text: str, move: list[int]) -> str:
         yamltext.load_rt(moved)
     except YAMLError as e:
         if "alias" in str(e):
-            raise _Refused(
+            raise Refused(
                 "a frame would come before the anchor (&name) it reuses; move the frames by hand"
             ) from None
-        raise _Refused(f"the moved story would not be valid YAML ({e})") from None
+        raise Refused(f"the moved story would not be valid YAML ({e})") from None
     return moved
-
-
-def _write(fm: Any, c: Change, shared: set[int]) -> None:
-    """Write one change into the frame's mapping (ruamel CommentedMap), or raise _Refused."""
-    from ruamel.yaml.comments import CommentedMap, CommentedSeq
-
-    if not isinstance(fm, CommentedMap):
-        raise _Refused("the frame is not a mapping")
-    if id(fm) in shared or _anchor(fm):
-        raise _Refused(f"the frame is an anchor (&{_anchor(fm) or '...'}) that other parts of the story reuse; edit it by hand")
-    own = {k for k, _ in fm.non_merged_items()}
-    key = c.field
-    if key in fm and key not in own:
-        raise _Refused(f"its {key} comes from a merge key (`<<:`) that other frames share; edit it by hand")
-    old = fm.get(key) if key in own else None
-    if old is not None and (id(old) in shared or _anchor(old)):
-        raise _Refused(f"its {key} carries the anchor &{_anchor(old) or '...'}, which other keys reuse; edit it by hand")
-
-    if c.field == "pick":
-        _put(fm, key, c.after)
-    elif c.field == "lock":
-        if c.after:
-            _put(fm, key, True)
-        else:
-            _drop(fm, key)
-    elif c.field in ("caption", "notes"):
-        if c.after is None or c.after == "":
-            _drop(fm, key)
-        else:
-            _put(fm, key, _scalar(old, c.after))
-    elif c.field == "dialogue":
-        if not c.after:
-            _drop(fm, key)
-            return
-        lines = list(c.after)
-        if isinstance(old, CommentedSeq) and len(old) == len(lines) and all(
-            isinstance(d, CommentedMap) and len(d) == 1 and next(iter(d)) == s for d, (s, _) in zip(old, lines, strict=True)
-        ):
-            for d, (s, line) in zip(old, lines, strict=True):
-                if d[s] != line:
-                    if id(d) in shared or _anchor(d[s]):
-                        raise _Refused("a line of its dialogue carries an anchor that other keys reuse; edit it by hand")
-                    d[s] = _scalar(d[s], line)
-        else:
-            new = CommentedSeq()
-            for s, line in lines:
-                item = CommentedMap()
-                item[s] = _scalar(None, line)
-                new.append(item)
-            _put(fm, key, new)
-
-
-def _put(fm: Any, key: str, value: Any) -> None:
-    if key in fm:
-        fm[key] = value
-        return
-    own = [k for k, _ in fm.non_merged_items()]
-    at = len(own)
-    for prev in _AFTER[key]:
-        if prev in own:
-            at = own.index(prev) + 1
-            break
-    # ruamel counts a merge key (`<<: *x`) as a position of its own.
-    merge_pos = getattr(getattr(fm, "merge", None), "merge_pos", -1)
-    pos = at + 1 if 0 <= merge_pos <= at else at
-    trailing = None
-    if at == len(own) and own:
-        # The last key's trailing comment (the blank line and comments above the next frame)
-        # must stay after the frame, so it moves to the new last key.
-        trailing = fm.ca.items.pop(own[-1], None)
-    fm.insert(pos, key, value)
-    if trailing is not None:
-        fm.ca.items[key] = trailing
-
-
-def _drop(fm: Any, key: str) -> None:
-    if key not in fm:
-        return
-    keys = list(fm.keys())
-    trailing = fm.ca.items.pop(key, None)
-    del fm[key]
-    if trailing is not None and keys[-1] == key and len(fm):
-        # Keep the comments that followed the removed last key (the next frame's lead).
-        fm.ca.items[list(fm.keys())[-1]] = trailing
-
-
-def _scalar(old: Any, new: str) -> Any:
-    """Return `new` as a YAML string in the old value's style, quoted wherever a YAML 1.1 reader
-    (PyYAML, older tools) would read it as something else (`No`, `16:9`, `010`, `=`)."""
-    from ruamel.yaml.scalarstring import (
-        DoubleQuotedScalarString,
-        FoldedScalarString,
-        LiteralScalarString,
-        SingleQuotedScalarString,
-    )
-
-    if "\n" in new.rstrip("\n") or isinstance(old, (LiteralScalarString, FoldedScalarString)) and "\n" in new:
-        return LiteralScalarString(new)
-    if isinstance(old, SingleQuotedScalarString) and "\n" not in new:
-        return SingleQuotedScalarString(new)
-    if isinstance(old, DoubleQuotedScalarString) or _misread(new):
-        return DoubleQuotedScalarString(new)
-    return new
-
-
-def _misread(text: str) -> bool:
-    """Return True when a plain scalar `text` would not read back as this string under YAML 1.1 or 1.2."""
-    import yaml
-
-    if text != text.strip() or "\n" in text:
-        return True
-    try:
-        return yaml.safe_load(text) != text
-    except yaml.YAMLError:
-        return True
-
-
-def _anchor(node: Any) -> str | None:
-    anchor = getattr(node, "anchor", None)
-    return getattr(anchor, "value", None) if anchor is not None else None
-
-
-def _shared_nodes(data: Any) -> set[int]:
-    """Return the ids of nodes that stand in more than one place (aliases and merge sources)."""
-    from ruamel.yaml.comments import CommentedMap, CommentedSeq
-
-    seen: set[int] = set()
-    shared: set[int] = set()
-
-    def walk(node: Any) -> None:
-        if not isinstance(node, (CommentedMap, CommentedSeq)) and _anchor(node) is None:
-            return
-        if id(node) in seen:
-            shared.add(id(node))
-            return
-        seen.add(id(node))
-        if isinstance(node, CommentedMap):
-            for source in getattr(node, "merge", []) or []:
-                shared.add(id(source[1] if isinstance(source, tuple) else source))
-                walk(source[1] if isinstance(source, tuple) else source)
-            for _, v in node.non_merged_items():
-                walk(v)
-        elif isinstance(node, CommentedSeq):
-            for v in node:
-                walk(v)
-
-    walk(data)
-    return shared
 
 
 def _plain(node: Any) -> Any:

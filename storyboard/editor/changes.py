@@ -20,7 +20,7 @@ Format (version 1), a JSON object::
     }
 
 A frame is named by its id, or by "#N", its number in the story as the sheet loaded it (a frame
-without an id cannot move, so "#N" keeps its place). `pick` is a take number from 1, or "edited"
+without an id has no move buttons, but shifts when others move past it). `pick` is a take number from 1, or "edited"
 (the artist's own file); a null caption or notes removes the key. `order` lists every frame of
 the story, before and after; it may be left out when nothing moved. Each change carries its
 value before, so a file saved from an older version of the story applies where the story still
@@ -171,10 +171,6 @@ def parse_changes(data: Any, where: str = "changes") -> Changes:
                 before, after = list(order["before"]), list(order["after"])
                 if sorted(before) != sorted(after):
                     problems.append("order: before and after must list the same frames")
-                else:
-                    moved = [k for x, y in zip(before, after, strict=True) if x != y for k in (x, y) if k.startswith("#")]
-                    if moved:
-                        problems.append(f"order: frame {moved[0]} has no id and cannot move; give it an id to move it")
     if problems:
         raise UsageError("\n".join(f"{where}: {p}" for p in problems))
     return Changes(

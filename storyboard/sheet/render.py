@@ -41,7 +41,7 @@ def write_sheet(
     if manifest is None:
         manifest = load_manifest(out_dir)
     thumbs = make_thumbnails(out_dir, manifest)
-    html = render_sheet(manifest, thumbs, template=template, out_dir=out_dir)
+    html = render_sheet(manifest, thumbs, template=template, exports=animatics(out_dir))
     path = out_dir / INDEX
     fs.write(path, html.encode("utf-8"), root=out_dir)
     return path
@@ -52,7 +52,7 @@ def render_sheet(
     thumbs: dict[str, Thumb],
     *,
     template: Path | None = None,
-    out_dir: Path | None = None,
+    exports: list[str] | None = None,
 ) -> str:
     """Render the sheet's HTML from a manifest and its thumbnails (keyed by image sha256)."""
     import jinja2
@@ -78,4 +78,12 @@ def render_sheet(
         return Markup(source)
 
     env.globals["inline"] = inline
-    return env.get_template(name).render(**sheet_context(manifest, thumbs))
+    return env.get_template(name).render(**sheet_context(manifest, thumbs, exports=exports))
+
+
+def animatics(out_dir: Path) -> list[str]:
+    """Return the animatics in `DIR/exports/` (paths relative to DIR), for the sheet to link."""
+    folder = Path(out_dir) / "exports"
+    if not folder.is_dir():
+        return []
+    return sorted(f"exports/{p.name}" for p in folder.glob("*.mp4") if p.is_file() and not p.is_symlink())

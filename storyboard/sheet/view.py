@@ -4,17 +4,21 @@ every value already formatted."""
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime
 from typing import Any
-from urllib.parse import quote
 
 import storyboard
 from storyboard.output.manifest import picked_entries
+from storyboard.sheet.editing import editor_data
+from storyboard.sheet.format import count, date, duration, money, url
 from storyboard.sheet.thumbs import Thumb
 
+# Facts a backend may record on an entry (local models: SPEC §5), shown under Details when present.
+_BACKEND_FACTS = (("steps", "Steps"), ("guidance", "Guidance"), ("strength", "Strength"), ("scheduler", "Scheduler"),
+                  ("revision", "Revision"), ("licence", "Licence"))
 
-def sheet_context(manifest: dict[str, Any], thumbs: dict[str, Thumb]) -> dict[str, Any]:
-    """Build the template's variables from a manifest and its thumbnails."""
+
+def sheet_context(manifest: dict[str, Any], thumbs: dict[str, Thumb], *, exports: list[str] | None = None) -> dict[str, Any]:
+    """Build the template's variables from a manifest, its thumbnails and the animatics in exports/."""
     run = manifest.get("run") or {}
     totals = manifest.get("totals") or {}
     takes: dict[int, list[dict[str, Any]]] = {}
@@ -26,62 +30,87 @@ def sheet_context(manifest: dict[str, Any], thumbs: dict[str, Thumb]) -> dict[st
     digits = max(2, len(str(max((e.get("number") or 0 for e in shown), default=0))))
     numbers = {e.get("id"): e.get("number") for e in shown if e.get("id")}
     files = _files_by_sha(manifest)
+    reachable = _reachable(shown)
 
-    frames = [_frame_view(e, takes.get(e.get("number"), [e]), digits, numbers, files, thumbs) for e in shown]
+    frames = [
+        _frame_view(e, takes.get(e.get("number"), [e]), digits, numbers, files, thumbs, reachable) for e in shown
+    ]
     run_totals, all_totals = totals.get("run") or {}, totals.get("all") or {}
-    draft = run.get("backend") == "draft"
+    facts = _backend_facts(run)
+    free = bool(facts.get("free"))
     counts = Counter(f["status"] for f in frames)
-    title = (manifest.get("story") or {}).get("title") or "Storyboard"
+    story = manifest.get("story") or {}
+    title = story.get("title") or "Storyboard"
+    # The name only: a sheet is shared, and the path as given may name the author's folders.
+    story_file = str(story.get("file") or "").replace("\\", "/").rsplit("/", 1)[-1]
     return {
         "title": title,
-        # The name only: a sheet is shared, and the path as given may name the author's folders.
-        "story_file": str((manifest.get("story") or {}).get("file") or "")
-        .replace("\\", "/")
-        .rsplit("/", 1)[-1],
+        "story_file": story_file,
         "version": storyboard.__version__,
-        "draft": draft,
-        "backend": run.get("backend"),
-        "base_url_host": run.get("base_url_host"),
+        "notice": facts.get("notice"),
+        "backend_label": facts.get("label"),
         "interrupted": bool(run.get("interrupted")),
-        "run_date": _date(run.get("finished") or run.get("started")),
+        "run_date": date(run.get("finished") or run.get("started")),
         "run_iso": run.get("finished") or run.get("started") or "",
-        "stats": _stats(frames, counts, run_totals, all_totals, run, draft),
+        "stats": _stats(frames, counts, run_totals, all_totals, run, free),
         "frames": frames,
+        "frames_count": count(len(frames), "frame"),
         "pages": [frames[i : i + 6] for i in range(0, len(frames), 6)],
         "aspect": _dominant_aspect(shown),
         "cast": [_cast_view(c, thumbs) for c in manifest.get("characters", []) or []],
         "has_play": any(e.get("choices") for e in shown),
+        "animatics": [{"href": url(p), "name": p.rsplit("/", 1)[-1]} for p in exports or []],
         "data": {
             "title": title,
             "frames": [
                 {
                     k: f[k]
-                    for k in (
-                        "number",
-                        "label",
-                        "anchor",
-                        "id",
-                        "caption",
-                        "notes",
-                        "text",
-                        "status",
-                        "reason",
-                        "message",
-                    )
+                    for k in ("number", "label", "anchor", "id", "caption", "notes", "text", "status", "reason", "message")
                 }
                 | {
                     "src": f["src"],
                     "thumb": f["thumb"].src if f["thumb"] else None,
-                    "choices": [
-                        {"label": str(c.get("label", "")), "goto": c.get("goto")}
-                        for c in f["choices"]
-                        if isinstance(c, dict)
-                    ],
+                    "choices": [{"label": c["label"], "goto": c["goto"]} for c in f["choices"]],
                 }
                 for f in frames
             ],
+            "editor": editor_data(manifest, shown, takes, thumbs, story_file=story_file, free=free),
         },
     }
+
+
+def _backend_facts(run: dict[str, Any]) -> dict[str, Any]:
+    """Return what the sheet says about the run's backend: label, notice ({tag, text} or None), free."""
+    try:
+        from storyboard.backends.registry import run_facts  # the backends' own words (issue 13)
+    except ImportError:  # until the plugin registry lands: the manifest's keys, or the old rule
+        notice = run.get("notice")
+        if "notice" not in run and run.get("backend") == "draft":
+            notice = {"tag": "Draft preview", "text": "These frames are placeholders drawn offline by the draft "
+                      "backend: no image model was called and nothing was paid for."}
+        free = run["free"] if "free" in run else run.get("backend") == "draft"
+        label = run.get("backend_label") or run.get("backend")
+        if label and run.get("base_url_host") and run.get("base_url_host") != "api.openai.com":
+            label += f" ({run['base_url_host']})"
+        return {"label": label, "notice": notice if isinstance(notice, dict) else None, "free": bool(free)}
+    return run_facts(run)
+
+
+def _reachable(entries: list[dict[str, Any]]) -> set[str] | None:
+    """Return the ids an adventure's reader can reach from its first frame (None: not an adventure)."""
+    if not any(e.get("choices") for e in entries):
+        return None
+    by_id = {e.get("id"): e for e in entries if e.get("id")}
+    start = entries[0].get("id") if entries else None
+    seen: set[str] = set()
+    todo = [start] if start else []
+    while todo:
+        fid = todo.pop()
+        if fid in seen or fid not in by_id:
+            continue
+        seen.add(fid)
+        todo += [c.get("goto") for c in by_id[fid].get("choices") or [] if isinstance(c, dict)]
+    return seen
 
 
 def _frame_view(
@@ -91,6 +120,7 @@ def _frame_view(
     numbers: dict[str, int],
     files: dict[str, str],
     thumbs: dict[str, Thumb],
+    reachable: set[str] | None,
 ) -> dict[str, Any]:
     number = e.get("number") or 0
     label = f"{number:0{digits}d}"
@@ -100,47 +130,65 @@ def _frame_view(
     src_number = source.get("number") if source else None
     if source and src_number is None:
         src_number = numbers.get(source.get("frame"))
+    source_thumb = None
     refs = []
     for inp in e.get("inputs", []) or []:
-        if inp.get("role") == "source" and source:
-            continue  # shown as the "from" link
-        file = inp.get("file") or files.get(inp.get("sha256") or "")
-        name = inp.get("frame") or (inp.get("file") or "").rsplit("/", 1)[-1]
-        refs.append(
-            {
-                "role": inp.get("role") or "input",
-                "title": f"{inp.get('role') or 'input'}: {name}",
-                "href": _url(file),
-                "thumb": thumbs.get(inp.get("sha256") or ""),
-            }
-        )
+        if inp.get("role") == "source":
+            source_thumb = thumbs.get(inp.get("sha256") or "")
+            if source:
+                continue  # shown as the "from" link
+        refs.append(_ref_view(inp, e, files, thumbs))
+    for r in refs:
+        if r["role"] == "mask":
+            r["over"] = source_thumb  # a mask shows over the image it masks
     take_views = []
-    if (e.get("takes") or 1) > 1:
-        for t in sorted(all_takes, key=lambda t: t.get("take") or 0):
+    if (e.get("takes") or 1) > 1 or any(t.get("take") == "edited" for t in all_takes):
+        for t in sorted(all_takes, key=_take_order):
+            seed = f" · seed {t['seed']}" if t.get("seed") is not None else ""
             take_views.append(
                 {
                     "take": t.get("take"),
                     "picked": bool(t.get("picked")),
                     "status": t.get("status"),
-                    "href": _url(t.get("take_file") or t.get("file")),
+                    "href": url(t.get("take_file") or t.get("file")),
                     "thumb": thumbs.get(t.get("sha256") or ""),
-                    "title": f"{label} · take {t.get('take')} of {e.get('takes')}",
+                    "title": f"{label} · take {t.get('take')} of {e.get('takes')}{seed}",
+                    "seed": t.get("seed"),
                 }
             )
+    choices = []
+    for c in e.get("choices") or []:
+        if not isinstance(c, dict):
+            continue
+        target = numbers.get(c.get("goto"))
+        choices.append(
+            {
+                "label": str(c.get("label", "")),
+                "goto": c.get("goto"),
+                "target": f"{target:0{digits}d}" if target else None,
+                "anchor": f"f{target:0{digits}d}" if target else None,
+            }
+        )
     return {
         "number": number,
         "label": label,
         "anchor": f"f{label}",
         "id": e.get("id"),
+        "key": e.get("id") or f"#{number}",
+        "name": e.get("id") or str(number),
         "caption": e.get("caption"),
         "notes": e.get("notes"),
         "text": e.get("text"),
-        "choices": e.get("choices") or [],
+        "choices": choices,
+        "unreachable": reachable is not None and number != 1 and e.get("id") not in reachable,
+        "dialogue": [d for d in e.get("dialogue") or [] if isinstance(d, dict) and d.get("speaker")],
+        "lock": bool(e.get("lock")),
+        "seed": e.get("seed"),
         "status": status,
         "reason": e.get("reason"),
         "message": error.get("message"),
         "error_code": error.get("code") or error.get("type"),
-        "src": _url(e.get("file")),
+        "src": url(e.get("file")),
         "thumb": thumbs.get(e.get("sha256") or "") if e.get("file") else None,
         "kind": e.get("kind") or "generate",
         "source": {
@@ -160,6 +208,32 @@ def _frame_view(
     }
 
 
+def _take_order(t: dict[str, Any]) -> tuple[int, int]:
+    take = t.get("take")
+    return (1, 0) if not isinstance(take, int) else (0, take)
+
+
+def _ref_view(inp: dict[str, Any], e: dict[str, Any], files: dict[str, str], thumbs: dict[str, Thumb]) -> dict[str, Any]:
+    role = inp.get("role") or "input"
+    file = inp.get("file") or files.get(inp.get("sha256") or "")
+    if inp.get("frame"):
+        name = f"frame {inp['frame']}"
+    elif inp.get("path"):
+        name = str(inp["path"])  # as the story names it, e.g. masks/sky.png
+    elif role == "mask" and e.get("kind") == "outpaint":
+        name = "the new area, made by storyboard"
+    else:
+        name = (inp.get("file") or "").rsplit("/", 1)[-1]
+    words = {"mask": "mask", "reference": "reference", "source": "source file"}
+    return {
+        "role": role,
+        "title": f"{words.get(role, role)}: {name}",
+        "href": url(file),
+        "thumb": thumbs.get(inp.get("sha256") or ""),
+        "over": None,
+    }
+
+
 def _details(e: dict[str, Any]) -> list[tuple[str, str]]:
     rows: list[tuple[str, str]] = [("Kind", e.get("kind") or "generate"), ("Model", e.get("model") or "—")]
     size = e.get("size") or "—"
@@ -175,11 +249,18 @@ def _details(e: dict[str, Any]) -> list[tuple[str, str]]:
         rows.append(("Outpaint", f"{o.get('extend')} by {o.get('by')}" + (f" (added {px})" if px else "")))
     if e.get("characters"):
         rows.append(("Characters", ", ".join(e["characters"])))
+    if e.get("seed") is not None:
+        rows.append(("Seed", str(e["seed"])))
+    for key, label in _BACKEND_FACTS:
+        if e.get(key) not in (None, ""):
+            rows.append((label, str(e[key])))
+    if e.get("camera") and e["camera"] != "static":
+        rows.append(("Camera", str(e["camera"])))
     rows += [
         ("Status", e.get("status") or "ok"),
         ("Attempts", str(e.get("attempts") if e.get("attempts") is not None else "—")),
-        ("Time", _duration(e.get("seconds"))),
-        ("Cost", _money(e.get("cost_usd"), bool(e.get("cost_estimated")))),
+        ("Time", duration(e.get("seconds"))),
+        ("Cost", money(e.get("cost_usd"), bool(e.get("cost_estimated")))),
     ]
     if e.get("possibly_billed_twice"):
         rows.append(("Possibly billed twice", str(e["possibly_billed_twice"])))
@@ -194,7 +275,7 @@ def _stats(
     run_totals: dict[str, Any],
     all_totals: dict[str, Any],
     run: dict[str, Any],
-    draft: bool,
+    free: bool,
 ) -> list[dict[str, Any]]:
     stats = [{"label": "Frames", "value": str(len(frames)), "tone": ""}]
     if counts["failed"]:
@@ -204,14 +285,14 @@ def _stats(
     for status, label in (("edited", "Edited"), ("locked", "Locked")):
         if counts[status]:
             stats.append({"label": label, "value": str(counts[status]), "tone": ""})
-    if draft:
-        stats.append({"label": "Spend", "value": "free (draft)", "tone": ""})
+    if free:
+        stats.append({"label": "Spend", "value": "free", "tone": ""})
     else:
         stats.append(
             {
                 "label": "This run",
                 "tone": "",
-                "value": _money(run_totals.get("cost_usd"), bool(run_totals.get("cost_estimated"))),
+                "value": money(run_totals.get("cost_usd"), bool(run_totals.get("cost_estimated"))),
             }
         )
         if all_totals:
@@ -219,19 +300,15 @@ def _stats(
                 {
                     "label": "All runs",
                     "tone": "",
-                    "value": _money(all_totals.get("cost_usd"), bool(all_totals.get("cost_estimated"))),
+                    "value": money(all_totals.get("cost_usd"), bool(all_totals.get("cost_estimated"))),
                 }
             )
     if run_totals.get("possibly_billed_twice"):
         stats.append(
-            {
-                "label": "Maybe billed twice",
-                "value": str(run_totals["possibly_billed_twice"]),
-                "tone": "skipped",
-            }
+            {"label": "Maybe billed twice", "value": str(run_totals["possibly_billed_twice"]), "tone": "skipped"}
         )
     seconds = run.get("seconds", run_totals.get("seconds"))
-    stats.append({"label": "Time", "value": _duration(seconds), "tone": ""})
+    stats.append({"label": "Time", "value": duration(seconds), "tone": ""})
     return stats
 
 
@@ -241,7 +318,7 @@ def _cast_view(c: dict[str, Any], thumbs: dict[str, Thumb]) -> dict[str, Any]:
     if sheet:
         error = sheet.get("error") or {}
         sheet_view = {
-            "href": _url(sheet.get("file")),
+            "href": url(sheet.get("file")),
             "thumb": thumbs.get(sheet.get("sha256") or ""),
             "status": sheet.get("status") or "ok",
             "message": error.get("message"),
@@ -253,7 +330,7 @@ def _cast_view(c: dict[str, Any], thumbs: dict[str, Thumb]) -> dict[str, Any]:
         "sheet": sheet_view,
         "refs": [
             {
-                "href": _url(r.get("file")),
+                "href": url(r.get("file")),
                 "thumb": thumbs.get(r.get("sha256") or ""),
                 "title": r.get("source") or r.get("file"),
             }
@@ -272,7 +349,7 @@ def _files_by_sha(manifest: dict[str, Any]) -> dict[str, str]:
 
 def _dominant_aspect(entries: list[dict[str, Any]]) -> str:
     """Return the most common width/height of the frames, so every card's picture box matches it."""
-    ratios = Counter()
+    ratios: Counter[tuple[int, int]] = Counter()
     for e in entries:
         w, h = e.get("width"), e.get("height")
         if not (w and h) and isinstance(e.get("size"), str) and "x" in e["size"]:
@@ -285,43 +362,3 @@ def _dominant_aspect(entries: list[dict[str, Any]]) -> str:
     # Keep the box between 2:1 and 1:1, so one odd frame cannot make every card tall or thin.
     ratio = min(2.0, max(1.0, w / h))
     return f"{ratio:.4f}"
-
-
-def _url(path: str | None) -> str | None:
-    """Quote a manifest path for use in src/href; it stays relative to DIR."""
-    if not path:
-        return None
-    # Quoting ':' and a leading '/' keeps every link inside the folder, whatever the manifest says.
-    return quote(path.lstrip("/"), safe="/-_.~")
-
-
-def _money(value: Any, estimated: bool) -> str:
-    if value is None:
-        return "unknown"
-    value = float(value)
-    text = f"${value:,.3f}" if 0 < value < 0.1 else f"${value:,.2f}"
-    return ("≈" + text) if estimated and value else text
-
-
-def _duration(seconds: Any) -> str:
-    if seconds is None:
-        return "—"
-    s = float(seconds)
-    if s < 60:
-        return f"{s:.1f} s"
-    m, s = divmod(round(s), 60)
-    if m < 60:
-        return f"{m} min {s} s"
-    h, m = divmod(m, 60)
-    return f"{h} h {m} min"
-
-
-def _date(iso: str | None) -> str:
-    if not iso:
-        return ""
-    try:
-        when = datetime.fromisoformat(iso)
-    except ValueError:
-        return iso
-    zone = " UTC" if when.utcoffset() is not None and not when.utcoffset() else ""
-    return f"{when.day} {when:%b %Y, %H:%M}{zone}"

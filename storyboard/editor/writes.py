@@ -1,0 +1,173 @@
+"""One change of the changes file written into a frame's mapping (ruamel.yaml round-trip data):
+keys added where a writer would put them, values in the old value's quoting style, and never a
+write into an anchor, an alias or a merge key (one edit there would change other frames too)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from storyboard.editor.changes import Change
+
+# Where a new key goes in a frame: after the first of these keys that the frame has.
+_AFTER = {
+    "pick": ("takes", "prompt", "id"),
+    "caption": ("prompt", "id"),
+    "notes": ("caption", "prompt", "id"),
+    "dialogue": ("notes", "caption", "prompt", "id"),
+    "lock": (),
+}
+
+
+
+class Refused(Exception):
+    """One change cannot be written; the message says why."""
+
+
+def write(fm: Any, c: Change, shared: set[int]) -> None:
+    """Write one change into the frame's mapping (ruamel CommentedMap), or raise Refused."""
+    from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
+    if not isinstance(fm, CommentedMap):
+        raise Refused("the frame is not a mapping")
+    if id(fm) in shared or _anchor(fm):
+        raise Refused(f"the frame is an anchor (&{_anchor(fm) or '...'}) that other parts of the story reuse; edit it by hand")
+    own = {k for k, _ in fm.non_merged_items()}
+    key = c.field
+    if key in fm and key not in own:
+        raise Refused(f"its {key} comes from a merge key (`<<:`) that other frames share; edit it by hand")
+    old = fm.get(key) if key in own else None
+    if old is not None and (id(old) in shared or _anchor(old)):
+        raise Refused(f"its {key} carries the anchor &{_anchor(old) or '...'}, which other keys reuse; edit it by hand")
+
+    if c.field == "pick":
+        _put(fm, key, c.after)
+    elif c.field == "lock":
+        if c.after:
+            _put(fm, key, True)
+        else:
+            _drop(fm, key)
+    elif c.field in ("caption", "notes"):
+        if c.after is None or c.after == "":
+            _drop(fm, key)
+        else:
+            _put(fm, key, _scalar(old, c.after))
+    elif c.field == "dialogue":
+        if not c.after:
+            _drop(fm, key)
+            return
+        lines = list(c.after)
+        if isinstance(old, CommentedSeq) and len(old) == len(lines) and all(
+            isinstance(d, CommentedMap) and len(d) == 1 and next(iter(d)) == s for d, (s, _) in zip(old, lines, strict=True)
+        ):
+            for d, (s, line) in zip(old, lines, strict=True):
+                if d[s] != line:
+                    if id(d) in shared or _anchor(d[s]):
+                        raise Refused("a line of its dialogue carries an anchor that other keys reuse; edit it by hand")
+                    d[s] = _scalar(d[s], line)
+        else:
+            new = CommentedSeq()
+            for s, line in lines:
+                item = CommentedMap()
+                item[s] = _scalar(None, line)
+                new.append(item)
+            _put(fm, key, new)
+
+
+def _put(fm: Any, key: str, value: Any) -> None:
+    if key in fm:
+        fm[key] = value
+        return
+    own = [k for k, _ in fm.non_merged_items()]
+    at = len(own)
+    for prev in _AFTER[key]:
+        if prev in own:
+            at = own.index(prev) + 1
+            break
+    # ruamel counts a merge key (`<<: *x`) as a position of its own.
+    merge_pos = getattr(getattr(fm, "merge", None), "merge_pos", -1)
+    pos = at + 1 if 0 <= merge_pos <= at else at
+    trailing = None
+    if at == len(own) and own:
+        # The last key's trailing comment (the blank line and comments above the next frame)
+        # must stay after the frame, so it moves to the new last key.
+        trailing = fm.ca.items.pop(own[-1], None)
+    fm.insert(pos, key, value)
+    if trailing is not None:
+        fm.ca.items[key] = trailing
+
+
+def _drop(fm: Any, key: str) -> None:
+    if key not in fm:
+        return
+    keys = list(fm.keys())
+    trailing = fm.ca.items.pop(key, None)
+    del fm[key]
+    if trailing is not None and keys[-1] == key and len(fm):
+        # Keep the comments that followed the removed last key (the next frame's lead).
+        fm.ca.items[list(fm.keys())[-1]] = trailing
+
+
+def _scalar(old: Any, new: str) -> Any:
+    """Return `new` as a YAML string in the old value's style, quoted wherever a YAML 1.1 reader
+    (PyYAML, older tools) would read it as something else (`No`, `16:9`, `010`, `=`)."""
+    from ruamel.yaml.scalarstring import (
+        DoubleQuotedScalarString,
+        FoldedScalarString,
+        LiteralScalarString,
+        SingleQuotedScalarString,
+    )
+
+    if "\n" in new.rstrip("\n") or isinstance(old, (LiteralScalarString, FoldedScalarString)) and "\n" in new:
+        return LiteralScalarString(new)
+    if isinstance(old, SingleQuotedScalarString) and "\n" not in new:
+        return SingleQuotedScalarString(new)
+    if isinstance(old, DoubleQuotedScalarString) or _misread(new):
+        return DoubleQuotedScalarString(new)
+    return new
+
+
+def _misread(text: str) -> bool:
+    """Return True when a plain scalar `text` would not read back as this string under YAML 1.1 or 1.2."""
+    import yaml
+
+    if text != text.strip() or "\n" in text:
+        return True
+    try:
+        return yaml.safe_load(text) != text
+    except yaml.YAMLError:
+        return True
+
+
+def _anchor(node: Any) -> str | None:
+    anchor = getattr(node, "anchor", None)
+    return getattr(anchor, "value", None) if anchor is not None else None
+
+
+def shared_nodes(data: Any) -> set[int]:
+    """Return the ids of nodes that stand in more than one place (aliases and merge sources)."""
+    from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
+    seen: set[int] = set()
+    shared: set[int] = set()
+
+    def walk(node: Any) -> None:
+        if not isinstance(node, (CommentedMap, CommentedSeq)) and _anchor(node) is None:
+            return
+        if id(node) in seen:
+            shared.add(id(node))
+            return
+        seen.add(id(node))
+        if isinstance(node, CommentedMap):
+            for source in getattr(node, "merge", []) or []:
+                shared.add(id(source[1] if isinstance(source, tuple) else source))
+                walk(source[1] if isinstance(source, tuple) else source)
+            for _, v in node.non_merged_items():
+                walk(v)
+        elif isinstance(node, CommentedSeq):
+            for v in node:
+                walk(v)
+
+    walk(data)
+    return shared
+
+

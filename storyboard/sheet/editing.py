@@ -1,0 +1,112 @@
+"""What the sheet's editor needs, computed at sheet time: each frame's editable values, its takes,
+what its request depends on (chain source, the manifest's `reads`) and what running it again
+would cost, so the page can say what a change sends before it is saved (sheet.js does the rest)."""
+
+from __future__ import annotations
+
+from statistics import median
+from typing import Any
+
+from storyboard.sheet.format import url
+from storyboard.sheet.thumbs import Thumb
+
+STORAGE_PREFIX = "storyboard-changes:"
+_BILLED = ("ok", "cached", "edited", "locked")
+
+
+def editor_data(
+    manifest: dict[str, Any],
+    shown: list[dict[str, Any]],
+    takes: dict[int, list[dict[str, Any]]],
+    thumbs: dict[str, Thumb],
+    *,
+    story_file: str,
+    free: bool,
+) -> dict[str, Any]:
+    """Return the editor's JSON: the story it belongs to, and one record per frame in story order."""
+    story = manifest.get("story") or {}
+    sha = story.get("sha256") or ""
+    per_take = _take_costs(manifest)
+    frames = []
+    for e in shown:
+        number = e.get("number") or 0
+        entries = sorted(takes.get(number, [e]), key=lambda t: (not isinstance(t.get("take"), int), t.get("take") or 0))
+        reads = e.get("reads") or {}
+        source = (e.get("source") or {}).get("frame")
+        previous_image = "image" in (reads.get("previous") or [])
+        cost = _rerun_cost(entries, per_take, free)
+        frames.append(
+            {
+                "key": e.get("id") or f"#{number}",
+                "name": e.get("id") or str(number),
+                "id": e.get("id"),
+                "number": number,
+                "status": e.get("status") or "ok",
+                "pick": e.get("take") or 1,
+                "takes": [
+                    {
+                        "take": t.get("take"),
+                        "src": url(t.get("file")),
+                        "thumb": thumbs[t["sha256"]].src if t.get("sha256") in thumbs else None,
+                        "status": t.get("status"),
+                    }
+                    for t in entries
+                    if len(entries) > 1 or t.get("take") == "edited"
+                ],
+                "caption": e.get("caption"),
+                "notes": e.get("notes"),
+                "dialogue": [
+                    {"speaker": str(d["speaker"]), "line": str(d.get("line") or "")}
+                    for d in e.get("dialogue") or []
+                    if isinstance(d, dict) and d.get("speaker")
+                ],
+                "lock": bool(e.get("lock")),
+                # `edit: previous` follows the order; a source named by id does not.
+                "source": None if previous_image else source,
+                "reads": {
+                    "number": bool(reads.get("number")),
+                    "previous": [a for a in reads.get("previous") or [] if isinstance(a, str)],
+                    "frames": {str(k): list(v) for k, v in (reads.get("frames") or {}).items()},
+                    "any": bool(reads.get("any")),
+                    # Only where the backend takes seeds does a seed that follows the place matter.
+                    "position_seed": bool(reads.get("position_seed")) and e.get("seed") is not None,
+                },
+                "requests": len([t for t in entries if t.get("take") != "edited"]) or 1,
+                "cost": cost,
+            }
+        )
+    return {
+        "story": {"file": story_file, "title": story.get("title") or "", "sha256": sha},
+        "storage": STORAGE_PREFIX + (sha or f"{story_file}:{story.get('title') or ''}"),
+        "changes_file": (story_file.rsplit(".", 1)[0] if "." in story_file else story_file or "story") + ".changes.json",
+        "free": free,
+        "adventure": any(e.get("choices") for e in shown),
+        "frames": frames,
+    }
+
+
+def _take_costs(manifest: dict[str, Any]) -> dict[tuple[Any, ...], float]:
+    """Return the typical cost of one take per (model, size, quality), from the takes that were billed."""
+    seen: dict[tuple[Any, ...], list[float]] = {}
+    for e in manifest.get("frames", []):
+        if e.get("status") in _BILLED and isinstance(e.get("cost_usd"), (int, float)) and e["cost_usd"] > 0:
+            seen.setdefault((e.get("model"), e.get("size"), e.get("quality")), []).append(float(e["cost_usd"]))
+    return {k: median(v) for k, v in seen.items()}
+
+
+def _rerun_cost(entries: list[dict[str, Any]], per_take: dict[tuple[Any, ...], float], free: bool) -> float | None:
+    """Return what requesting every take of a frame again would cost, or None when it cannot be told."""
+    if free:
+        return 0.0
+    total = 0.0
+    for t in entries:
+        if t.get("take") == "edited":
+            continue
+        cost = t.get("cost_usd")
+        if t.get("status") not in _BILLED or not isinstance(cost, (int, float)) or cost <= 0:
+            # A failed or skipped take cost nothing, but asking again would: its like's price.
+            cost = per_take.get((t.get("model"), t.get("size"), t.get("quality")))
+        if cost is None:
+            return None
+        total += float(cost)
+    return round(total, 6)

@@ -1,0 +1,505 @@
+/* The contact sheet as an editor: pick takes, edit captions, notes and dialogue, lock frames and
+   reorder them; every change shows at once, is counted, kept in localStorage (per version of the
+   story, so two tabs stay in step) and can be undone; "Save changes" downloads the changes file
+   that `storyboard apply` writes into the story. Inlined into index.html after sheet.js.
+   User text only ever reaches the page through textContent and form values, never as markup. */
+(function () {
+  'use strict';
+  const dataEl = document.getElementById('sb-data');
+  const cfg = dataEl && JSON.parse(dataEl.textContent).editor;
+  if (!cfg || !cfg.frames.length) return;
+  const frames = cfg.frames;
+  const FIELDS = ['pick', 'caption', 'notes', 'dialogue', 'lock'];
+  const byKey = new Map(frames.map((f) => [f.key, f]));
+  const baseOrder = frames.map((f) => f.key);
+  const digits = Math.max(2, String(frames.length).length);
+  const pad = (n) => String(n).padStart(digits, '0');
+  const base = {};
+  frames.forEach((f) => {
+    base[f.key] = { pick: f.pick, caption: f.caption ?? null, notes: f.notes ?? null, dialogue: f.dialogue, lock: f.lock };
+  });
+  const shared = window.storyboardSheet || null;  // sheet.js: the lightbox's frames
+  const $ = (sel, root) => (root || document).querySelector(sel);
+  const el = (tag, props, kids) => {
+    const n = document.createElement(tag);
+    Object.entries(props || {}).forEach(([k, v]) => {
+      if (k === 'text') n.textContent = v;
+      else if (k === 'class') n.className = v;
+      else if (k.startsWith('aria-') || k.startsWith('data-') || k === 'title' || k === 'role') n.setAttribute(k, v);
+      else n[k] = v;
+    });
+    (kids || []).forEach((c) => n.appendChild(c));
+    return n;
+  };
+  const same = (a, b) => JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
+  const clone = (o) => JSON.parse(JSON.stringify(o));
+
+  // History: a list of actions replayed over the story as loaded ----------------------------------
+  function valid(a) {
+    if (!a || typeof a !== 'object') return false;
+    if (a.type === 'reset') return true;
+    if (!byKey.has(a.key)) return false;
+    if (a.type === 'move') return Number.isInteger(a.to) && Boolean(byKey.get(a.key).id);
+    return a.type === 'set' && FIELDS.includes(a.field);
+  }
+
+  function load() {
+    try {
+      const saved = JSON.parse(localStorage.getItem(cfg.storage) || 'null');
+      return saved && Array.isArray(saved.actions) ? saved.actions.filter(valid) : [];
+    } catch (e) { return []; }
+  }
+
+  function persist() {
+    try {
+      if (actions.length) localStorage.setItem(cfg.storage, JSON.stringify({ version: 1, actions: actions, saved: savedNet }));
+      else localStorage.removeItem(cfg.storage);
+    } catch (e) { /* private mode or full: the changes live in this tab only */ }
+  }
+
+  function replay(list) {
+    const s = { values: clone(base), order: baseOrder.slice() };
+    for (const a of list) {
+      if (a.type === 'reset') { s.values = clone(base); s.order = baseOrder.slice(); continue; }
+      if (a.type === 'set') { s.values[a.key][a.field] = clone(a.value); continue; }
+      const i = s.order.indexOf(a.key);
+      s.order.splice(i, 1);
+      s.order.splice(Math.max(0, Math.min(a.to, s.order.length)), 0, a.key);
+    }
+    return s;
+  }
+
+  let actions = load();
+  let savedNet = null;
+  try { savedNet = (JSON.parse(localStorage.getItem(cfg.storage) || 'null') || {}).saved || null; } catch (e) { savedNet = null; }
+  let typing = null;  // {key, field} while a text field is being typed in: one undo step per visit
+  let state = replay(actions);
+
+  function act(a) {
+    const last = actions[actions.length - 1];
+    if (a.type === 'set' && typing && last && last.type === 'set' && last.key === a.key && last.field === a.field &&
+        typing.key === a.key && typing.field === a.field) {
+      last.value = a.value;
+    } else {
+      actions.push(a);
+    }
+    state = replay(actions);
+    persist();
+    render();
+  }
+
+  function undo() {
+    if (!actions.length) return;
+    actions.pop();
+    typing = null;
+    state = replay(actions);
+    persist();
+    render(true);
+  }
+
+  // What changed, and what a run would send again --------------------------------------------------
+  function netChanges(s) {
+    const out = [];
+    for (const k of baseOrder) {
+      for (const field of FIELDS) {
+        if (!same(s.values[k][field], base[k][field])) out.push({ frame: k, field: field, before: base[k][field], after: s.values[k][field] });
+      }
+    }
+    return out;
+  }
+
+  // The fewest frames that moved: those outside a longest run kept in their old relative order.
+  function movedFrames(order) {
+    const pos = order.map((k) => baseOrder.indexOf(k));
+    const tails = [], prev = new Array(pos.length), idx = [];
+    pos.forEach((p, i) => {
+      let lo = 0, hi = tails.length;
+      while (lo < hi) { const mid = (lo + hi) >> 1; if (tails[mid] < p) lo = mid + 1; else hi = mid; }
+      tails[lo] = p; idx[lo] = i; prev[i] = lo > 0 ? idx[lo - 1] : -1;
+    });
+    const keep = new Set();
+    for (let i = idx[tails.length - 1]; i !== undefined && i >= 0; i = prev[i]) keep.add(order[i]);
+    return order.filter((k) => !keep.has(k));
+  }
+
+  function affected(s) {
+    const pos0 = new Map(baseOrder.map((k, i) => [k, i]));
+    const pos1 = new Map(s.order.map((k, i) => [k, i]));
+    const before = (order, pos, k) => (cfg.adventure || pos.get(k) === 0 ? null : order[pos.get(k) - 1]);
+    const moved = (k) => pos0.get(k) !== pos1.get(k);
+    const captionChanged = (k) => !same(s.values[k].caption, base[k].caption);
+    const pickChanged = (k) => !same(s.values[k].pick, base[k].pick);
+    const kept = (k) => s.values[k].lock || byKey.get(k).status === 'edited';
+    const anything = s.order.some((k, i) => k !== baseOrder[i]) || baseOrder.some(captionChanged);
+    const prompt = new Set(), image = new Set();
+    for (let grew = true; grew;) {
+      grew = false;
+      for (const f of frames) {
+        const k = f.key, r = f.reads;
+        const p0 = before(baseOrder, pos0, k), p1 = before(s.order, pos1, k);
+        if (!prompt.has(k)) {
+          let d = (r.any && anything) || ((r.number || r.position_seed) && moved(k));
+          for (const a of r.previous) {
+            if (a === 'image') continue;
+            if (a === 'number') d = d || moved(k);
+            else if (p0 !== p1) d = true;
+            else if (p1) d = d || (a === 'caption' && captionChanged(p1)) || (a === 'prompt' && prompt.has(p1));
+          }
+          for (const [id, attrs] of Object.entries(r.frames)) {
+            if (!byKey.has(id)) continue;
+            for (const a of attrs) d = d || (a === 'caption' && captionChanged(id)) || (a === 'prompt' && prompt.has(id)) || (a === 'number' && moved(id));
+          }
+          if (d) { prompt.add(k); grew = true; }
+        }
+        if (!image.has(k) && !kept(k)) {
+          let d = prompt.has(k);
+          let src = f.source;
+          if (r.previous.includes('image')) { d = d || p0 !== p1; src = p1; }
+          if (src && byKey.has(src)) d = d || pickChanged(src) || image.has(src);
+          if (d) { image.add(k); grew = true; }
+        }
+      }
+    }
+    return s.order.filter((k) => image.has(k));
+  }
+
+  function money(v) {
+    if (cfg.free) return 'free';
+    if (v === null) return 'cost unknown';
+    return '≈$' + (v > 0 && v < 0.1 ? v.toFixed(3) : v.toFixed(2));
+  }
+
+  function costOf(keys) {
+    let total = 0, requests = 0;
+    for (const k of keys) {
+      const f = byKey.get(k);
+      requests += f.requests;
+      if (total !== null) total = f.cost === null ? null : total + f.cost;
+    }
+    return { total: total, requests: requests };
+  }
+
+  const nameOf = (k) => byKey.get(k).name;
+  const plural = (n, one, many) => n + ' ' + (n === 1 ? one : many);
+  const names = (keys) => keys.map(nameOf).join(', ');
+
+  function effect(keys, none, some) {
+    if (!keys.length) return none;
+    const c = costOf(keys);
+    return some(keys) + ' (' + names(keys) + '), ' + money(c.total);
+  }
+
+  function describe(c) {
+    const only = { values: clone(base), order: baseOrder.slice() };
+    if (c.field === 'order') only.order = state.order.slice();
+    else only.values[c.frame][c.field] = c.after;
+    const keys = affected(only);
+    if (c.field === 'order') {
+      return effect(keys, 'The new order renumbers the frame files and sends nothing',
+        (ks) => 'The new order renumbers the frame files and re-runs ' + plural(ks.length, 'frame that follows', 'frames that follow') + ' the order');
+    }
+    const who = nameOf(c.frame);
+    if (c.field === 'pick') {
+      const take = c.after === 'edited' ? 'the edited take' : 'take ' + c.after;
+      return effect(keys, 'Picking ' + take + ' of ' + who + ' sends nothing',
+        (ks) => 'Picking ' + take + ' of ' + who + ' re-runs ' + plural(ks.length, 'chained frame', 'chained frames'));
+    }
+    if (c.field === 'lock') return (c.after ? 'Locking ' : 'Unlocking ') + who + (c.after ? ' keeps its image; sends nothing' : ' sends nothing');
+    const what = { caption: 'The caption', notes: 'The notes', dialogue: 'The dialogue' }[c.field] + ' of ' + who;
+    return effect(keys, what + ' sends nothing',
+      (ks) => what + ' re-runs ' + plural(ks.length, 'frame that quotes it', 'frames that quote it'));
+  }
+
+  // The page ------------------------------------------------------------------------------------------
+  const grid = $('.frames .grid');
+  const cards = new Map();
+  document.querySelectorAll('article.card[data-key]').forEach((c) => cards.set(c.dataset.key, c));
+  const bar = $('.editbar');
+  const panel = $('.editbar-panel', bar);
+
+  function textbox(cls, label, value, multi, onInput) {
+    const t = el('textarea', { class: 'edit-text ' + cls, rows: 1, spellcheck: true, 'aria-label': label, placeholder: label.split(' of ')[0] });
+    t.value = value || '';
+    t.addEventListener('focus', () => { typing = null; });
+    t.addEventListener('input', () => { onInput(t.value); typing = onInput.target; });
+    t.addEventListener('blur', () => { typing = null; });
+    if (!multi) t.addEventListener('keydown', (e) => { if (e.key === 'Enter') { e.preventDefault(); t.blur(); } });
+    return t;
+  }
+
+  function textValue(v) { return v.trim() === '' ? null : v; }
+
+  function setter(k, field, toValue) {
+    const fn = (v) => act({ type: 'set', key: k, field: field, value: toValue(v) });
+    fn.target = { key: k, field: field };
+    return fn;
+  }
+
+  function buildCard(f) {
+    const card = cards.get(f.key);
+    if (!card) return;
+    card.classList.add('editable');
+    const meta = $('.meta', card);
+    const tools = el('span', { class: 'tools' });
+    if (f.id) {
+      const grip = el('span', { class: 'grip', title: 'Drag to move frame ' + f.name, 'aria-hidden': 'true', text: '⠿' });
+      const up = el('button', { type: 'button', class: 'tool move-earlier', 'aria-label': 'Move frame ' + f.name + ' earlier', title: 'Move earlier', text: '←' });
+      const down = el('button', { type: 'button', class: 'tool move-later', 'aria-label': 'Move frame ' + f.name + ' later', title: 'Move later', text: '→' });
+      up.addEventListener('click', () => moveBy(f.key, -1, up));
+      down.addEventListener('click', () => moveBy(f.key, 1, down));
+      grip.addEventListener('pointerdown', () => { card.draggable = true; });
+      tools.append(grip, up, down);
+    } else {
+      tools.append(el('span', { class: 'no-move', text: 'give it an id to move it', title: 'A frame without an id cannot be moved: give it an id in the story to move it' }));
+    }
+    const lock = el('input', { type: 'checkbox', class: 'lock-box', 'aria-label': 'Lock frame ' + f.name });
+    lock.addEventListener('change', () => act({ type: 'set', key: f.key, field: 'lock', value: lock.checked }));
+    tools.append(el('label', { class: 'lock', title: 'A locked frame keeps its image when its request changes' }, [lock, el('span', { text: 'Lock' })]));
+    meta.append(tools);
+
+    const edit = el('div', { class: 'edit' });
+    edit.append(textbox('caption', 'Caption of frame ' + f.name, base[f.key].caption, false, setter(f.key, 'caption', textValue)));
+    edit.append(textbox('notes', 'Notes of frame ' + f.name, base[f.key].notes, true, setter(f.key, 'notes', textValue)));
+    if (f.dialogue.length) {
+      const list = el('ul', { class: 'dialogue edit-dialogue', 'aria-label': 'Dialogue of frame ' + f.name });
+      f.dialogue.forEach((d, i) => {
+        const toValue = (v) => state.values[f.key].dialogue.map((x, j) => (j === i ? { speaker: x.speaker, line: v } : x));
+        const box = textbox('line', 'Dialogue line ' + (i + 1) + ' of frame ' + f.name, d.line, false, setter(f.key, 'dialogue', toValue));
+        list.append(el('li', {}, [el('span', { class: 'speaker', text: d.speaker }), box]));
+      });
+      edit.append(list);
+    }
+    $('.words', card).after(edit);
+
+    card.querySelectorAll('.take-item').forEach((item) => {
+      const raw = item.dataset.take;
+      const take = /^\d+$/.test(raw) ? Number(raw) : raw;
+      const t = f.takes.find((x) => String(x.take) === raw);
+      if (!t || !t.src) return;
+      const label = take === 'edited' ? 'Pick the edited take of frame ' + f.name : 'Pick take ' + take + ' of frame ' + f.name;
+      const b = el('button', { type: 'button', class: 'take-pick', 'aria-label': label });
+      b.addEventListener('click', () => act({ type: 'set', key: f.key, field: 'pick', value: take }));
+      item.append(b);
+    });
+  }
+
+  function moveBy(k, delta, button) {
+    const i = state.order.indexOf(k);
+    const j = i + delta;
+    if (j < 0 || j >= state.order.length) return;
+    typing = null;
+    act({ type: 'move', key: k, to: j });
+    if (button) { button.focus({ preventScroll: true }); cards.get(k).scrollIntoView({ block: 'nearest' }); }
+  }
+
+  // Drag and drop: a card dragged by its grip lands before or after the card it is dropped on.
+  let dragging = null;
+  grid.addEventListener('dragstart', (e) => {
+    const card = e.target.closest && e.target.closest('article.card');
+    if (!card || !card.draggable) { e.preventDefault(); return; }
+    dragging = card.dataset.key;
+    card.classList.add('dragging');
+    e.dataTransfer.effectAllowed = 'move';
+    e.dataTransfer.setData('text/plain', dragging);
+  });
+  function dropSide(card, e) {
+    const r = card.getBoundingClientRect();
+    return e.clientX < r.left + r.width / 2 ? 'before' : 'after';
+  }
+  function clearMarks() { grid.querySelectorAll('.drop-before, .drop-after').forEach((c) => c.classList.remove('drop-before', 'drop-after')); }
+  grid.addEventListener('dragover', (e) => {
+    const card = e.target.closest && e.target.closest('article.card');
+    if (!dragging || !card || card.dataset.key === dragging) return;
+    e.preventDefault();
+    e.dataTransfer.dropEffect = 'move';
+    clearMarks();
+    card.classList.add(dropSide(card, e) === 'before' ? 'drop-before' : 'drop-after');
+  });
+  grid.addEventListener('drop', (e) => {
+    const card = e.target.closest && e.target.closest('article.card');
+    if (!dragging || !card) return;
+    e.preventDefault();
+    const target = card.dataset.key;
+    if (target !== dragging) {
+      const order = state.order.filter((k) => k !== dragging);
+      let to = order.indexOf(target) + (dropSide(card, e) === 'after' ? 1 : 0);
+      if (to !== state.order.indexOf(dragging)) act({ type: 'move', key: dragging, to: to });
+    }
+    endDrag();
+  });
+  function endDrag() {
+    clearMarks();
+    const card = dragging && cards.get(dragging);
+    if (card) { card.classList.remove('dragging'); }
+    cards.forEach((c) => { c.draggable = false; });
+    dragging = null;
+  }
+  grid.addEventListener('dragend', endDrag);
+  document.addEventListener('pointerup', () => { if (!dragging) cards.forEach((c) => { c.draggable = false; }); });
+
+  function showWords(card, v) {
+    const words = $('.words', card);
+    const kids = [];
+    if (v.caption) kids.push(el('p', { class: 'caption', text: v.caption }));
+    if (v.notes) kids.push(el('p', { class: 'notes', text: v.notes }));
+    if (v.dialogue.length) {
+      kids.push(el('ul', { class: 'dialogue', 'aria-label': 'Dialogue' },
+        v.dialogue.map((d) => el('li', {}, [el('span', { class: 'speaker', text: d.speaker }), document.createTextNode(' '), el('span', { class: 'line', text: d.line })]))));
+    }
+    words.replaceChildren(...kids);
+  }
+
+  let shownOrder = baseOrder.join('\n');
+
+  function render(refocus, fromElsewhere) {
+    const s = state;
+    const net = netChanges(s);
+    const movedKeys = movedFrames(s.order);
+    const changedFrames = new Set(net.map((c) => c.frame).concat(movedKeys));
+    for (const f of frames) {
+      const card = cards.get(f.key);
+      if (!card) continue;
+      const v = s.values[f.key];
+      const n = s.order.indexOf(f.key) + 1;
+      const num = $('.num', card);
+      num.textContent = pad(n);
+      let was = $('.was', card);
+      if (n !== f.number) {
+        if (!was) { was = el('span', { class: 'was' }); num.after(was); }
+        was.textContent = 'was ' + pad(f.number);
+      } else if (was) was.remove();
+      card.classList.toggle('has-changes', changedFrames.has(f.key));
+      card.querySelectorAll('.edit-text').forEach((t) => {
+        const label = t.getAttribute('aria-label');
+        let value, field;
+        if (t.classList.contains('caption')) { field = 'caption'; value = v.caption; }
+        else if (t.classList.contains('notes')) { field = 'notes'; value = v.notes; }
+        else {
+          field = 'dialogue';
+          const i = Number(/line (\d+)/.exec(label)[1]) - 1;
+          value = v.dialogue[i] ? v.dialogue[i].line : '';
+          t.classList.toggle('changed', !same(value, (base[f.key].dialogue[i] || {}).line));
+        }
+        // The field being typed in keeps its text, unless the change comes from another tab.
+        if ((fromElsewhere || document.activeElement !== t) && (t.value || null) !== (value || null)) t.value = value || '';
+        if (field !== 'dialogue') t.classList.toggle('changed', !same(v[field], base[f.key][field]));
+      });
+      showWords(card, v);
+      const lock = $('.lock-box', card);
+      if (lock) { lock.checked = Boolean(v.lock); lock.closest('.lock').classList.toggle('changed', v.lock !== base[f.key].lock); }
+      card.classList.toggle('is-locked', Boolean(v.lock));
+      const up = $('.move-earlier', card), down = $('.move-later', card);
+      if (up) { up.disabled = n === 1; down.disabled = n === frames.length; }
+      // The picked take is the frame's picture.
+      card.querySelectorAll('.take-item').forEach((item) => {
+        const picked = String(v.pick) === item.dataset.take;
+        const a = $('.take', item);
+        if (a) a.classList.toggle('picked', picked);
+        const b = $('.take-pick', item);
+        if (b) { b.setAttribute('aria-pressed', String(picked)); b.textContent = picked ? 'Picked' : 'Pick'; }
+        const lbl = $('.take-label', item);
+        if (lbl && lbl.firstChild) lbl.firstChild.textContent = item.dataset.take + ' ';  // the button says which is picked
+      });
+      const t = f.takes.find((x) => String(x.take) === String(v.pick));
+      const img = $('.shot img', card);
+      if (t && t.src && img) {
+        const want = t.thumb || t.src;
+        if (img.getAttribute('src') !== want) { img.src = want; img.dataset.full = t.src; }
+      }
+      if (shared) {
+        const sf = shared.frames.find((x) => x.anchor === card.id);
+        if (sf) {
+          sf.caption = v.caption; sf.notes = v.notes; sf.label = pad(n);
+          if (t && t.src) { sf.src = t.src; sf.thumb = t.thumb; }
+        }
+      }
+    }
+    const order = s.order.join('\n');
+    if (order !== shownOrder) {
+      const pages = Array.from(grid.querySelectorAll(':scope > .page'));
+      s.order.forEach((k, i) => {
+        const page = pages[Math.floor(i / 6)] || pages[pages.length - 1];
+        page.appendChild(cards.get(k));
+      });
+      shownOrder = order;
+      if (shared && shared.reorder) shared.reorder(s.order.map((k) => cards.get(k).id));
+    }
+    renderBar(net, movedKeys);
+    if (refocus && document.activeElement === document.body) $('.editbar-undo', bar).focus({ preventScroll: true });
+  }
+
+  function fileChanges(net) {
+    const changes = net.map((c) => ({ frame: c.frame, field: c.field, before: c.before, after: c.after }));
+    return changes;
+  }
+
+  function renderBar(net, movedKeys) {
+    const count = net.length + movedKeys.length;
+    bar.hidden = !actions.length;
+    document.body.classList.toggle('has-editbar', !bar.hidden);
+    const isSaved = savedNet !== null && savedNet === JSON.stringify([net, state.order]);
+    const words = plural(count, 'unsaved change', 'unsaved changes');
+    $('.editbar-count', bar).textContent = count === 0 ? 'No unsaved changes'
+      : isSaved ? plural(count, 'change', 'changes') + ' saved to ' + cfg.changes_file + ' (not yet applied)' : words;
+    $('.editbar-undo', bar).disabled = !actions.length;
+    $('.editbar-discard', bar).disabled = count === 0;
+    $('.editbar-save', bar).disabled = count === 0;
+    const list = $('.editbar-list', bar);
+    const items = net.map((c) => el('li', { text: describe(c) }));
+    if (movedKeys.length) items.push(el('li', { text: describe({ field: 'order' }) }));
+    list.replaceChildren(...items);
+    const all = affected(state);
+    const c = costOf(all);
+    $('.editbar-total', bar).textContent = count === 0 ? '' : all.length
+      ? 'A run after apply re-runs ' + plural(all.length, 'frame', 'frames') + ' (' + names(all) + '): ' + plural(c.requests, 'request', 'requests') + ', ' + money(c.total) + '.'
+      : 'A run after apply sends nothing.';
+    $('.editbar-cmd', bar).textContent = 'storyboard apply ' + (cfg.story.file || 'STORY.yaml') + ' ' + cfg.changes_file;
+  }
+
+  function save() {
+    const net = netChanges(state);
+    const doc = {
+      format: 'storyboard-changes',
+      version: 1,
+      story: cfg.story,
+      saved: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
+      changes: fileChanges(net),
+      order: { before: baseOrder, after: state.order },
+    };
+    const blob = new Blob([JSON.stringify(doc, null, 1) + '\n'], { type: 'application/json' });
+    const a = el('a', { href: URL.createObjectURL(blob), download: cfg.changes_file });
+    document.body.appendChild(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(a.href), 10000);
+    savedNet = JSON.stringify([net, state.order]);
+    persist();
+    render();
+  }
+
+  $('.editbar-undo', bar).addEventListener('click', undo);
+  $('.editbar-discard', bar).addEventListener('click', () => { typing = null; act({ type: 'reset' }); });
+  $('.editbar-save', bar).addEventListener('click', save);
+  $('.editbar-toggle', bar).addEventListener('click', (e) => {
+    panel.hidden = !panel.hidden;
+    e.currentTarget.setAttribute('aria-expanded', String(!panel.hidden));
+    e.currentTarget.textContent = panel.hidden ? 'Show changes' : 'Hide changes';
+  });
+  document.addEventListener('keydown', (e) => {
+    const inText = e.target.closest && e.target.closest('textarea, input[type="text"]');
+    if ((e.ctrlKey || e.metaKey) && !e.shiftKey && e.key.toLowerCase() === 'z' && !inText) { e.preventDefault(); undo(); }
+  });
+  // Another tab of the same sheet changed something: show it here too.
+  window.addEventListener('storage', (e) => {
+    if (e.key !== cfg.storage) return;
+    actions = load();
+    try { savedNet = (JSON.parse(e.newValue || 'null') || {}).saved || null; } catch (err) { savedNet = null; }
+    state = replay(actions);
+    typing = null;
+    render(false, true);
+  });
+
+  frames.forEach(buildCard);
+  document.body.classList.add('editing');
+  render();
+})();

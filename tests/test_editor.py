@@ -1,0 +1,308 @@
+"""The contact sheet as an editor, end to end: a real run against the fake Images API, the sheet
+in chromium from file:// (pick, edit, move by button and by drag, lock, reload, undo, save), then
+`storyboard apply` and a second run that sends exactly what the sheet said it would."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import test_browser
+from fakeapi import FakeImagesAPI
+from test_browser import ARTIFACTS, CHROMIUM, Watch, url
+
+sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+expect = sync_api.expect
+
+browser = test_browser.browser  # the browser fixtures, shared
+page = test_browser.page
+ROOT = Path(__file__).resolve().parent.parent
+SHOTS = Path("/work/coord/shots")
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is missing (apt-get install chromium)"),
+]
+
+
+def storyboard(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    """Run the command line in a process of its own (Playwright's sync API holds this thread's loop)."""
+    cmd = [sys.executable, "-m", "storyboard", *map(str, args)]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=os.environ.copy())
+
+
+def run(story: Path, out: Path) -> None:
+    proc = storyboard("run", story, "-o", out, "--yes", "--quiet")
+    assert proc.returncode == 0, proc.stderr
+
+
+def frames_sent(api: FakeImagesAPI, since: int, out: Path) -> list[str]:
+    """Return the frames (id, or #N) the requests since `since` were for, from the manifest's prompts."""
+    manifest = json.loads((out / "manifest.json").read_text())
+    by_prompt = {e["prompt"]: e["id"] or f"#{e['number']}" for e in manifest["frames"]}
+    return [by_prompt.get(r.prompt or "", f"? {r.prompt}") for r in api.image_requests()[since:]]
+
+
+def copy_story(name: str, folder: Path) -> Path:
+    story = folder / name
+    shutil.copy(ROOT / "pipelines" / name, story)
+    return story
+
+
+def order_on_page(pg: Any) -> list[str]:
+    return pg.locator("article.card").evaluate_all("cs => cs.map(c => c.dataset.key)")
+
+
+def saved_changes(pg: Any) -> dict[str, Any]:
+    with pg.expect_download() as info:
+        pg.get_by_role("button", name="Save changes").click()
+    download = info.value
+    return download.suggested_filename, json.loads(Path(download.path()).read_text(encoding="utf-8"))
+
+
+def panel(pg: Any) -> str:
+    toggle = pg.locator(".editbar-toggle")
+    if toggle.get_attribute("aria-expanded") != "true":
+        toggle.click()
+    return pg.locator(".editbar-panel").inner_text()
+
+
+def predicted(pg: Any) -> list[str]:
+    """Return the frames the sheet says a run after apply would send again."""
+    total = pg.locator(".editbar-total").inner_text()
+    if "sends nothing" in total:
+        return []
+    m = re.search(r"re-runs \d+ frames? \(([^)]*)\)", total)
+    assert m, total
+    return [k if not k.isdigit() else f"#{k}" for k in m.group(1).split(", ")]
+
+
+def test_pick_edit_move_lock_save_apply_and_run(
+    page: tuple[Any, Watch], fake_env: FakeImagesAPI, tmp_path: Path
+) -> None:
+    pg, watch = page
+    story = copy_story("night-market.yaml", tmp_path)
+    out = tmp_path / "out"
+    run(story, out)
+    first = len(fake_env.image_requests())
+    assert first == 8  # 6 frames, the market in 3 takes
+    manifest = json.loads((out / "manifest.json").read_text())
+    take2 = next(e for e in manifest["frames"] if e["id"] == "market" and e["take"] == 2)
+
+    pg.goto(url(out))
+    market = pg.locator("article[data-key=market]")
+    # Pick: the picked take becomes the frame's picture at once.
+    pg.get_by_role("button", name="Pick take 2 of frame market").click()
+    expect(market.locator(".shot img")).to_have_attribute("src", f"thumbs/{take2['sha256']}.webp")
+    expect(pg.get_by_role("button", name="Pick take 2 of frame market")).to_have_attribute("aria-pressed", "true")
+    expect(pg.get_by_role("button", name="Pick take 1 of frame market")).to_have_attribute("aria-pressed", "false")
+    expect(pg.locator(".editbar-count")).to_have_text("1 unsaved change")
+    assert re.search(r"Picking take 2 of market re-runs 2 chained frames \(stall, rain\), ≈\$0\.0\d\d", panel(pg))
+
+    # Edit in place: a caption, a line of dialogue.
+    pg.get_by_role("textbox", name="Caption of frame gate").fill("Mira reaches the night market.")
+    pg.get_by_role("textbox", name="Dialogue line 1 of frame rain").fill("Under here, quick!")
+    pg.get_by_role("checkbox", name="Lock frame gate").check()
+    expect(pg.locator(".editbar-count")).to_have_text("4 unsaved changes")
+    assert "The caption of gate sends nothing" in panel(pg)
+
+    # Move by button: the end card now follows the rain, whose caption it quotes.
+    assert order_on_page(pg) == ["gate", "market", "stall", "rain", "#5", "end"]
+    pg.get_by_role("button", name="Move frame end earlier").click()
+    assert order_on_page(pg) == ["gate", "market", "stall", "rain", "end", "#5"]
+    expect(pg.locator("article[data-key=end] .num")).to_have_text("05")
+    expect(pg.locator("article[data-key=end] .was")).to_have_text("was 06")
+    # ... and by drag: the gate dropped on the right half of the market card lands after it.
+    box = market.bounding_box()
+    pg.locator("article[data-key=gate] .grip").drag_to(market, target_position={"x": box["width"] * 0.8, "y": 40})
+    assert order_on_page(pg) == ["market", "gate", "stall", "rain", "end", "#5"]
+    expect(pg.locator(".editbar-count")).to_have_text("6 unsaved changes")
+    assert "re-runs 1 frame that follows the order (end)" in panel(pg)
+
+    # The id-less frame is edited in place but cannot move.
+    idless = pg.locator("article[data-key='#5']")
+    expect(idless.locator(".no-move")).to_have_text("give it an id to move it")
+    assert idless.get_by_role("button", name=re.compile("Move frame")).count() == 0
+    expect(pg.get_by_role("textbox", name="Caption of frame 5")).to_have_value("She waits it out.")
+
+    # A reload keeps every change; undo takes them back one by one.
+    pg.reload()
+    assert order_on_page(pg) == ["market", "gate", "stall", "rain", "end", "#5"]
+    expect(pg.get_by_role("textbox", name="Caption of frame gate")).to_have_value("Mira reaches the night market.")
+    expect(pg.get_by_role("checkbox", name="Lock frame gate")).to_be_checked()
+    expect(pg.locator(".editbar-count")).to_have_text("6 unsaved changes")
+    pg.get_by_role("button", name="Undo").click()
+    assert order_on_page(pg) == ["gate", "market", "stall", "rain", "end", "#5"]
+    pg.get_by_role("button", name="Undo").click()
+    assert order_on_page(pg) == ["gate", "market", "stall", "rain", "#5", "end"]
+    expect(pg.locator(".editbar-count")).to_have_text("4 unsaved changes")
+    pg.get_by_role("button", name="Move frame end earlier").click()
+    pg.get_by_role("button", name="Move frame gate later").click()
+    assert order_on_page(pg) == ["market", "gate", "stall", "rain", "end", "#5"]
+    assert predicted(pg) == ["stall", "rain", "end"]
+    text = panel(pg)
+    assert "A run after apply re-runs 3 frames (stall, rain, end): 3 requests, ≈$" in text
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    pg.screenshot(path=str(SHOTS / "editor.png"))
+    ARTIFACTS.mkdir(exist_ok=True)
+    pg.screenshot(path=str(ARTIFACTS / "editor.png"))
+
+    # Save: the download is the changes file.
+    name, changes = saved_changes(pg)
+    assert name == "night-market.changes.json"
+    assert changes["format"] == "storyboard-changes" and changes["version"] == 1
+    assert changes["story"] == {"file": "night-market.yaml", "title": "The Night Market", "sha256": manifest["story"]["sha256"]}
+    assert changes["changes"] == [
+        {"frame": "gate", "field": "caption", "before": "Mira reaches the market.", "after": "Mira reaches the night market."},
+        {"frame": "gate", "field": "lock", "before": False, "after": True},
+        {"frame": "market", "field": "pick", "before": 1, "after": 2},
+        {"frame": "rain", "field": "dialogue",
+         "before": [{"speaker": "vendor", "line": "Under the awning, quick!"}, {"speaker": "mira", "line": "No"}],
+         "after": [{"speaker": "vendor", "line": "Under here, quick!"}, {"speaker": "mira", "line": "No"}]},
+    ]
+    assert changes["order"] == {"before": ["gate", "market", "stall", "rain", "#5", "end"],
+                                "after": ["market", "gate", "stall", "rain", "end", "#5"]}
+    expect(pg.locator(".editbar-count")).to_have_text("6 changes saved to night-market.changes.json (not yet applied)")
+
+    # Apply: only the changed lines change, comments stay (and move with their frames).
+    saved = tmp_path / name
+    saved.write_text(json.dumps(changes))
+    before = story.read_text()
+    proc = storyboard("apply", story, saved)
+    assert proc.returncode == 0, proc.stderr
+    after = story.read_text()
+    assert set(after.splitlines()) - set(before.splitlines()) == {
+        "    caption: Mira reaches the night market.",
+        "    lock: true",
+        "    pick: 2",
+        "      - vendor: Under here, quick!",
+    }
+    assert set(before.splitlines()) - set(after.splitlines()) == {
+        "    caption: Mira reaches the market.",
+        "      - vendor: Under the awning, quick!",
+    }
+    assert "# Act 1: arriving\n  - id: gate" in after
+    assert '      - mira: "No"   # quoted: a YAML 1.1 reader' in after
+    assert storyboard("apply", story, saved).stderr.startswith("Already applied")
+
+    # Run: exactly the frames the sheet named, and the files in the new order.
+    run(story, out)
+    assert sorted(frames_sent(fake_env, first, out)) == sorted(["stall", "rain", "end"])
+    assert sorted(p.name for p in (out / "frames").iterdir()) == [
+        "01-market.png", "02-gate.png", "03-stall.png", "04-rain.png", "05-end.png", "06.png",
+    ]
+    assert not watch.dialogs
+
+
+@pytest.mark.parametrize("edit", ["move", "caption"])
+def test_a_move_or_a_caption_sends_nothing(
+    page: tuple[Any, Watch], fake_env: FakeImagesAPI, tmp_path: Path, edit: str
+) -> None:
+    pg, _ = page
+    story = copy_story("robot-dog.yaml", tmp_path)
+    out = tmp_path / "out"
+    run(story, out)
+    first = len(fake_env.image_requests())
+    pg.goto(url(out))
+    if edit == "move":
+        pg.get_by_role("button", name="Move frame sunset earlier").click()
+        assert "The new order renumbers the frame files and sends nothing" in panel(pg)
+    else:
+        pg.get_by_role("textbox", name="Caption of frame city").fill("Rex, in the city.")
+        assert "The caption of city sends nothing" in panel(pg)
+    assert predicted(pg) == []
+    name, changes = saved_changes(pg)
+    (tmp_path / name).write_text(json.dumps(changes))
+    assert storyboard("apply", story, tmp_path / name).returncode == 0
+    run(story, out)
+    assert frames_sent(fake_env, first, out) == []
+    expected = ["01-lab.png", "02-sunset.png", "03-city.png"] if edit == "move" else ["01-lab.png", "02-city.png", "03-sunset.png"]
+    assert sorted(p.name for p in (out / "frames").iterdir()) == expected
+
+
+def test_a_move_in_a_progressive_story_re_runs_the_frames_that_follow_the_order(
+    page: tuple[Any, Watch], fake_env: FakeImagesAPI, tmp_path: Path
+) -> None:
+    pg, _ = page
+    story = copy_story("robot-dog-progressive.yaml", tmp_path)
+    out = tmp_path / "out"
+    run(story, out)
+    first = len(fake_env.image_requests())
+    pg.goto(url(out))
+    pg.get_by_role("button", name="Move frame park earlier").click()
+    # Each frame edits the one before: park, street (now after park) and sunset (now after street).
+    assert predicted(pg) == ["park", "street", "sunset"]
+    name, changes = saved_changes(pg)
+    (tmp_path / name).write_text(json.dumps(changes))
+    assert storyboard("apply", story, tmp_path / name).returncode == 0
+    run(story, out)
+    assert frames_sent(fake_env, first, out) == ["park", "street", "sunset"]
+
+
+def test_two_tabs_stay_in_step(browser: Any, tmp_path: Path) -> None:
+    import sheetdata
+
+    from storyboard.sheet.render import write_sheet
+
+    sheetdata.rich(tmp_path)
+    write_sheet(tmp_path)
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    one, two = context.new_page(), context.new_page()
+    one.goto(url(tmp_path))
+    two.goto(url(tmp_path))
+    one.get_by_role("textbox", name="Caption of frame lab").fill("Changed in tab one.")
+    expect(two.get_by_role("textbox", name="Caption of frame lab")).to_have_value("Changed in tab one.")
+    expect(two.locator(".editbar-count")).to_have_text("1 unsaved change")
+    two.get_by_role("button", name="Discard changes").click()
+    expect(one.get_by_role("textbox", name="Caption of frame lab")).to_have_value("Rex wakes up.")
+    expect(one.locator(".editbar-count")).to_have_text("No unsaved changes")
+    # Discarding is a step too: Undo brings the changes back.
+    one.get_by_role("button", name="Undo").click()
+    expect(two.get_by_role("textbox", name="Caption of frame lab")).to_have_value("Changed in tab one.")
+    context.close()
+
+
+def test_without_javascript_the_sheet_shows_everything_read_only(browser: Any, tmp_path: Path) -> None:
+    import sheetdata
+
+    from storyboard.sheet.render import write_sheet
+
+    sheetdata.rich(tmp_path)
+    write_sheet(tmp_path)
+    context = browser.new_context(java_script_enabled=False, viewport={"width": 1400, "height": 1000})
+    pg = context.new_page()
+    pg.goto(url(tmp_path))
+    card = pg.locator("#f01")
+    expect(card.locator(".caption")).to_have_text("Rex wakes up.")
+    expect(card.locator(".notes")).to_be_visible()
+    expect(pg.locator("#f02 .take")).to_have_count(3)
+    assert pg.get_by_role("textbox").count() == 0 and pg.get_by_role("checkbox").count() == 0
+    assert pg.get_by_role("button", name=re.compile("^(Pick|Move)")).count() == 0
+    expect(pg.locator(".editbar")).to_be_hidden()
+    context.close()
+
+
+def test_hostile_text_typed_in_the_editor_stays_text(page: tuple[Any, Watch], tmp_path: Path) -> None:
+    import sheetdata
+
+    from storyboard.sheet.render import write_sheet
+
+    pg, watch = page
+    sheetdata.rich(tmp_path)
+    write_sheet(tmp_path)
+    pg.goto(url(tmp_path))
+    hostile = '<img src=x onerror=alert(9)> "</script>'
+    pg.get_by_role("textbox", name="Caption of frame lab").fill(hostile)
+    pg.get_by_role("textbox", name="Caption of frame lab").blur()
+    pg.reload()
+    expect(pg.get_by_role("textbox", name="Caption of frame lab")).to_have_value(hostile)
+    assert pg.locator("#f01 img[src=x]").count() == 0 and not watch.dialogs
+    _, changes = saved_changes(pg)
+    assert changes["changes"][0]["after"] == hostile
