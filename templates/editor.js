@@ -6,9 +6,20 @@
 (function () {
   'use strict';
   const dataEl = document.getElementById('sb-data');
-  const cfg = dataEl && JSON.parse(dataEl.textContent).editor;
+  const data = dataEl && JSON.parse(dataEl.textContent);
+  const cfg = data && data.editor;
   if (!cfg || !cfg.frames.length) return;
-  const frames = cfg.frames;
+  const NO_READS = { number: false, previous: [], frames: {}, any: false, position_seed: false };
+  // One record per frame: the page's frame data, the editor's additions, the defaults they leave out.
+  const frames = cfg.frames.map((e, i) => {
+    const d = data.frames[i];
+    return {
+      key: d.id || '#' + d.number, name: d.id || String(d.number), id: d.id, number: d.number,
+      caption: d.caption, notes: d.notes, status: e.edited ? 'edited' : d.status,
+      pick: e.pick, cost: e.cost, takes: e.takes || [], dialogue: e.dialogue || [], lock: Boolean(e.lock),
+      source: e.source || null, reads: Object.assign({}, NO_READS, e.reads || {}), requests: e.requests || 1,
+    };
+  });
   const FIELDS = ['pick', 'caption', 'notes', 'dialogue', 'lock'];
   const byKey = new Map(frames.map((f) => [f.key, f]));
   const baseOrder = frames.map((f) => f.key);

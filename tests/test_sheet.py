@@ -403,13 +403,13 @@ def test_index_is_replaced_atomically(tmp_path: Path) -> None:
     assert oct(path.stat().st_mode & 0o777) == oct(0o644)
 
 
-def test_rerendering_a_thousand_frames_is_fast(tmp_path: Path) -> None:
+def test_a_thousand_frames_render_and_stay_light(tmp_path: Path) -> None:
+    # How fast: bench/run.py --only scale (`gallery` on 1000 frames); tests time nothing.
     sheetdata.many(tmp_path, 1000, image_size=(24, 16))
     write_sheet(tmp_path)
-    started = time.perf_counter()
     html, doc = render(tmp_path)
-    assert time.perf_counter() - started < 3
     assert len(cards(doc)) == 1000
+    assert len(html) < 1800 * 1000  # bytes per frame, editor data included
 
 
 def test_sheet_module_does_not_import_pillow_or_jinja_at_import_time() -> None:
@@ -570,8 +570,12 @@ def test_the_editor_knows_what_each_frame_depends_on_and_costs(tmp_path: Path) -
     assert editor["storage"] == "storyboard-changes:" + manifest["story"]["sha256"]
     assert editor["changes_file"] == "story.changes.json"
     a, b, c = editor["frames"]
-    assert (a["key"], a["pick"], [t["take"] for t in a["takes"]], a["cost"], a["requests"]) == ("a", 1, [1, 2, 3], 0.12, 3)
-    assert (b["source"], b["reads"]["previous"]) == (None, ["image"])  # `edit: previous` follows the order
-    # A failed frame cost nothing, but asking again costs what its like cost.
-    assert (c["key"], c["name"], c["cost"], c["reads"]["number"]) == ("#3", "3", 0.04, True)
-    assert c["reads"]["position_seed"] is False  # no seed recorded: the backend takes none
+    assert a == {"pick": 1, "cost": 0.12, "requests": 3, "takes": [
+        {"take": k, "src": f"{'frames/01-a' if k == 1 else f'takes/01-a-{k:02d}'}.png",
+         "thumb": f"thumbs/{manifest['frames'][k - 1]['sha256']}.webp", "status": "ok"} for k in (1, 2, 3)]}
+    # `edit: previous` follows the order, so the source is not a fixed id.
+    assert b == {"pick": 1, "cost": 0.05, "reads": {"number": False, "previous": ["image"], "frames": {}, "any": False,
+                                                   "position_seed": False}}
+    # A failed frame cost nothing, but asking again costs what its like cost; no seed was recorded
+    # (the backend takes none), so its place does not change its seed.
+    assert (c["cost"], c["reads"]["number"], c["reads"]["position_seed"]) == (0.04, True, False)

@@ -23,7 +23,8 @@ def editor_data(
     story_file: str,
     free: bool,
 ) -> dict[str, Any]:
-    """Return the editor's JSON: the story it belongs to, and one record per frame in story order."""
+    """Return the editor's JSON: the story it belongs to, and one record per frame in story order
+    (beside the page's own frame data, in the same order)."""
     story = manifest.get("story") or {}
     sha = story.get("sha256") or ""
     per_take = _take_costs(manifest)
@@ -35,46 +36,45 @@ def editor_data(
         source = (e.get("source") or {}).get("frame")
         previous_image = "image" in (reads.get("previous") or [])
         cost = _rerun_cost(entries, per_take, free)
-        frames.append(
+        record: dict[str, Any] = {"pick": e.get("take") or 1, "cost": cost}
+        picks = [
             {
-                "key": e.get("id") or f"#{number}",
-                "name": e.get("id") or str(number),
-                "id": e.get("id"),
-                "number": number,
-                "status": e.get("status") or "ok",
-                "pick": e.get("take") or 1,
-                "takes": [
-                    {
-                        "take": t.get("take"),
-                        "src": url(t.get("file")),
-                        "thumb": thumbs[t["sha256"]].src if t.get("sha256") in thumbs else None,
-                        "status": t.get("status"),
-                    }
-                    for t in entries
-                    if len(entries) > 1 or t.get("take") == "edited"
-                ],
-                "caption": e.get("caption"),
-                "notes": e.get("notes"),
-                "dialogue": [
-                    {"speaker": str(d["speaker"]), "line": str(d.get("line") or "")}
-                    for d in e.get("dialogue") or []
-                    if isinstance(d, dict) and d.get("speaker")
-                ],
-                "lock": bool(e.get("lock")),
-                # `edit: previous` follows the order; a source named by id does not.
-                "source": None if previous_image else source,
-                "reads": {
-                    "number": bool(reads.get("number")),
-                    "previous": [a for a in reads.get("previous") or [] if isinstance(a, str)],
-                    "frames": {str(k): list(v) for k, v in (reads.get("frames") or {}).items()},
-                    "any": bool(reads.get("any")),
-                    # Only where the backend takes seeds does a seed that follows the place matter.
-                    "position_seed": bool(reads.get("position_seed")) and e.get("seed") is not None,
-                },
-                "requests": len([t for t in entries if t.get("take") != "edited"]) or 1,
-                "cost": cost,
+                "take": t.get("take"),
+                "src": url(t.get("file")),
+                "thumb": thumbs[t["sha256"]].src if t.get("sha256") in thumbs else None,
+                "status": t.get("status"),
             }
-        )
+            for t in entries
+            if len(entries) > 1 or t.get("take") == "edited"
+        ]
+        dialogue = [
+            {"speaker": str(d["speaker"]), "line": str(d.get("line") or "")}
+            for d in e.get("dialogue") or []
+            if isinstance(d, dict) and d.get("speaker")
+        ]
+        depends = {
+            "number": bool(reads.get("number")),
+            "previous": [a for a in reads.get("previous") or [] if isinstance(a, str)],
+            "frames": {str(k): list(v) for k, v in (reads.get("frames") or {}).items()},
+            "any": bool(reads.get("any")),
+            # Only where the backend takes seeds does a seed that follows the place matter.
+            "position_seed": bool(reads.get("position_seed")) and e.get("seed") is not None,
+        }
+        requests = len([t for t in entries if t.get("take") != "edited"]) or 1
+        # What the page has elsewhere (id, number, caption, notes) is not repeated, nor a default:
+        # a 1000-frame sheet stays light.
+        optional = {
+            "takes": picks,
+            "dialogue": dialogue,
+            "lock": bool(e.get("lock")),
+            # `edit: previous` follows the order; a source named by id does not.
+            "source": None if previous_image else source,
+            "reads": depends if any(depends.values()) else None,
+            "requests": requests if requests != 1 else None,
+            "edited": (e.get("status") == "edited") or None,
+        }
+        record.update({k: v for k, v in optional.items() if v})
+        frames.append(record)
     return {
         "story": {"file": story_file, "title": story.get("title") or "", "sha256": sha},
         "storage": STORAGE_PREFIX + (sha or f"{story_file}:{story.get('title') or ''}"),
