@@ -479,3 +479,42 @@ def test_spend_and_reservations_never_pass_the_budget(fake_env: FakeImagesAPI, t
     assert {e["reason"] for e in entries if e["status"] == "skipped"} == {"budget"}
     sent = {frame_of(r) for r in fake_env.image_requests()}
     assert sent == {e["id"] for e in entries if e["status"] == "ok"}
+
+
+# -- images as they arrive -------------------------------------------------------------------
+
+
+def test_decoded_images_waiting_for_their_thumbnail_are_bounded(tmp_path: Path) -> None:
+    """Thumbnails are made from the decode that verified each image, after its slot freed; when
+    they lag, requests wait, so a long run never holds every decoded image in memory."""
+    story = write_story(tmp_path, frames_of(*"abcdefgh"), parallel=2)
+    plan = build_plan(load_story(story), backend="draft", host=None)
+    backend = get_backend("draft")
+    sent: list[str] = []
+    real_generate = backend.generate
+
+    async def generate(request: Any) -> Any:
+        sent.append(request.prompt[:1])
+        return await real_generate(request)
+
+    backend.generate = generate  # type: ignore[method-assign]
+    stuck, made = threading.Event(), []
+
+    def on_image(r: TakeResult, received: Any) -> None:
+        assert received.pixels.size == (816, 816)  # the decoded pixels themselves
+        stuck.wait(60)
+        made.append(r.job.id)
+
+    outcomes: list[Any] = []
+    worker = threading.Thread(target=lambda: outcomes.append(asyncio.run(
+        runner.Runner(plan, tmp_path / "out", backend, RunOptions(parallel=2), on_image=on_image).run())))
+    worker.start()
+    deadline = time.monotonic() + 60
+    while len(sent) < 4 and time.monotonic() < deadline:  # two waiting for a thumbnail, two holding slots
+        time.sleep(0.01)
+    time.sleep(0.3)  # room for a fifth request, were there no bound (this can only miss a bug, not invent one)
+    assert len(sent) == 4
+    stuck.set()
+    worker.join(60)
+    assert sorted(made) == list("abcdefgh") and len(sent) == 8
+    assert all(r.status == "ok" for rs in outcomes[0].values() for r in rs)

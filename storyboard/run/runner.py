@@ -94,6 +94,10 @@ class Runner:
         # ahead of a store.
         self._storing = ThreadPoolExecutor(max(1, min(options.parallel, 32)), thread_name_prefix="store")
         self._after = ThreadPoolExecutor(1, thread_name_prefix="after")
+        # Decoded images waiting for their thumbnail, at most this many: when thumbnails lag, requests
+        # wait for room (memory stays bounded: ~5 MB of pixels per 1536x1024 image).
+        self._after_room = asyncio.Semaphore(max(2, options.parallel))
+        self._after_jobs: list[asyncio.Future[None]] = []
 
     # -- the graph --------------------------------------------------------------------------
 
@@ -106,6 +110,7 @@ class Runner:
         tasks = [asyncio.create_task(self._job(j), name=j.name) for j in jobs]
         try:
             await asyncio.gather(*tasks)
+            await asyncio.gather(*self._after_jobs)
         finally:
             for t in tasks:
                 t.cancel()
@@ -222,7 +227,7 @@ class Runner:
         in_a_row = limited = 0  # 429s: back-pressure, never counted against the attempts
         while True:
             try:
-                received = await self._attempt(job, r, request, task, ambiguous_before)
+                await self._attempt(job, r, request, task, ambiguous_before)
             except WaitTooLong as w:
                 if w.failure is not None:  # a 429 asked for it: answered, nothing made
                     self.stats.rate_limited += 1
@@ -262,34 +267,29 @@ class Runner:
                 self.on_event("retry", r)
                 await self._unless_halted(asyncio.sleep(verdict.delay))
                 continue
-            if received is None:
-                return  # skipped: halted or over budget by the time its slot came
-            if self.on_image is not None:
-                # The thumbnail, from the pixels already decoded, after the slot freed.
-                await asyncio.get_running_loop().run_in_executor(self._after, self.on_image, r, received)
             return
 
     async def _attempt(
         self, job: Job, r: TakeResult, request: ImageRequest, task: asyncio.Task[Any] | None, ambiguous_before: bool
-    ) -> Verified | None:
+    ) -> None:
         """Send one attempt within the cap, the pace and the budget, and store its image before the
-        slot frees; None (the take skipped) when the run halted or the budget ran out meanwhile."""
+        slot frees; the take is skipped when the run halted or the budget ran out meanwhile."""
         async with self._sem:
             if self.halted:
                 self._skip(r, self._halt_reason())
-                return None
+                return
             estimate = job.estimate or 0.0
             # Reserve only now, in a slot: a reservation taken while queued lets the whole queue
             # pass the check before any spend lands. At most `parallel` reservations exist.
             if not self.budget.reserve(estimate):
                 self._skip(r, "budget")
-                return None
+                return
             settled = False
             try:
                 sent_at = await self._unless_halted(self._pacer.acquire())
                 if self.halted or sent_at is None:
                     self._skip(r, self._halt_reason())
-                    return None
+                    return
                 try:
                     # Durable before the request goes; synced off the event loop, which meanwhile
                     # reads other responses.
@@ -301,7 +301,7 @@ class Runner:
                     self._pacer.unsent(sent_at)
                     self._storage_failed(e)
                     self._skip(r, self._halt_reason())
-                    return None
+                    return
                 r.attempts += 1
                 if ambiguous_before:  # the previous attempt may have been done and billed
                     r.possibly_billed_twice += 1
@@ -328,10 +328,25 @@ class Runner:
                         self._in_flight.discard(task)
                 settled = True
                 self.budget.settle(estimate, r.cost_usd if r.status is Status.OK or r.lost else None)
-                return received
+                if received is not None and self.on_image is not None:
+                    await self._after_received(r, received)
             finally:
                 if not settled:
                     self.budget.settle(estimate, None)
+
+    async def _after_received(self, r: TakeResult, received: Verified) -> None:
+        """Hand the decoded image to `on_image` (the thumbnail) on its own thread; the slot frees
+        without waiting for it, unless too many are waiting already."""
+        await self._after_room.acquire()
+        loop = asyncio.get_running_loop()
+
+        def work() -> None:
+            try:
+                self.on_image(r, received)  # type: ignore[misc]
+            finally:
+                loop.call_soon_threadsafe(self._after_room.release)
+
+        self._after_jobs.append(loop.run_in_executor(self._after, work))
 
     def _heard(self, e: RequestFailed, sent_at: float) -> None:
         """Tell the pacer what a failed attempt says of the server's limits. A 429's `retry_after`
