@@ -361,6 +361,7 @@
   }
 
   let shownOrder = baseOrder.join('\n');
+  const original = new Map();  // each card's picture as the page was written
 
   function render(refocus, fromElsewhere) {
     const s = state;
@@ -411,18 +412,22 @@
         const lbl = $('.take-label', item);
         if (lbl && lbl.firstChild) lbl.firstChild.textContent = item.dataset.take + ' ';  // the button says which is picked
       });
-      const t = f.takes.find((x) => String(x.take) === String(v.pick));
+      // The picture: the picked take's, or the frame file as the run left it.
       const img = $('.shot img', card);
-      if (t && t.src && img) {
-        const want = t.thumb || t.src;
-        if (img.getAttribute('src') !== want) { img.src = want; img.dataset.full = t.src; }
+      const sf = shared ? shared.frames.find((x) => x.anchor === card.id) : null;
+      if (!original.has(f.key)) {
+        original.set(f.key, { img: img && img.getAttribute('src'), full: img && img.dataset.full, src: sf && sf.src, thumb: sf && sf.thumb });
       }
-      if (shared) {
-        const sf = shared.frames.find((x) => x.anchor === card.id);
-        if (sf) {
-          sf.caption = v.caption; sf.notes = v.notes; sf.label = pad(n);
-          if (t && t.src) { sf.src = t.src; sf.thumb = t.thumb; }
-        }
+      const o = original.get(f.key);
+      const t = same(v.pick, base[f.key].pick) ? null : f.takes.find((x) => String(x.take) === String(v.pick));
+      const want = t && t.src ? { img: t.thumb || t.src, full: t.src, src: t.src, thumb: t.thumb } : o;
+      if (img && want.img && img.getAttribute('src') !== want.img) {
+        img.src = want.img;
+        if (want.full) img.dataset.full = want.full; else delete img.dataset.full;
+      }
+      if (sf) {
+        sf.caption = v.caption; sf.notes = v.notes; sf.label = pad(n);
+        sf.src = want.src; sf.thumb = want.thumb;
       }
     }
     const order = s.order.join('\n');

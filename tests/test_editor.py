@@ -100,7 +100,7 @@ def test_pick_edit_move_lock_save_apply_and_run(
     market = pg.locator("article[data-key=market]")
     # Pick: the picked take becomes the frame's picture at once.
     pg.get_by_role("button", name="Pick take 2 of frame market").click()
-    expect(market.locator(".shot img")).to_have_attribute("src", f"thumbs/{take2['sha256']}.webp")
+    expect(market.locator(".shot img")).to_have_attribute("src", f"thumbs/{take2['sha256']}.jpg")
     expect(pg.get_by_role("button", name="Pick take 2 of frame market")).to_have_attribute("aria-pressed", "true")
     expect(pg.get_by_role("button", name="Pick take 1 of frame market")).to_have_attribute("aria-pressed", "false")
     expect(pg.locator(".editbar-count")).to_have_text("1 unsaved change")

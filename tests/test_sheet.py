@@ -271,11 +271,11 @@ def test_thumbnails_are_made_once_per_image(tmp_path: Path) -> None:
     shas |= {r["sha256"] for c in manifest["characters"] for r in c["references"]}
     shas |= {c["sheet"]["sha256"] for c in manifest["characters"] if c["sheet"]["sha256"]}
     made = {p.name: p.stat() for p in (tmp_path / "thumbs").iterdir()}
-    assert set(made) == {f"{sha}.webp" for sha in shas}
+    assert set(made) == {f"{sha}.jpg" for sha in shas}  # opaque pictures: JPEG
     from PIL import Image
 
-    with Image.open(tmp_path / "thumbs" / f"{manifest['frames'][0]['sha256']}.webp") as im:
-        assert (im.format, im.size) == ("WEBP", (480, 320))
+    with Image.open(tmp_path / "thumbs" / f"{manifest['frames'][0]['sha256']}.jpg") as im:
+        assert (im.format, im.size) == ("JPEG", (480, 320))
     time.sleep(0.01)
     write_sheet(tmp_path, manifest)
     again = {p.name: p.stat() for p in (tmp_path / "thumbs").iterdir()}
@@ -306,15 +306,16 @@ def test_missing_or_broken_images_do_not_break_the_sheet(tmp_path: Path) -> None
     assert card(doc, "03").find("img").attrs["src"].startswith("thumbs/")
 
 
-@pytest.mark.parametrize("mode", ["RGBA", "P", "L", "CMYK"])
-def test_thumbnails_of_any_image_mode(tmp_path: Path, mode: str) -> None:
+@pytest.mark.parametrize(("mode", "fmt"), [("RGBA", "WEBP"), ("P", "JPEG"), ("L", "JPEG"), ("CMYK", "JPEG"), ("LA", "WEBP")])
+def test_thumbnails_of_any_image_mode(tmp_path: Path, mode: str, fmt: str) -> None:
     from PIL import Image
 
     src = tmp_path / "in.jpg" if mode == "CMYK" else tmp_path / "in.png"
     Image.new(mode, (1000, 400)).save(src)
-    assert thumbs.make_thumb(src, tmp_path / "t.webp") == (480, 192)
-    with Image.open(tmp_path / "t.webp") as im:
-        assert im.size == (480, 192)
+    path, size = thumbs.make_thumb(src, tmp_path / "t")
+    assert size == (480, 192) and path.name == ("t.webp" if fmt == "WEBP" else "t.jpg")
+    with Image.open(path) as im:
+        assert (im.format, im.size) == (fmt, (480, 192))  # transparency needs WebP, the rest is JPEG
 
 
 @pytest.mark.parametrize(
@@ -440,14 +441,13 @@ def render_manifest(out: Path, manifest: dict) -> tuple[str, Node]:
     return html, parse(html)
 
 
-def test_a_thumbnail_is_a_small_webp_never_enlarged(tmp_path: Path) -> None:
+def test_a_thumbnail_is_small_and_never_enlarged(tmp_path: Path) -> None:
     from PIL import Image
 
     Image.new("RGB", (2000, 1000), (0, 160, 0)).save(tmp_path / "big.jpg", quality=90)
-    assert thumbs.make_thumb(tmp_path / "big.jpg", tmp_path / "big.webp") == (480, 240)
-    assert (tmp_path / "big.webp").read_bytes()[8:12] == b"WEBP"
+    assert thumbs.make_thumb(tmp_path / "big.jpg", tmp_path / "big") == (tmp_path / "big.jpg", (480, 240))
     Image.new("RGB", (50, 30)).save(tmp_path / "small.png")
-    assert thumbs.make_thumb(tmp_path / "small.png", tmp_path / "small.webp") == (50, 30)
+    assert thumbs.make_thumb(tmp_path / "small.png", tmp_path / "small")[1] == (50, 30)
 
 
 def test_a_thumbnail_stands_as_the_photo_s_exif_says(tmp_path: Path) -> None:
@@ -459,8 +459,8 @@ def test_a_thumbnail_stands_as_the_photo_s_exif_says(tmp_path: Path) -> None:
     exif = Image.Exif()
     exif[0x0112] = 6
     img.save(tmp_path / "photo.jpg", exif=exif, quality=95)
-    assert thumbs.make_thumb(tmp_path / "photo.jpg", tmp_path / "t.webp") == (240, 480)
-    with Image.open(tmp_path / "t.webp") as t:
+    assert thumbs.make_thumb(tmp_path / "photo.jpg", tmp_path / "t") == (tmp_path / "t.jpg", (240, 480))
+    with Image.open(tmp_path / "t.jpg") as t:
         assert t.size == (240, 480)
         top = t.convert("RGB").getpixel((120, 80))
         assert top[2] > 150 and top[0] < 80  # orientation 6 turns the left half to the top
@@ -549,7 +549,7 @@ def test_a_mask_is_named_as_the_story_names_it_and_shows_over_its_source(tmp_pat
     mask = card(doc, "02").find("a", "ref-mask")
     assert mask.attrs["title"] == "mask: masks/sky.png"
     under, over = mask.find_all("img")
-    assert "under" in under.classes and under.attrs["src"] == f"thumbs/{manifest['frames'][0]['sha256']}.webp"
+    assert "under" in under.classes and under.attrs["src"] == f"thumbs/{manifest['frames'][0]['sha256']}.jpg"
 
 
 def test_counts_agree_with_their_number(tmp_path: Path) -> None:
@@ -571,11 +571,34 @@ def test_the_editor_knows_what_each_frame_depends_on_and_costs(tmp_path: Path) -
     assert editor["changes_file"] == "story.changes.json"
     a, b, c = editor["frames"]
     assert a == {"pick": 1, "cost": 0.12, "requests": 3, "takes": [
-        {"take": k, "src": f"{'frames/01-a' if k == 1 else f'takes/01-a-{k:02d}'}.png",
-         "thumb": f"thumbs/{manifest['frames'][k - 1]['sha256']}.webp", "status": "ok"} for k in (1, 2, 3)]}
+        {"take": k, "src": f"takes/01-a-{k:02d}.png",
+         "thumb": f"thumbs/{manifest['frames'][k - 1]['sha256']}.jpg", "status": "ok"} for k in (1, 2, 3)]}
     # `edit: previous` follows the order, so the source is not a fixed id.
     assert b == {"pick": 1, "cost": 0.05, "reads": {"number": False, "previous": ["image"], "frames": {}, "any": False,
                                                    "position_seed": False}}
     # A failed frame cost nothing, but asking again costs what its like cost; no seed was recorded
     # (the backend takes none), so its place does not change its seed.
     assert (c["cost"], c["reads"]["number"], c["reads"]["position_seed"]) == (0.04, True, False)
+
+
+def test_the_artist_s_kept_file_is_a_take_to_pick(tmp_path: Path) -> None:
+    manifest = sheetdata.build(tmp_path, [{"id": "a", "takes": 2}, {"id": "b"}], write_manifest=False)
+    a1, _, b = manifest["frames"]
+    kept = sheetdata.image_bytes(96, 64, label="by hand", seed=9)
+    sha = sheetdata._write(tmp_path, "takes/01-a-edited.png", kept)
+    a1["edited_take"] = {"file": "takes/01-a-edited.png", "sha256": sha, "media_type": "image/png", "width": 96, "height": 64}
+    _, doc = render_manifest(tmp_path, manifest)
+    takes = card(doc, "01").find_all("div", "take-item")
+    assert [t.attrs["data-take"] for t in takes] == ["1", "2", "edited"]
+    assert takes[2].find("a").attrs["href"] == "takes/01-a-edited.png" and takes[2].find("img").attrs["src"] == f"thumbs/{sha}.jpg"
+    assert ["picked" in t.find("a").classes for t in takes] == [True, False, False]
+    # `pick: edited` (the frame shows the kept file): that take is the picked one.
+    a1.update(sha256=sha, status="edited")
+    _, doc = render_manifest(tmp_path, manifest)
+    assert ["picked" in t.find("a").classes for t in card(doc, "01").find_all("div", "take-item")] == [False, False, True]
+    editor = json.loads("".join(doc.find("script", id="sb-data").parts))["editor"]
+    assert editor["frames"][0]["pick"] == "edited" and editor["frames"][0]["edited"] is True
+    # A frame of one take with a kept file offers both.
+    b["edited_take"] = dict(a1["edited_take"])
+    _, doc = render_manifest(tmp_path, manifest)
+    assert [t.attrs["data-take"] for t in card(doc, "02").find_all("div", "take-item")] == ["1", "edited"]

@@ -31,21 +31,22 @@ def editor_data(
     frames = []
     for e in shown:
         number = e.get("number") or 0
-        entries = sorted(takes.get(number, [e]), key=lambda t: (not isinstance(t.get("take"), int), t.get("take") or 0))
+        entries = takes.get(number, [e])
         reads = e.get("reads") or {}
         source = (e.get("source") or {}).get("frame")
         previous_image = "image" in (reads.get("previous") or [])
         cost = _rerun_cost(entries, per_take, free)
-        record: dict[str, Any] = {"pick": e.get("take") or 1, "cost": cost}
+        shown_takes = takes_of(e, entries)
+        record: dict[str, Any] = {"pick": next((t["take"] for t in shown_takes if t["picked"]), e.get("take") or 1),
+                                  "cost": cost}
         picks = [
             {
-                "take": t.get("take"),
-                "src": url(t.get("file")),
-                "thumb": thumbs[t["sha256"]].src if t.get("sha256") in thumbs else None,
-                "status": t.get("status"),
+                "take": t["take"],
+                "src": url(t["file"]),
+                "thumb": thumbs[t["sha256"]].src if t["sha256"] in thumbs else None,
+                "status": t["status"],
             }
-            for t in entries
-            if len(entries) > 1 or t.get("take") == "edited"
+            for t in shown_takes
         ]
         dialogue = [
             {"speaker": str(d["speaker"]), "line": str(d.get("line") or "")}
@@ -83,6 +84,31 @@ def editor_data(
         "adventure": any(e.get("choices") for e in shown),
         "frames": frames,
     }
+
+
+def takes_of(e: dict[str, Any], entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Return the takes a frame offers to pick from (none for a frame of one take): each
+    {take (a number, or "edited"), file, sha256, status, seed, picked}. The artist's kept file
+    (`edited_take`, from `run --only ID --force`) is a take too; `pick: edited` shows it."""
+    edited = e.get("edited_take") if isinstance(e.get("edited_take"), dict) else None
+    if not ((e.get("takes") or 1) > 1 or (edited and edited.get("file"))):
+        return []
+    showing_edited = bool(edited and edited.get("sha256") and edited.get("sha256") == e.get("sha256"))
+    out = [
+        {
+            "take": t.get("take"),
+            "file": t.get("take_file") or t.get("file"),
+            "sha256": t.get("sha256"),
+            "status": t.get("status"),
+            "seed": t.get("seed"),
+            "picked": bool(t.get("picked")) and not showing_edited,
+        }
+        for t in sorted(entries, key=lambda t: t.get("take") if isinstance(t.get("take"), int) else 0)
+    ]
+    if edited and edited.get("file"):
+        out.append({"take": "edited", "file": edited["file"], "sha256": edited.get("sha256"), "status": "edited",
+                    "seed": None, "picked": showing_edited})
+    return out
 
 
 def _take_costs(manifest: dict[str, Any]) -> dict[tuple[Any, ...], float]:

@@ -1,4 +1,5 @@
-"""Thumbnails: small WebP copies of every image a manifest names, in `DIR/thumbs/<sha256>.webp`.
+"""Thumbnails: small copies of every image a manifest names, in `DIR/thumbs/<sha256>.jpg` (or
+`.webp` for an image with transparency, which JPEG cannot hold).
 
 The one place storyboard makes thumbnails (the sheet, and the run as images arrive). A thumbnail
 is named by its image's hash, so it is made once per image however often the sheet is rebuilt.
@@ -19,6 +20,7 @@ from storyboard.output import fs
 THUMB_MAX = 480
 THUMBS = "thumbs"
 _SHA = re.compile(r"[0-9a-f]{64}")
+_EXTS = ("jpg", "webp")
 
 
 @dataclass(frozen=True)
@@ -37,19 +39,18 @@ def thumb_size(width: int, height: int, max_side: int = THUMB_MAX) -> tuple[int,
 
 
 def make_thumbnails(out_dir: Path, manifest: dict[str, Any], *, workers: int = 4) -> dict[str, Thumb]:
-    """Make `thumbs/<sha256>.webp` for every image the manifest names, once per image hash."""
+    """Make `thumbs/<sha256>.jpg|webp` for every image the manifest names, once per image hash."""
     out_dir = Path(out_dir)
     images = manifest_images(out_dir, manifest)
     thumbs: dict[str, Thumb] = {}
     todo: list[tuple[str, str]] = []
     for sha, (file, width, height) in images.items():
-        rel = f"{THUMBS}/{sha}.webp"
-        dest = out_dir / rel
-        if dest.is_file():
+        found = existing_thumb(out_dir, sha)
+        if found is not None:
             # The size follows from the manifest, so an existing thumbnail is never opened.
-            size = thumb_size(width, height) if width and height else _image_size(dest)
+            size = thumb_size(width, height) if width and height else _image_size(found)
             if size:
-                thumbs[sha] = Thumb(rel, *size)
+                thumbs[sha] = Thumb(f"{THUMBS}/{found.name}", *size)
                 continue
         todo.append((sha, file))
     if not todo:
@@ -58,8 +59,8 @@ def make_thumbnails(out_dir: Path, manifest: dict[str, Any], *, workers: int = 4
 
     def job(item: tuple[str, str]) -> tuple[str, Thumb | None]:
         sha, file = item
-        size = make_thumb(out_dir / file, out_dir / THUMBS / f"{sha}.webp")
-        return sha, Thumb(f"{THUMBS}/{sha}.webp", *size) if size else None
+        made = make_thumb(out_dir / file, out_dir / THUMBS / sha)
+        return sha, Thumb(f"{THUMBS}/{made[0].name}", *made[1]) if made else None
 
     # Pillow releases the GIL while decoding and resizing, so a few threads really run in parallel.
     n = max(1, min(workers, os.cpu_count() or 1, len(todo)))
@@ -70,13 +71,21 @@ def make_thumbnails(out_dir: Path, manifest: dict[str, Any], *, workers: int = 4
     return thumbs
 
 
+def existing_thumb(out_dir: Path, sha: str) -> Path | None:
+    """Return the thumbnail already made of an image, or None."""
+    for ext in _EXTS:
+        path = Path(out_dir) / THUMBS / f"{sha}.{ext}"
+        if path.is_file():
+            return path
+    return None
+
+
 def thumbnail_ahead(out_dir: Path, pixels: Any, sha: str) -> None:
-    """Make `thumbs/<sha256>.webp` from an image's decoded pixels as soon as it arrives, so
+    """Make the thumbnail of an image from its decoded pixels as soon as it arrives, so
     `write_sheet` finds it made (the image is not decoded a second time)."""
-    dest = Path(out_dir) / THUMBS / f"{sha}.webp"
-    if not dest.is_file():
-        fs.mkdir(dest.parent, root=Path(out_dir))
-        write_thumb(pixels, dest)
+    if existing_thumb(out_dir, sha) is None:
+        fs.mkdir(Path(out_dir) / THUMBS, root=Path(out_dir))
+        write_thumb(pixels, Path(out_dir) / THUMBS / sha)
 
 
 def manifest_images(out_dir: Path, manifest: dict[str, Any]) -> dict[str, tuple[str, int | None, int | None]]:
@@ -97,6 +106,9 @@ def manifest_images(out_dir: Path, manifest: dict[str, Any]) -> dict[str, tuple[
 
     for e in manifest.get("frames", []):
         add(e.get("file"), e.get("sha256"), e.get("width"), e.get("height"))
+        edited = e.get("edited_take")
+        if isinstance(edited, dict):
+            add(edited.get("file"), edited.get("sha256"), edited.get("width"), edited.get("height"))
     for c in manifest.get("characters", []) or []:
         sheet = c.get("sheet") or {}
         add(sheet.get("file"), sheet.get("sha256"), sheet.get("width"), sheet.get("height"))
@@ -108,8 +120,9 @@ def manifest_images(out_dir: Path, manifest: dict[str, Any]) -> dict[str, tuple[
     return images
 
 
-def make_thumb(src: Path, dest: Path) -> tuple[int, int] | None:
-    """Write a WebP thumbnail of the image file `src` to `dest` atomically; None when it cannot be read."""
+def make_thumb(src: Path, stem: Path) -> tuple[Path, tuple[int, int]] | None:
+    """Write a thumbnail of the image file `src` as `stem` + .jpg or .webp; return its path and
+    size, or None when `src` cannot be read."""
     from PIL import Image, ImageOps
 
     try:
@@ -119,13 +132,14 @@ def make_thumb(src: Path, dest: Path) -> tuple[int, int] | None:
                 im.draft("RGB", thumb_size(*im.size))
             im.load()
             # A photo turned by its EXIF orientation (a hand-edited frame from a phone) shows upright.
-            return write_thumb(ImageOps.exif_transpose(im), dest)
+            return write_thumb(ImageOps.exif_transpose(im), stem)
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
         return None
 
 
-def write_thumb(im: Any, dest: Path) -> tuple[int, int] | None:
-    """Write a WebP thumbnail of decoded pixels (a PIL image) to `dest` atomically; return its size."""
+def write_thumb(im: Any, stem: Path) -> tuple[Path, tuple[int, int]] | None:
+    """Write a thumbnail of decoded pixels (a PIL image) atomically as `stem` + .jpg (opaque) or
+    .webp (with transparency); return its path and size."""
     from PIL import Image
 
     try:
@@ -135,13 +149,23 @@ def write_thumb(im: Any, dest: Path) -> tuple[int, int] | None:
         img = im if im.mode == mode else im.convert(mode)
         factor = min(img.width // target[0], img.height // target[1])
         if factor >= 2:
-            # An exact box average down to just above the target, so LANCZOS works on few pixels.
+            # An exact box average down to just above the target; from there a bilinear step
+            # looks as good as LANCZOS at half its cost.
             img = img.reduce(factor)
-        img = img.resize(target, Image.Resampling.LANCZOS)
-        # method 2: a third of method 4's time (5 vs 15 ms at 480 px) for files ~5 % larger.
+        img = img.resize(target, Image.Resampling.BILINEAR if factor >= 2 else Image.Resampling.LANCZOS)
+        # JPEG q85 takes ~1 ms where WebP takes 3.5; only transparency needs WebP.
+        ext = "webp" if alpha else "jpg"
+        dest = stem.with_name(f"{stem.name}.{ext}")
+
+        def encode(f: Any) -> None:
+            if alpha:
+                img.save(f, "WEBP", quality=80, method=2)
+            else:
+                img.save(f, "JPEG", quality=85)
+
         # Not durable: a thumbnail lost to a power cut is made again.
-        fs.write_with(dest, lambda f: img.save(f, "WEBP", quality=80, method=2), root=dest.parent.parent, durable=False)
-        return target
+        fs.write_with(dest, encode, root=dest.parent.parent, durable=False)
+        return dest, target
     except (OSError, ValueError):
         return None
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import storyboard
 from storyboard.output.manifest import picked_entries
-from storyboard.sheet.editing import editor_data
+from storyboard.sheet.editing import editor_data, takes_of
 from storyboard.sheet.format import count, date, duration, money, url
 from storyboard.sheet.thumbs import Thumb
 
@@ -142,20 +142,20 @@ def _frame_view(
         if r["role"] == "mask":
             r["over"] = source_thumb  # a mask shows over the image it masks
     take_views = []
-    if (e.get("takes") or 1) > 1 or any(t.get("take") == "edited" for t in all_takes):
-        for t in sorted(all_takes, key=_take_order):
-            seed = f" · seed {t['seed']}" if t.get("seed") is not None else ""
-            take_views.append(
-                {
-                    "take": t.get("take"),
-                    "picked": bool(t.get("picked")),
-                    "status": t.get("status"),
-                    "href": url(t.get("take_file") or t.get("file")),
-                    "thumb": thumbs.get(t.get("sha256") or ""),
-                    "title": f"{label} · take {t.get('take')} of {e.get('takes')}{seed}",
-                    "seed": t.get("seed"),
-                }
-            )
+    for t in takes_of(e, all_takes):
+        seed = f" · seed {t['seed']}" if t["seed"] is not None else ""
+        name = "the edited take" if t["take"] == "edited" else f"take {t['take']} of {e.get('takes')}"
+        take_views.append(
+            {
+                "take": t["take"],
+                "picked": t["picked"],
+                "status": t["status"],
+                "href": url(t["file"]),
+                "thumb": thumbs.get(t["sha256"] or ""),
+                "title": f"{label} · {name}{seed}",
+                "seed": t["seed"],
+            }
+        )
     choices = []
     for c in e.get("choices") or []:
         if not isinstance(c, dict):
@@ -206,11 +206,6 @@ def _frame_view(
         "revised_prompt": e.get("revised_prompt"),
         "details": _details(e),
     }
-
-
-def _take_order(t: dict[str, Any]) -> tuple[int, int]:
-    take = t.get("take")
-    return (1, 0) if not isinstance(take, int) else (0, take)
 
 
 def _ref_view(inp: dict[str, Any], e: dict[str, Any], files: dict[str, str], thumbs: dict[str, Thumb]) -> dict[str, Any]:
