@@ -12,7 +12,7 @@ from typing import Any
 
 from storyboard import models
 from storyboard.errors import Problem, StoryError
-from storyboard.story import LoadedStory, is_path, resolve_file
+from storyboard.story import LoadedStory, is_path, resolve_file, story_relative
 from storyboard.story.templating import Renderer, TemplateProblem, names_used
 
 VARIATION_INSTRUCTION = (
@@ -170,21 +170,26 @@ def build_plan(
     today = today or date.today()
     openai_host = backend == "openai" and (host or "api.openai.com") == "api.openai.com"
     problems: list[Problem] = []
-    warnings: list[str] = []
+    said: dict[str, list[str]] = {}  # warning -> the frames (or character sheets) it is about, said once
     renderer = Renderer(loaded)
     jobs: list[Job] = []
     digits = max(2, len(str(len(s.frames))))
     checked_models: set[str] = set()
 
-    def profile_for(model: str, where: tuple[Any, ...]) -> models.ModelProfile:
+    def warn(who: str, texts: list[str]) -> None:
+        for text in texts:
+            said.setdefault(text, []).append(who)
+
+    lifecycle: dict[str, str | None] = {}
+
+    def profile_for(model: str, where: tuple[Any, ...], who: str) -> models.ModelProfile:
         profile = models.get_profile(model)
         if model not in checked_models:
             checked_models.add(model)
-            error, warning = models.lifecycle(profile, openai_host=openai_host, today=today)
+            error, lifecycle[model] = models.lifecycle(profile, openai_host=openai_host, today=today)
             if error:
                 problems.append(loaded.problem(where, error))
-            if warning:
-                warnings.append(warning)
+        warn(who, [w for w in [lifecycle[model]] if w])
         return profile
 
     # Character sheets come first: frames that show the character wait for them.
@@ -193,13 +198,15 @@ def build_plan(
         if c.reference != "generate":
             continue
         model = model_override or s.model
-        profile = profile_for(model, ("characters", name) if model_override else ("model",))
+        profile = profile_for(model, ("characters", name) if model_override else ("model",), f"character sheet {name}")
         try:
             prompt = renderer.render(c.sheet_prompt, None) if c.sheet_prompt else SHEET_PROMPT.format(description=c.description)
         except TemplateProblem as e:
             problems.append(loaded.problem(("characters", name, "sheet_prompt"), str(e)))
             prompt = ""
-        size, quality = _size_quality(loaded, profile, "3:2", _quality_of(s.quality, profile), ("characters", name), problems, warnings)
+        sheet_warnings: list[str] = []
+        size, quality = _size_quality(loaded, profile, "3:2", _quality_of(s.quality, profile), ("characters", name), problems, sheet_warnings)
+        warn(f"character sheet {name}", sheet_warnings)
         job = Job(
             index=len(jobs), number=None, id=None, name=name, ident=f"character:{name}", kind="generate",
             model=model, profile=profile, size=size, quality=quality, options=dict(s.options), prompt=prompt,
@@ -215,7 +222,8 @@ def build_plan(
     for i, f in enumerate(s.frames):
         where = ("frames", i)
         model = model_override or f.model or s.model
-        profile = profile_for(model, (*where, "model") if f.model else ("model",))
+        name = f"{i + 1:0{digits}d}" + (f"-{f.id}" if f.id else "")
+        profile = profile_for(model, (*where, "model") if f.model else ("model",), f"frame {name}")
         try:
             prompt = renderer.prompt(i) if f.prompt else ""
             used = names_used(f.prompt) if f.prompt else set()
@@ -230,21 +238,20 @@ def build_plan(
             if src == "previous":
                 source = Source(job=first_frame + i - 1, label=f"frame {i:0{digits}d}")
             elif is_path(src):
-                source = Source(file=resolve_file(loaded, src), label=src)
+                source = Source(file=resolve_file(loaded, src), label=story_relative(loaded, src))
             else:
                 k = ids[src]
                 source = Source(job=k, label=f"frame {k - first_frame + 1:0{digits}d} {src}")
 
         refs: list[Reference] = []
-        for name in chars:
-            c = s.characters[name]
+        for c_name in chars:
+            c = s.characters[c_name]
             if c.reference == "generate":
-                refs.append(Reference(name, job=sheet_job[name], label=f"character sheet {name}"))
+                refs.append(Reference(c_name, job=sheet_job[c_name], label=f"character sheet {c_name}"))
             elif c.reference:
                 for r in [c.reference] if isinstance(c.reference, str) else c.reference:
-                    refs.append(Reference(name, file=resolve_file(loaded, r), label=r))
+                    refs.append(Reference(c_name, file=resolve_file(loaded, r), label=story_relative(loaded, r)))
 
-        name = f"{i + 1:0{digits}d}" + (f"-{f.id}" if f.id else "")
         job = Job(
             index=len(jobs), number=i + 1, id=f.id, name=name, ident=f.id or "", kind=f.kind, model=model,
             profile=profile, size=None, quality=None, options={**s.options, **f.options}, prompt=prompt,
@@ -259,19 +266,29 @@ def build_plan(
             job.prompt = f"{VARIATION_INSTRUCTION} {prompt}".strip()
         elif job.kind == "variation":
             job.prompt = ""  # the legacy variations endpoint takes no prompt
-        _check_job(loaded, job, f.size, jobs, problems, warnings)
+        jobs.append(job)
+
+    # A chain may name a later frame (acyclic: check_story refuses cycles), so sizes are settled
+    # sources first; identities and estimates then in story order.
+    for job in _chain_order(jobs, first_frame):
+        job_warnings: list[str] = []
+        _check_job(loaded, job, s.frames[job.number - 1].size, jobs, problems, job_warnings)  # type: ignore[operator]
+        warn(f"frame {job.name}", job_warnings)
+    for job in jobs[first_frame:]:
+        f, source, model = s.frames[job.number - 1], job.source, job.model  # type: ignore[operator]
         if not f.id:
             sig = json.dumps([job.kind, model, job.prompt, job.size, job.quality, sorted(job.options.items()),
                               source.label if source else None], default=str)
             job.ident = f"#{occurrences.get(sig, 0)}"
             occurrences[sig] = occurrences.get(sig, 0) + 1
         job.estimate = _estimate(job)
-        jobs.append(job)
 
     if problems:  # one line per problem, even when many frames share it
         raise StoryError(sorted(dict.fromkeys(problems), key=lambda p: (p.line or 0, p.column or 0)))
     from storyboard.story import adventure
 
+    frame_count = len(jobs) - first_frame
+    warnings = [f"{_who(whos, frame_count)}: {_explained(text)}" for text, whos in said.items()]
     warnings += adventure.warnings(loaded)
     if backend == "draft":  # drafts are drawn offline: free
         for job in jobs:
@@ -288,7 +305,6 @@ def _check_job(
     f = s.frames[i]
     where = ("frames", i)
     p = job.profile
-    label = f"frame {job.name}"
 
     if job.kind == "outpaint":
         src_size = _source_size(job, jobs)
@@ -301,17 +317,17 @@ def _check_job(
                 problems.append(loaded.problem((*where, "outpaint"), str(e)))
             else:
                 job.size = f"{geo.canvas[0]}x{geo.canvas[1]}"
-                warnings += [f"{label}: {w}" for w in geo.warnings]
+                warnings += geo.warnings
     elif job.kind in ("edit", "variation") and not size:
         src_size = _source_size(job, jobs)
         inherited = f"{src_size[0]}x{src_size[1]}" if src_size else None
         try:
             job.size, warn = models.resolve_size(p, inherited) if inherited else (None, [])
-            warnings += [f"{label}: {w}" for w in warn]
+            warnings += warn
         except ValueError:
             # a file source of a size the model cannot make: fall back to the story's size
             job.size, _ = _size_quality(loaded, p, s.size, _quality_of(s.quality, p), ("size",), problems, warnings)
-            warnings.append(f"{label}: its source is {inherited}, which {job.model} cannot make; using {job.size}")
+            warnings.append(f"its source is {inherited}, which {job.model} cannot make; using {job.size}")
         job.quality = f.quality or _quality_of(s.quality, p)
         _quality(loaded, p, job.quality, (*where, "quality") if f.quality else ("quality",), problems)
     else:
@@ -339,6 +355,48 @@ def _check_job(
         problem = check_mask(job.mask.read_bytes(), src_size) if src_size else None
         if problem:
             problems.append(loaded.problem((*where, "mask"), problem))
+
+
+def _chain_order(jobs: list[Job], first_frame: int) -> list[Job]:
+    """Return the frame jobs with every chain source before the frames chained from it."""
+    done: set[int] = set()
+    order: list[Job] = []
+    for job in jobs[first_frame:]:
+        stack: list[Job] = []
+        on_stack: set[int] = set()
+        j: Job | None = job
+        while j is not None and j.index not in done and j.index not in on_stack:
+            stack.append(j)
+            on_stack.add(j.index)
+            src = j.source.job if j.source else None
+            j = jobs[src] if src is not None and src >= first_frame else None
+        for j in reversed(stack):
+            done.add(j.index)
+            order.append(j)
+    return order
+
+
+def _who(names: list[str], frame_count: int) -> str:
+    """Return who a warning is about: `frame 03-city`, `frames 01-lab and 02-city`, `every frame`."""
+    names = list(dict.fromkeys(names))
+    frames = [n.removeprefix("frame ") for n in names if n.startswith("frame ")]
+    others = [n for n in names if not n.startswith("frame ")]
+    parts = others
+    if frames and len(frames) == frame_count and frame_count > 1:
+        parts = ["every frame", *others]
+    elif len(frames) == 1:
+        parts = [f"frame {frames[0]}", *others]
+    elif frames:
+        shown = frames if len(frames) <= 4 else [*frames[:3], f"{len(frames) - 3} more"]
+        parts = [f"frames {', '.join(shown[:-1])} and {shown[-1]}", *others]
+    return ", ".join(parts[:-1]) + (" and " if len(parts) > 1 else "") + parts[-1]
+
+
+def _explained(text: str) -> str:
+    """Return a warning with what its jargon means."""
+    if text.endswith(": experimental"):
+        return text + " (OpenAI's word: such sizes may fail or come out less reliably; 2560x1440 and below are safe)"
+    return text
 
 
 def _size_quality(

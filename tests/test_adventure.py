@@ -76,12 +76,12 @@ def test_endings_and_start(tmp_path: Path) -> None:
 def test_summary_for_validate(tmp_path: Path) -> None:
     loaded = load_story(write(tmp_path, ADVENTURE))
     plan = build_plan(loaded, backend="draft", host=None)
-    assert adventure.summary(plan) == ", adventure: 2 endings (escape, caught), 0 unreachable"
+    assert adventure.summary(plan.loaded) == ", adventure: 2 endings (escape, caught), 0 unreachable"
 
 
 def test_summary_is_empty_without_choices(tmp_path: Path) -> None:
     loaded = load_story(write(tmp_path, HEAD + '  - prompt: "A cat. {{ style }}"\n'))
-    assert adventure.summary(build_plan(loaded, backend="draft", host=None)) == ""
+    assert adventure.summary(loaded) == ""
     assert adventure.problems(loaded) == []
     assert adventure.warnings(loaded) == []
 
@@ -102,7 +102,7 @@ def test_unreachable_frame_is_a_warning(tmp_path: Path) -> None:
         "frame 07 is unreachable from the start",
     ]
     plan = build_plan(loaded, backend="draft", host=None)
-    assert adventure.summary(plan) == ", adventure: 4 endings (escape, caught, cellar, frame 07), 2 unreachable"
+    assert adventure.summary(plan.loaded) == ", adventure: 4 endings (escape, caught, cellar, frame 07), 2 unreachable"
 
 
 def test_a_loop_with_a_way_out_is_fine(tmp_path: Path) -> None:
@@ -186,7 +186,7 @@ def test_the_example_adventure_validates_clean() -> None:
     assert all(f.text for f in loaded.story.frames)
     plan = build_plan(loaded, backend="draft", host=None)
     assert plan.warnings == []
-    assert adventure.summary(plan) == ", adventure: 3 endings (lost, lights, home), 0 unreachable"
+    assert adventure.summary(plan.loaded) == ", adventure: 3 endings (lost, lights, home), 0 unreachable"
 
 
 def test_the_example_adventure_runs_on_the_draft_backend(tmp_path: Path) -> None:

@@ -670,7 +670,7 @@ def test_a_budget_cannot_hold_over_an_unpriced_model(tmp_path: Path, fake_env: F
     )
     assert result.exit_code == 2
     assert result.stderr == (
-        "Warning: unknown model flux-dev: sizes and options are not checked, cost unknown\n"
+        "Warning: every frame: unknown model flux-dev: sizes and options are not checked, cost unknown\n"
         "Error: 6 request(s) use a model without a known price, so --budget cannot hold. "
         "Drop --budget or use a known model (storyboard models).\n"
     )

@@ -86,7 +86,8 @@ def test_sizes_and_presets(here: Path, model: str, size: str, sent: str, warning
         f"title: T\nmodel: {model}\nsize: {size!r}\n{quality}frames:\n  - prompt: a robot dog\n", LOCAL
     )
     assert p.frames[0].size == sent
-    assert p.warnings == warnings
+    explained = " (OpenAI's word: such sizes may fail or come out less reliably; 2560x1440 and below are safe)"
+    assert p.warnings == [f"frame 01: {w}" + (explained if w.endswith("experimental") else "") for w in warnings]
 
 
 @pytest.mark.parametrize(
@@ -249,21 +250,21 @@ def test_retired_model_allowed_on_the_draft_backend(here: Path) -> None:
 
 def test_model_near_shutdown_warns_against_openai(here: Path) -> None:
     p = plan_of("title: T\nmodel: gpt-image-1.5\nframes:\n  - prompt: a\n  - prompt: b\n", OPENAI)
-    assert p.warnings == ["gpt-image-1.5 shuts down on 2026-12-01 (in 9 days); use gpt-image-2.6-sunburst"]
+    assert p.warnings == ["every frame: gpt-image-1.5 shuts down on 2026-12-01 (in 9 days); use gpt-image-2.6-sunburst"]
 
 
 def test_unknown_model_on_another_server(here: Path) -> None:
     p = plan_of(one_frame("flux-dev", "    options: {seed: 7}\n", size="1000x700"), LOCAL)
     job = p.frames[0]
     assert (job.size, job.options, job.estimate) == ("1000x700", {"seed": 7}, None)
-    assert p.warnings == ["unknown model flux-dev: sizes and options are not checked, cost unknown"]
+    assert p.warnings == ["frame 01-a: unknown model flux-dev: sizes and options are not checked, cost unknown"]
     assert p.estimate() == (0.0, 1)  # one take that cannot be priced
 
 
 def test_unknown_model_against_openai_is_a_warning_too(here: Path) -> None:
     p = plan_of(one_frame("gpt-image-7"), OPENAI)
     assert p.warnings == [
-        "unknown model gpt-image-7: sizes and options are not checked, cost unknown "
+        "frame 01-a: unknown model gpt-image-7: sizes and options are not checked, cost unknown "
         "(OpenAI may have released it after this version of storyboard)"
     ]
 

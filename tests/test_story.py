@@ -47,7 +47,8 @@ CASES = [
              prompt: x
         """,
         [
-            "story.yaml:4:12: not valid YAML: mapping values are not allowed here. Check indentation and quotes."
+            "story.yaml:4:6: not valid YAML: this line is indented deeper than the key above it (YAML reads it as "
+            "more of that value); line it up with the keys above"
         ],
         id="yaml-indentation",
     ),
@@ -80,7 +81,7 @@ CASES = [
         title: T
         frames: []
         """,
-        ["story.yaml:2:9: frames: List should have at least 1 item after validation, not 0"],
+        ["story.yaml:2:9: frames: a story needs at least one frame, e.g. `frames: [{prompt: a lighthouse at dusk}]`"],
         id="no-frames",
     ),
     pytest.param(
@@ -110,8 +111,8 @@ CASES = [
             lock: maybe
         """,
         [
-            "story.yaml:3:10: vars.style: Input should be a valid string, integer, number or boolean (got list \"['a', 'b']\")",
-            "story.yaml:7:16: characters.rex.reference: Input should be a valid string or list (got int '5')",
+            "story.yaml:3:10: vars.style: a var is text, a number or true/false (not a list or a mapping)",
+            "story.yaml:7:16: characters.rex.reference: reference file `5` not found (paths are relative to the story's folder)",
             "story.yaml:10:12: frames[0].takes: Input should be a valid integer, unable to parse string as an integer (got str 'two')",
             "story.yaml:11:11: frames[0].lock: Input should be a valid boolean, unable to interpret input (got str 'maybe')",
         ],
@@ -675,3 +676,196 @@ def test_json_schema_names_every_frame_key() -> None:
     } <= set(frame["properties"])
     assert "from" in schema["$defs"]["Outpaint"]["properties"]  # the alias, as written in YAML
     assert schema["required"] == ["title", "frames"]
+
+
+# -- YAML 1.2 scalars: what a writer types unquoted means what it says ---------------------------
+
+
+def test_yaml_12_scalars_in_sizes_vars_captions_and_dialogue(here: Path) -> None:
+    from storyboard.story.templating import Renderer
+
+    path = write_story(
+        here,
+        """\
+        title: T
+        size: 16:9
+        vars:
+          aspect: 9:16
+          answer: no
+          switch: on
+          room: 010
+          price: 2.50
+          eq: =
+          count: 3
+          day: 2026-01-01
+        frames:
+          - prompt: "{{ aspect }} {{ answer }} {{ switch }} {{ room }} {{ price }} {{ eq }} {{ count + 1 }} {{ day }}"
+            size: 9:16
+            caption: 010
+            notes: on
+            dialogue:
+              - mira: No
+              - rex: =
+              - 007: 1:30
+          - prompt: =
+            caption: =
+            lock: yes
+        """,
+    )
+    loaded = load_story(path)
+    s = loaded.story
+    assert (s.size, s.frames[0].size) == ("16:9", "9:16")
+    assert {k: str(v) for k, v in s.vars.items()} == {
+        "aspect": "9:16", "answer": "no", "switch": "on", "room": "010", "price": "2.50", "eq": "=", "count": "3",
+        "day": "2026-01-01",
+    }  # fmt: skip
+    assert s.vars["room"] == 10 and s.vars["count"] == 3  # YAML 1.2 numbers: 010 is ten, not octal eight
+    assert (s.frames[0].caption, s.frames[0].notes, s.frames[1].caption, s.frames[1].prompt) == ("010", "on", "=", "=")
+    assert s.frames[0].lines == [("mira", "No"), ("rex", "="), ("007", "1:30")]
+    assert s.frames[1].lock is True
+    assert Renderer(loaded).prompt(0) == "9:16 no on 010 2.50 = 4 2026-01-01"
+
+
+def test_yaml_12_numbers_and_booleans(here: Path) -> None:
+    import yaml
+
+    from storyboard.story.yaml12 import loader
+
+    text = "a: [1, -2, 0o17, 0x1F, 1.5, .5, 1e3, -.inf, true, False, 1:30, 0b10, 1_000, yes, Off, ~, null]\n"
+    got = yaml.load(text, Loader=loader())["a"]  # noqa: S506
+    assert got[:10] == [1, -2, 15, 31, 1.5, 0.5, 1000.0, float("-inf"), True, False]
+    assert got[10:15] == ["1:30", "0b10", "1_000", "yes", "Off"]  # YAML 1.1 forms are text
+    assert got[15:] == [None, None]
+    assert [str(v) for v in got[:8]] == ["1", "-2", "0o17", "0x1F", "1.5", ".5", "1e3", "-.inf"]
+    # libyaml's fast parser reads stories where it is installed: the same rules apply on that path
+    assert loader().__mro__[1] is getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    assert yaml.load(text, Loader=loader(pure=True))["a"] == got  # noqa: S506
+
+
+def test_numbers_sent_as_options_are_plain(here: Path) -> None:
+    path = write_story(here, "title: T\noptions: {output_compression: 080}\nframes:\n  - prompt: x\n")
+    options = load_story(path).story.options
+    assert options == {"output_compression": 80} and type(options["output_compression"]) is int
+
+
+# -- the writer's usual YAML mistakes: where, and what to do -------------------------------------
+
+MISTAKES = [
+    pytest.param(
+        "title: T\nframes:\n  - prompt: x\n    caption: MAYA: It is late.\n  - prompt: a sign reads: OPEN  # a: b\n",
+        [
+            'story.yaml:4:14: not valid YAML: a colon and a space inside a value start a new key; put the value in '
+            'quotes: caption: "MAYA: It is late."',
+            'story.yaml:5:13: not valid YAML: a colon and a space inside a value start a new key; put the value in '
+            'quotes: - prompt: "a sign reads: OPEN"',
+        ],
+        id="colon-in-value",
+    ),
+    pytest.param(
+        'title: T\nframes:\n  - prompt: x\n    caption: He said "go": now\n',
+        [
+            "story.yaml:4:14: not valid YAML: a colon and a space inside a value start a new key; put the value in "
+            "quotes: caption: 'He said \"go\": now'",
+        ],
+        id="colon-in-value-with-quotes",
+    ),
+    pytest.param(
+        "title: T\nframes:\n  - prompt: {{ style }} a cat\n",
+        [
+            "story.yaml:3:13: not valid YAML: a value that starts with `{{` reads as a YAML mapping; put the value in "
+            'quotes: - prompt: "{{ style }} a cat"',
+        ],
+        id="braces-then-text",
+    ),
+    pytest.param(
+        "title: T\nvars:\n  style: ink\nframes:\n  - prompt: {{ style }}\n  - prompt: x\n    caption: {{ style }}\n",
+        [
+            "story.yaml:5:13: not valid YAML: a value that starts with `{{` reads as a YAML mapping; put the value in "
+            'quotes: - prompt: "{{ style }}"',
+            "story.yaml:7:14: not valid YAML: a value that starts with `{{` reads as a YAML mapping; put the value in "
+            'quotes: caption: "{{ style }}"',
+        ],
+        id="braces-alone",
+    ),
+    pytest.param(
+        "title: T\nframes:\n\t- prompt: x\n",
+        ["story.yaml:3:1: not valid YAML: a tab in the indentation; indent with spaces"],
+        id="tab",
+    ),
+    pytest.param(
+        "title: T\nframes:\n  - prompt: x\n  \tcaption: y\n",
+        ["story.yaml:4:3: not valid YAML: a tab in the indentation; indent with spaces"],
+        id="tab-after-spaces",
+    ),
+    pytest.param(
+        "title: T\nframes:\n",
+        ["story.yaml:2:8: frames: a story needs at least one frame, e.g. `frames: [{prompt: a lighthouse at dusk}]`"],
+        id="frames-empty",
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), MISTAKES)
+def test_yaml_mistakes_say_what_to_do(here: Path, text: str, expected: list[str]) -> None:
+    assert problems_of(text) == expected
+
+
+def test_colons_braces_and_tabs_inside_block_values_are_fine(here: Path) -> None:
+    path = write_story(
+        here,
+        "title: T\nvars:\n  style: ink\nframes:\n  - prompt: |\n      {{ style }}: a: dog\n"
+        "    notes: >\n      SFX: bark\tloud\n    caption: 'MAYA: It is late.'\n",
+    )
+    frame = load_story(path).story.frames[0]
+    assert (frame.prompt, frame.notes, frame.caption) == ("{{ style }}: a: dog\n", "SFX: bark\tloud\n", "MAYA: It is late.")
+
+
+# -- hostile files: a clean message, never a traceback ---------------------------------------------
+
+HOSTILE = [
+    pytest.param(
+        "title: T\nvars: {1: x, 2.5: y}\nframes:\n  - prompt: x\n",
+        [
+            "story.yaml:2:8: vars.1: `1` must be a Python-style identifier (letters, digits, _) to be used in prompts",
+            "story.yaml:2:14: vars.2.5: `2.5` must be a Python-style identifier (letters, digits, _) to be used in prompts",
+        ],
+        id="number-keys",
+    ),
+    pytest.param(
+        "title: T\nduration: .inf\nframes:\n  - prompt: x\n    duration: .nan\n",
+        [
+            "story.yaml:2:11: duration: Input should be a finite number",
+            "story.yaml:5:15: frames[0].duration: Input should be a finite number",
+        ],
+        id="infinite-duration",
+    ),
+    pytest.param(
+        'title: T\nframes:\n  - id: "a\\n"\n    prompt: x\n  - id: ' + "a" * 65 + "\n    prompt: y\n  - id: " + "b" * 64
+        + "\n    prompt: z\n",
+        [
+            "story.yaml:3:9: frames[0].id: an id uses only a-z, 0-9, _ and - (e.g. `city-night`)",
+            "story.yaml:5:9: frames[1].id: an id is at most 64 characters (this one has 65)",
+        ],
+        id="ids",
+    ),
+    pytest.param(
+        "title: T\nvars:\n  x: " + "[" * 3000 + "]" * 3000 + "\nframes:\n  - prompt: x\n",
+        ["story.yaml:3:1004: nests more than 50 levels deep; a story needs a few."],
+        id="nested-3000",
+    ),
+    pytest.param(
+        "title: T\nvars:\n  x: " + "[" * 200 + "]" * 200 + "\nframes:\n  - prompt: x\n",
+        ["story.yaml:3:55: vars: nests more than 50 levels deep; a story needs a few."],
+        id="nested-200",
+    ),
+    pytest.param(
+        "title: T\nframes:\n  - prompt: x\n    options: {a: " + "{b: " * 60 + "1" + "}" * 61 + "\n",
+        ["story.yaml:4:206: frames: nests more than 50 levels deep; a story needs a few."],
+        id="nested-options",
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), HOSTILE)
+def test_hostile_files_get_one_clean_message(here: Path, text: str, expected: list[str]) -> None:
+    assert problems_of(text) == expected

@@ -162,6 +162,16 @@ REFUSED = [
         id="frame-attribute",
     ),
     pytest.param(
+        "{{ 'x' * 10**9 }}", "`* 1000000000` makes more than 100,000 characters or items", id="huge-repeat"
+    ),
+    pytest.param("{{ [1] * 10**6 }}", "`* 1000000` makes more than 100,000 characters or items", id="huge-list"),
+    pytest.param("{{ 10 ** 100000000 }}", "`10 ** 100000000` is too large a number for a prompt", id="huge-power"),
+    pytest.param(
+        "{% for a in range(100000) %}{% for b in range(100000) %}{{ b }}{% endfor %}{% endfor %}",
+        "the template makes more than 100,000 characters; a prompt is far shorter",
+        id="huge-output",
+    ),
+    pytest.param(
         "{{ rex.age }}",
         "`age` is not an attribute of this character; a character has name and description",
         id="character-attribute",
@@ -329,3 +339,26 @@ def test_renderer_without_a_frame(here: Path) -> None:
     )
     with pytest.raises(TemplateProblem, match=r"^`frame` is undefined"):
         r.render("{{ frame.number }}", None)
+
+
+def test_a_template_that_never_ends_is_stopped_and_names_its_frame(
+    here: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """10^10 empty loop steps: stopped at the deadline (a trace hook), not left to hang validate."""
+    import storyboard.story.templating as templating
+
+    monkeypatch.setattr(templating, "RENDER_SECONDS", 0.05)
+    endless = "{% for a in range(100000) %}{% for b in range(100000) %}{% endfor %}{% endfor %}x"
+    got = problems(here, f"- id: one\n  prompt: hello\n- id: two\n  prompt: {endless!r}\n")
+    assert got == [
+        "story.yaml:15:13: frames[1].prompt: frame 2 two: the template still ran after 0.05 s "
+        "(a loop that never ends?); simplify it"
+    ]
+    # and rendering stays as it was for the prompts that end, with any trace hook put back
+    import sys
+
+    before = sys.gettrace()
+    assert prompts(here, "- prompt: \"{% for i in range(3) %}{{ i }}{% endfor %} {{ 'ab' * 2 }} {{ 2 ** 10 }}\"\n") == [
+        "012 abab 1024"
+    ]
+    assert sys.gettrace() is before

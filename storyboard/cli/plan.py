@@ -42,7 +42,7 @@ def validate(
         for w in plan.warnings:
             err(f"Warning: {story}: {w}")
         n = len(plan.frames)
-        extra = adventure_summary(plan)
+        extra = adventure_summary(plan.loaded)
         typer.echo(f"{story}: ok ({n} frame{'s' if n != 1 else ''}{extra})")
     if bad:
         raise StoryboardError("\n".join(line for m in bad for line in m.splitlines()))

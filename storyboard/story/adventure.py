@@ -11,9 +11,8 @@ from typing import TYPE_CHECKING
 
 from storyboard.errors import Problem
 
-if TYPE_CHECKING:  # story.py may call into this module, so no runtime import back
-    from storyboard.plan import Plan
-    from storyboard.story import LoadedStory, Story
+if TYPE_CHECKING:
+    from storyboard.story.schema import LoadedStory, Story
 
 
 @dataclass(frozen=True)
@@ -103,9 +102,8 @@ def warnings(loaded: LoadedStory) -> list[str]:
     return out
 
 
-def summary(plan: Plan) -> str:
+def summary(loaded: LoadedStory) -> str:
     """Return `, adventure: 2 endings (escape, caught), 0 unreachable` for validate, or "" without choices."""
-    loaded = plan.loaded
     if not loaded.has_choices:
         return ""
     g = graph(loaded.story)

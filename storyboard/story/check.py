@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import keyword
+import os
 from pathlib import Path
 from typing import Any
 
 from storyboard.errors import Problem
-from storyboard.story.schema import RESERVED, LoadedStory, nearest
+from storyboard.story.schema import PROJECT_MARKER, RESERVED, LoadedStory, nearest
 
 
 def check_story(loaded: LoadedStory) -> list[Problem]:
@@ -74,10 +75,10 @@ def check_story(loaded: LoadedStory) -> list[Problem]:
                 out += _check_file(loaded, where, r, "reference")
 
     if not out:
-        from storyboard.story import adventure
+        from storyboard.story.adventure import problems as adventure_problems
 
         out += _check_cycles(loaded, ids)
-        out += adventure.problems(loaded)
+        out += adventure_problems(loaded)
     return out
 
 
@@ -97,23 +98,77 @@ def _check_source(loaded: LoadedStory, i: int, src: str, key: str, ids: dict[str
 
 
 def is_path(src: str) -> bool:
-    """Return True when a chain source names a file rather than a frame (SPEC §3)."""
+    """Return True when a chain source names a file rather than a frame."""
     return "/" in src or "." in src
 
 
 def resolve_file(loaded: LoadedStory, name: str) -> Path:
-    """Return the path of a file named in the story, relative to the story's folder."""
-    return (loaded.base_dir / name).resolve()
+    """Return the real path of a file named in the story (relative to the story's folder, symlinks followed)."""
+    return (loaded.base_dir / Path(name).expanduser()).resolve()
+
+
+def story_relative(loaded: LoadedStory, name: str) -> str:
+    """Return a file's name as the manifest records it: relative to the story, never absolute."""
+    if not Path(name).expanduser().is_absolute():
+        return name  # as written: request keys of id-less frames include it
+    return os.path.relpath(resolve_file(loaded, name), loaded.base_dir.resolve())
+
+
+MAX_INPUT_SIDE = 16_384  # pixels; a camera photo is ~6000, the API's largest output 3840
+MAX_INPUT_PIXELS = 64_000_000
+
+
+def image_problem(data: bytes) -> str | None:
+    """Return why bytes are no usable input image (not PNG/JPEG/WebP, damaged, absurdly large), or None."""
+    import io
+    import warnings
+
+    from PIL import Image
+
+    from storyboard.render.imaging import sniff
+
+    kind = sniff(data)
+    if kind is None or kind[1] == "gif":
+        return "is not a PNG, JPEG or WebP image"
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as img:
+                w, h = img.size
+                if max(w, h) > MAX_INPUT_SIDE or w * h > MAX_INPUT_PIXELS:
+                    return (f"is {w}x{h}; an input image is at most {MAX_INPUT_SIDE:,} pixels a side and "
+                            f"{MAX_INPUT_PIXELS // 1_000_000} megapixels. Scale it down")
+                if img.format == "PNG":
+                    img.verify()  # every chunk's checksum, without decoding the pixels
+                else:
+                    if img.format == "JPEG":
+                        img.draft("RGB", (max(1, w // 8), max(1, h // 8)))  # decode at 1/8: truncation still shows
+                    img.load()
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        return f"has more than {MAX_INPUT_PIXELS // 1_000_000} megapixels. Scale it down"
+    except (OSError, SyntaxError, ValueError, EOFError) as e:
+        return f"cannot be decoded (truncated or damaged: {str(e) or type(e).__name__}). Save it again"
+    return None
 
 
 def _check_file(loaded: LoadedStory, path: tuple[Any, ...], name: str, what: str) -> list[Problem]:
     p = resolve_file(loaded, name)
     if not p.is_file():
         return [loaded.problem(path, f"{what} file `{name}` not found (paths are relative to the story's folder)")]
-    head = p.read_bytes()[:16]
-    if not (head.startswith(b"\x89PNG") or head.startswith(b"\xff\xd8\xff") or (head[:4] == b"RIFF" and head[8:12] == b"WEBP")):
-        return [loaded.problem(path, f"{what} file `{name}` is not a PNG, JPEG or WebP image")]
-    return []
+    roots = loaded.roots
+    if not any(p.is_relative_to(r) for r in roots):
+        story_dir = roots[0]
+        return [loaded.problem(path, (
+            f"{what} file `{name}` is {p}, outside the folders this story may read (its own, {story_dir}"
+            f"{''.join(', ' + str(r) for r in roots[1:])}). Move or copy it into the story's folder (or into a "
+            f"project folder above it marked by a {PROJECT_MARKER} file), or allow its folder with "
+            f"--assets {p.parent} (or STORYBOARD_ASSETS)"
+        ))]
+    try:
+        problem = image_problem(p.read_bytes())
+    except OSError as e:
+        problem = f"cannot be read ({e.strerror})"
+    return [loaded.problem(path, f"{what} file `{name}` {problem}")] if problem else []
 
 
 def _check_cycles(loaded: LoadedStory, ids: dict[str, int]) -> list[Problem]:

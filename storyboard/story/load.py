@@ -3,7 +3,6 @@ problem of a file reported at once with file:line:column, the key path and a fix
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 from typing import Any
 
@@ -23,14 +22,18 @@ from storyboard.story.schema import (
     nearest,
     problem_at,
 )
+from storyboard.story.yaml12 import loader, mistakes, plain
 
 MAX_STORY_BYTES = 2_000_000
 
 MAX_NODES = 200_000  # YAML values after aliases are expanded; a long story has a few thousand
+MAX_DEPTH = 50  # nesting of mappings and lists; a story needs about six
 
 
-def load_story(path: str | Path) -> LoadedStory:
-    """Read, parse and validate a story file; raise StoryError listing every problem."""
+def load_story(path: str | Path, *, assets: tuple[Path, ...] = ()) -> LoadedStory:
+    """Read, parse and validate a story file; raise StoryError listing every problem.
+
+    `assets`: folders beyond the story's own (and its project's) that its files may lie in."""
     import hashlib
 
     import yaml
@@ -56,27 +59,21 @@ def load_story(path: str | Path) -> LoadedStory:
     except UnicodeDecodeError as e:
         raise StoryError([Problem(shown, None, None, "", f"is not UTF-8 text (byte {e.start}).")]) from None
 
+    parser = loader()(text)
+    positions: dict[tuple[Any, ...], tuple[int, int]] = {}
+    problems: list[Problem] = []
     try:
         # libyaml's parser when present (a 1000-frame story: 30 ms instead of 500); on an error the
         # pure-Python parser parses again, for its wording of the message.
-        node = yaml.compose(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    except yaml.YAMLError:
-        e = _python_yaml_error(text)
-        mark = getattr(e, "problem_mark", None)
-        what = getattr(e, "problem", None) or str(e)
-        line = mark.line + 1 if mark else None
-        col = mark.column + 1 if mark else None
-        raise StoryError([Problem(shown, line, col, "", f"not valid YAML: {what}. Check indentation and quotes.")]) from None
-    if node is None:
-        raise StoryError([Problem(shown, 1, 1, "", "the file is empty. Start from `storyboard new NAME`.")])
-
-    positions: dict[tuple[Any, ...], tuple[int, int]] = {}
-    problems: list[Problem] = []
-    _walk(node, (), positions, problems, shown)
-    try:
-        data = yaml.load(text, Loader=_loader())  # noqa: S506 - a SafeLoader subclass
+        node = parser.get_single_node()
+        if node is None:
+            raise StoryError([Problem(shown, 1, 1, "", "the file is empty. Start from `storyboard new NAME`.")])
+        _walk(node, (), positions, problems, shown)
+        data = parser.construct_document(node)
     except yaml.YAMLError as e:
-        raise StoryError([Problem(shown, None, None, "", f"not valid YAML: {e}")]) from None
+        raise _yaml_error(shown, text, e) from None
+    finally:
+        parser.dispose()
     if not isinstance(data, dict):
         raise StoryError(
             [Problem(shown, 1, 1, "", "a story is a mapping with `title:` and `frames:`. Start from `storyboard new NAME`.")]
@@ -88,41 +85,42 @@ def load_story(path: str | Path) -> LoadedStory:
         problems += _merge_unions([_problem_from_pydantic(shown, positions, err) for err in e.errors()])
         # The chain, id and file checks still run on the parts that are valid, so one message
         # lists every problem of the file.
-        partial = LoadedStory(_salvage(data), p, "", positions)
+        partial = LoadedStory(_salvage(data), p, "", positions, tuple(assets))
         problems += [q for q in check_story(partial) if q not in problems]
         raise StoryError(_sorted(list(dict.fromkeys(problems)))) from None
 
-    loaded = LoadedStory(story, p, hashlib.sha256(raw).hexdigest(), positions)
+    loaded = LoadedStory(story, p, hashlib.sha256(raw).hexdigest(), positions, tuple(assets))
     problems += check_story(loaded)
     if problems:
         raise StoryError(_sorted(problems))
     return loaded
 
 
-def _python_yaml_error(text: str) -> Exception:
-    """Return the error of the pure-Python YAML parser on text libyaml refused."""
+def _yaml_error(shown: str, text: str, first: Exception) -> StoryError:
+    """Return the StoryError of text the YAML parser refused: what to do where a writer's usual
+    mistake is behind it, else the pure-Python parser's words (libyaml's are terser)."""
     import yaml
 
-    try:
-        yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError as e:
-        return e
-    return yaml.YAMLError("libyaml refused the file")
-
-
-@functools.cache
-def _loader() -> type:
-    """Return a SafeLoader that keeps dates and times as strings (a var `date: 2026-01-01`)."""
-    import yaml
-
-    class Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
-        pass
-
-    Loader.yaml_implicit_resolvers = {
-        k: [(tag, rx) for tag, rx in v if tag != "tag:yaml.org,2002:timestamp"]
-        for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()
-    }
-    return Loader
+    error: Exception = first
+    if "maximum nesting depth" not in str(first):  # else the pure-Python parser would recurse too deep
+        try:
+            yaml.load(text, Loader=loader(pure=True))  # noqa: S506 - a SafeLoader subclass
+        except yaml.YAMLError as e:
+            error = e
+        except RecursionError:
+            pass
+    if "maximum nesting depth" in str(error):
+        mark = getattr(error, "problem_mark", None)
+        line, col = (mark.line + 1, mark.column + 1) if mark else (None, None)
+        return StoryError([Problem(shown, line, col, "", f"nests more than {MAX_DEPTH} levels deep; a story needs a few.")])
+    found = mistakes(text, error)
+    if found:
+        return StoryError([Problem(shown, line, col, "", f"not valid YAML: {what}") for line, col, what in found])
+    mark = getattr(error, "problem_mark", None)
+    what = getattr(error, "problem", None) or str(error)
+    line = mark.line + 1 if mark else None
+    col = mark.column + 1 if mark else None
+    return StoryError([Problem(shown, line, col, "", f"not valid YAML: {what}. Check indentation and quotes.")])
 
 
 def _salvage(data: dict[str, Any]) -> Story:
@@ -137,13 +135,15 @@ def _salvage(data: dict[str, Any]) -> Story:
     raw_frames = data.get("frames") if isinstance(data.get("frames"), list) else []
     def blank(raw: Any) -> Frame:
         fid = raw.get("id") if isinstance(raw, dict) else None
-        fid = fid if isinstance(fid, str) and ID_RE.match(fid) else None
+        fid = fid if isinstance(fid, str) and ID_RE.fullmatch(fid) else None
         return Frame.model_construct(id=fid, prompt="-", choices=[], options={}, takes=1, pick=1, lock=False)
 
     frames = [valid(Frame, f, blank(f)) for f in raw_frames]
     chars = data.get("characters") if isinstance(data.get("characters"), dict) else {}
-    characters = {k: valid(Character, v, Character.model_construct(description="-")) for k, v in chars.items()}
-    vars_ = data.get("vars") if isinstance(data.get("vars"), dict) else {}
+    characters = {
+        str(k): valid(Character, v, Character.model_construct(description="-")) for k, v in chars.items() if k is not None
+    }
+    vars_ = {str(k): v for k, v in data["vars"].items() if k is not None} if isinstance(data.get("vars"), dict) else {}
     return Story.model_construct(title="-", frames=frames, characters=characters, vars=vars_)
 
 
@@ -156,6 +156,9 @@ def _walk(
     # and an alias inside its own anchor never ends. Count every visit; refuse cycles.
     state = _state if _state is not None else {"count": 0, "open": set()}
     state["count"] += 1
+    if len(path) > MAX_DEPTH:
+        line, col = node.start_mark.line + 1, node.start_mark.column + 1
+        raise StoryError([Problem(file, line, col, dotted(path[:1]), f"nests more than {MAX_DEPTH} levels deep; a story needs a few.")])
     if state["count"] > MAX_NODES or id(node) in state["open"]:
         why = (
             "a YAML alias (`*name`) inside its own anchor (`&name`); a story cannot contain itself"
@@ -173,6 +176,8 @@ def _walk(
     if isinstance(node, yaml.MappingNode):
         seen: set[Any] = set()
         for k, v in node.value:
+            if not isinstance(k, yaml.ScalarNode):  # `prompt: {{ x }}` is a mapping with a mapping as its key
+                raise yaml.constructor.ConstructorError(None, None, "found a mapping or list as a key", k.start_mark)
             key = k.value
             if key in seen:
                 line, col = k.start_mark.line + 1, k.start_mark.column + 1
@@ -214,9 +219,11 @@ def _problem_from_pydantic(file: str, positions: dict, err: Any) -> Problem:
         return problem_at(file, positions, (*loc, "__key__"), msg)
     if kind == "missing":
         return problem_at(file, positions, loc, "required key is missing")
+    if loc == ("frames",) and (kind == "too_short" or err.get("input") is None):
+        return problem_at(file, positions, loc, "a story needs at least one frame, e.g. `frames: [{prompt: a lighthouse at dusk}]`")
     msg = err["msg"]
     if kind.endswith("_type") or kind.endswith("_parsing"):
-        got = err.get("input")
+        got = plain(err.get("input"))
         msg = f"{msg} (got {type(got).__name__} {str(got)[:40]!r})" if got is not None else msg
     msg = msg.replace("Value error, ", "")
     return problem_at(file, positions, loc, msg)

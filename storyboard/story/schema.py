@@ -9,14 +9,41 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    WithJsonSchema,
+    field_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from storyboard.errors import Problem
+from storyboard.story.yaml12 import as_text, plain
 
 RESERVED = frozenset({"frame", "frames", "previous", "characters", "vars"})
 
-ID_RE = re.compile(r"^[a-z0-9_-]+$")
+PROJECT_MARKER = "storyboard.toml"  # marks a project folder: its stories share its files (e.g. cast/)
+MAX_ID = 64
+ID_RE = re.compile(r"[a-z0-9_-]{1,64}")  # whole id: use fullmatch (`$` would let "a\n" through)
+
+# Text a writer may type unquoted: `caption: 1984` is the text "1984", as written (`007`, `2.50`).
+Text = Annotated[str, BeforeValidator(as_text)]
+
+
+def _scalar(value: Any) -> Any:
+    if not isinstance(value, str | int | float):
+        raise ValueError("a var is text, a number or true/false (not a list or a mapping)")
+    return value
+
+
+# A var keeps the number a writer typed, and renders in prompts as written (`010`, not `10`).
+VarValue = Annotated[Any, AfterValidator(_scalar), WithJsonSchema({"type": ["string", "number", "boolean"]})]
+Options = Annotated[dict[str, Any], AfterValidator(plain)]  # sent to the API as plain numbers
 
 DEFAULT_MODEL = "gpt-image-2"
 _TAKE: TypeAdapter[int] = TypeAdapter(Annotated[int, Field(ge=1)])
@@ -32,12 +59,12 @@ class _Strict(BaseModel):
 class Character(_Strict):
     """A character: its description renders wherever a prompt names it."""
 
-    description: str = Field(min_length=1, description="Rendered wherever a prompt names the character.")
-    reference: str | list[str] | None = Field(
+    description: Text = Field(min_length=1, description="Rendered wherever a prompt names the character.")
+    reference: Text | list[Text] | None = Field(
         default=None,
         description="Image file(s) relative to the story, or `generate` to make a character sheet first.",
     )
-    sheet_prompt: str | None = Field(
+    sheet_prompt: Text | None = Field(
         default=None, description="Prompt of the generated character sheet (with `reference: generate`)."
     )
 
@@ -45,7 +72,7 @@ class Character(_Strict):
 class Outpaint(_Strict):
     """Extend a source image beyond its edges."""
 
-    from_: str = Field(alias="from", description="A frame id, `previous`, or an image file.")
+    from_: Text = Field(alias="from", description="A frame id, `previous`, or an image file.")
     extend: Literal["left", "right", "up", "down", "all"]
     by: float = Field(gt=0, le=2, description="Fraction of the source's width or height to add.")
 
@@ -53,37 +80,39 @@ class Outpaint(_Strict):
 class Choice(_Strict):
     """A choice offered to the reader of an adventure."""
 
-    label: str = Field(min_length=1)
-    goto: str
+    label: Text = Field(min_length=1)
+    goto: Text
 
 
 class Frame(_Strict):
     """One frame of the story: a prompt, and optionally a chain to an earlier image."""
 
-    id: str | None = Field(default=None, description="[a-z0-9_-]+, unique; only frames with ids can be chained from.")
-    prompt: str | None = Field(default=None, min_length=1, description="Jinja2 template of the prompt.")
-    caption: str | None = None
-    notes: str | None = Field(default=None, description="Action, dialogue, camera.")
-    text: str | None = Field(default=None, description="Passage shown with the image (adventures).")
-    choices: list[Choice] = Field(default_factory=list)
-    model: str | None = None
-    size: str | None = None
-    quality: str | None = None
-    options: dict[str, Any] = Field(default_factory=dict)
-    duration: float | None = Field(default=None, gt=0)
+    id: Text | None = Field(
+        default=None, description="[a-z0-9_-]+, at most 64 characters, unique; only frames with ids can be chained from."
+    )
+    prompt: Text | None = Field(default=None, min_length=1, description="Jinja2 template of the prompt.")
+    caption: Text | None = Field(default=None, description="Shown under the frame.")
+    notes: Text | None = Field(default=None, description="Action, dialogue, camera.")
+    text: Text | None = Field(default=None, description="Passage shown with the image (adventures).")
+    choices: list[Choice] = Field(default_factory=list, description="Adventures: `{label, goto: FRAME_ID}` each.")
+    model: Text | None = None
+    size: Text | None = None
+    quality: Text | None = None
+    options: Options = Field(default_factory=dict)
+    duration: float | None = Field(default=None, gt=0, allow_inf_nan=False, description="Seconds in animatics.")
     takes: int = Field(default=1, ge=1, le=10)
     pick: Annotated[int, Field(ge=1)] | Literal["edited"] = Field(
         default=1,
         description="The take shown and chained from (from 1), or `edited`: the artist's hand-edited take, kept "
         "when `run --only ID --force` requested the frame again.",
     )
-    edit: str | None = None
-    mask: str | None = None
+    edit: Text | None = Field(default=None, description="Chain: edit this source (a frame id, `previous` or a file).")
+    mask: Text | None = Field(default=None, description="With `edit`: a PNG whose transparent pixels may change.")
     outpaint: Outpaint | None = None
-    variation: str | None = None
-    characters: list[str] | None = None
-    lock: bool = False
-    dialogue: list[dict[str, str]] = Field(
+    variation: Text | None = Field(default=None, description="Chain: a variation of this source.")
+    characters: list[Text] | None = Field(default=None, description="The characters shown [default: those the prompt names].")
+    lock: bool = Field(default=False, description="Keep the current image even when the request changes.")
+    dialogue: list[dict[Text, Text]] = Field(
         default_factory=list, description="Lines spoken in the frame, in order: `- mira: We have to go.`"
     )
     camera: Camera = Field(default="static", description="The animatic's camera move over this frame.")
@@ -123,7 +152,9 @@ class Frame(_Strict):
     @field_validator("id")
     @classmethod
     def _id_shape(cls, v: str | None) -> str | None:
-        if v is not None and not ID_RE.match(v):
+        if v is not None and len(v) > MAX_ID:
+            raise ValueError(f"an id is at most {MAX_ID} characters (this one has {len(v)})")
+        if v is not None and not ID_RE.fullmatch(v):
             raise ValueError("an id uses only a-z, 0-9, _ and - (e.g. `city-night`)")
         return v
 
@@ -151,17 +182,19 @@ class Frame(_Strict):
 class Story(_Strict):
     """A whole story file."""
 
-    title: str = Field(min_length=1)
-    model: str = DEFAULT_MODEL
-    size: str = Field(default="3:2", description="WxH, or a preset: 1:1 3:2 2:3 16:9 9:16.")
-    quality: str | None = Field(default=None, description="low, medium or high [default: medium; the model's own on legacy models].")
+    title: Text = Field(min_length=1)
+    model: Text = DEFAULT_MODEL
+    size: Text = Field(default="3:2", description="WxH, or a preset: 1:1 3:2 2:3 16:9 9:16.")
+    quality: Text | None = Field(default=None, description="low, medium or high [default: medium; the model's own on legacy models].")
     parallel: int = Field(default=4, ge=1, le=64, description="Requests in flight at most; 1 = in order.")
-    images_per_minute: float | None = Field(default=None, gt=0, description="Pacing for low rate-limit tiers.")
-    budget: float | None = Field(default=None, ge=0, description="USD.")
-    duration: float = Field(default=2.0, gt=0, description="Seconds per frame in animatics.")
-    options: dict[str, Any] = Field(default_factory=dict)
-    vars: dict[str, str | int | float | bool] = Field(default_factory=dict)
-    characters: dict[str, Character] = Field(default_factory=dict)
+    images_per_minute: float | None = Field(
+        default=None, gt=0, allow_inf_nan=False, description="Pacing for low rate-limit tiers."
+    )
+    budget: float | None = Field(default=None, ge=0, allow_inf_nan=False, description="USD.")
+    duration: float = Field(default=2.0, gt=0, allow_inf_nan=False, description="Seconds per frame in animatics.")
+    options: Options = Field(default_factory=dict, description="Passed to the API, checked per model.")
+    vars: dict[Text, VarValue] = Field(default_factory=dict, description="Names usable in prompts: `{{ style }}`.")
+    characters: dict[Text, Character] = Field(default_factory=dict)
     frames: list[Frame] = Field(min_length=1)
 
 
@@ -173,11 +206,25 @@ class LoadedStory:
     path: Path
     sha256: str
     positions: dict[tuple[Any, ...], tuple[int, int]] = field(default_factory=dict)
+    assets: tuple[Path, ...] = ()  # folders the command line allows beside the story's own (--assets)
 
     @property
     def base_dir(self) -> Path:
         """Return the folder that relative paths in the story start from."""
         return self.path.parent
+
+    @property
+    def project_dir(self) -> Path | None:
+        """Return the nearest folder at or above the story's that holds a `storyboard.toml` marker."""
+        here = self.base_dir.resolve()
+        return next((d for d in (here, *here.parents) if (d / PROJECT_MARKER).is_file()), None)
+
+    @property
+    def roots(self) -> tuple[Path, ...]:
+        """Return the folders the story's files may lie in (resolved): its own, its project's, --assets."""
+        project = self.project_dir
+        found = (self.base_dir.resolve(), *([project] if project else []), *(Path(a).resolve() for a in self.assets))
+        return tuple(dict.fromkeys(found))
 
     @property
     def name(self) -> str:

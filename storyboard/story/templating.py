@@ -1,4 +1,4 @@
-"""Prompt templates: Jinja2, sandboxed, strict about undefined names (SPEC §3).
+"""Prompt templates: Jinja2, sandboxed, strict about undefined names, bounded in time and size.
 
 Only values known before the run are in scope, so `plan` can price every request.
 """
@@ -7,10 +7,15 @@ from __future__ import annotations
 
 import functools
 import re
+import sys
+import time
 from dataclasses import dataclass
 from typing import Any
 
-from storyboard.story import LoadedStory
+from storyboard.story.schema import LoadedStory
+
+RENDER_SECONDS = 2.0  # a prompt renders in microseconds; a loop of 10^10 steps never ends
+MAX_RENDER_CHARS = 100_000  # the longest prompt a model takes is 32,000 characters
 
 
 class TemplateProblem(Exception):
@@ -31,12 +36,62 @@ class CharacterValue:
 _PLAIN = (str, int, float, CharacterValue)  # bool is an int: str(True) == "True", as in Jinja
 
 
+class _Overtime(Exception):
+    """Raised inside a template that runs past its deadline."""
+
+
 @functools.cache
 def _env() -> Any:
     from jinja2 import StrictUndefined
     from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-    return ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
+    class Env(ImmutableSandboxedEnvironment):
+        """The sandbox, with `*` and `**` refused where they would build something huge."""
+
+        intercepted_binops = frozenset({"*", "**"})
+
+        def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+            if operator == "*" and isinstance(left, int) and isinstance(right, str | list | tuple):
+                left, right = right, left
+            if (operator == "*" and isinstance(left, str | list | tuple) and isinstance(right, int)
+                    and len(left) * right > MAX_RENDER_CHARS):
+                raise TemplateProblem(f"`* {right}` makes more than {MAX_RENDER_CHARS:,} characters or items")
+            if (operator == "**" and isinstance(left, int | float) and isinstance(right, int | float)
+                    and abs(left) > 1 and abs(right) > 1024):
+                raise TemplateProblem(f"`{left} ** {right}` is too large a number for a prompt")
+            return super().call_binop(context, operator, left, right)
+
+    return Env(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
+
+
+def _bounded(template: Any, scope: dict[str, Any]) -> str:
+    """Render with a deadline (a trace hook in the template's own frames: a thread cannot stop a
+    Jinja loop) and a cap on the text made; raise TemplateProblem past either."""
+    deadline = time.monotonic() + RENDER_SECONDS
+
+    def in_template(frame: Any, event: str, arg: Any) -> Any:
+        if time.monotonic() > deadline:
+            raise _Overtime
+        return in_template
+
+    def on_call(frame: Any, event: str, arg: Any) -> Any:
+        return in_template if frame.f_code.co_filename == "<template>" else None
+
+    chunks: list[str] = []
+    size = 0
+    previous = sys.gettrace()
+    sys.settrace(on_call)
+    try:
+        for chunk in template.generate(scope):
+            size += len(chunk)
+            if size > MAX_RENDER_CHARS:
+                raise TemplateProblem(f"the template makes more than {MAX_RENDER_CHARS:,} characters; a prompt is far shorter")
+            chunks.append(chunk)
+    except _Overtime:
+        raise TemplateProblem(f"the template still ran after {RENDER_SECONDS:g} s (a loop that never ends?); simplify it") from None
+    finally:
+        sys.settrace(previous)
+    return "".join(chunks)
 
 
 def parse(source: str) -> Any:
@@ -130,7 +185,7 @@ class Renderer:
             parts[1::2] = [str(scope[n]) for n in simple]
             return "".join(parts).strip()
         try:
-            return _env().from_string(source).render(scope).strip()
+            return _bounded(_env().from_string(source), scope).strip()
         except SecurityError as e:
             raise TemplateProblem(f"not allowed in a prompt: {e}") from None
         except UndefinedError as e:
