@@ -7,70 +7,89 @@ import json
 import re
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from storyboard.errors import Problem, StoryboardError, StoryError, UsageError
 
 # Strict structured output allows no open maps and wants every key required: the story's
 # maps (vars, characters) travel as lists of pairs, optional values as nullable types.
-_ID = {"type": "string", "pattern": "^[a-z0-9_-]+$"}
-_NAME = {"type": "string", "pattern": "^[a-z_][a-z0-9_]*$"}
-SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["title", "size", "vars", "characters", "frames"],
-    "properties": {
-        "title": {"type": "string", "description": "The story's title."},
-        "size": {"type": "string", "enum": ["3:2", "16:9", "1:1", "2:3", "9:16"],
-                 "description": "Aspect of every picture."},
-        "vars": {
-            "type": "array",
-            "description": "Shared prompt fragments; one is named `style`.",
-            "items": {
-                "type": "object",
-                "additionalProperties": False,
-                "required": ["name", "value"],
-                "properties": {"name": _NAME, "value": {"type": "string"}},
-            },
-        },
-        "characters": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "additionalProperties": False,
-                "required": ["name", "description"],
-                "properties": {
-                    "name": _NAME,
-                    "description": {"type": "string", "description": "One visual sentence that fixes the look."},
-                },
-            },
-        },
-        "frames": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "additionalProperties": False,
-                "required": ["id", "prompt", "caption", "notes", "text", "choices"],
-                "properties": {
-                    "id": _ID,
-                    "prompt": {"type": "string", "description": "The image prompt, with {{ name }} placeholders."},
-                    "caption": {"type": "string"},
-                    "notes": {"type": ["string", "null"], "description": "Shot and camera notes."},
-                    "text": {"type": ["string", "null"], "description": "The passage the reader reads (adventures)."},
-                    "choices": {
-                        "type": "array",
-                        "items": {
-                            "type": "object",
-                            "additionalProperties": False,
-                            "required": ["label", "goto"],
-                            "properties": {"label": {"type": "string"}, "goto": _ID},
-                        },
-                    },
-                },
-            },
-        },
-    },
-}
+_ID = r"^[a-z0-9_-]+$"
+_NAME = r"^[a-z_][a-z0-9_]*$"
+
+
+class _Draft(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DraftVar(_Draft):
+    """A shared prompt fragment."""
+
+    name: str = Field(pattern=_NAME)
+    value: str
+
+
+class DraftCharacter(_Draft):
+    """A recurring character."""
+
+    name: str = Field(pattern=_NAME)
+    description: str = Field(description="One visual sentence that fixes the look.")
+
+
+class DraftChoice(_Draft):
+    """A choice of an adventure."""
+
+    label: str
+    goto: str = Field(pattern=_ID)
+
+
+class DraftFrame(_Draft):
+    """One frame as the chat model writes it."""
+
+    id: str = Field(pattern=_ID)
+    prompt: str = Field(description="The image prompt, with {{ name }} placeholders.")
+    caption: str
+    notes: str | None = Field(description="Shot and camera notes.")
+    text: str | None = Field(description="The passage the reader reads (adventures).")
+    choices: list[DraftChoice]
+
+
+class DraftStory(_Draft):
+    """The reply: a story in the shape strict structured output allows."""
+
+    title: str = Field(description="The story's title.")
+    size: Literal["3:2", "16:9", "1:1", "2:3", "9:16"] = Field(description="Aspect of every picture.")
+    vars: list[DraftVar] = Field(description="Shared prompt fragments; one is named `style`.")
+    characters: list[DraftCharacter]
+    frames: list[DraftFrame]
+
+
+def strict_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """Return a model's JSON Schema as strict structured output takes it: references inlined,
+    nullable values as `type: [T, "null"]`, no titles (nor the classes' docstrings)."""
+    raw = model.model_json_schema()
+    defs = raw.pop("$defs", {})
+
+    def walk(node: Any, properties: bool = False) -> Any:
+        if isinstance(node, list):
+            return [walk(v) for v in node]
+        if not isinstance(node, dict):
+            return node
+        if properties:  # a map of property names: every name is kept, even `title`
+            return {k: walk(v) for k, v in node.items()}
+        if "$ref" in node:
+            return walk(defs[node["$ref"].rsplit("/", 1)[-1]])
+        options = node.get("anyOf")
+        if options and all(set(o) == {"type"} for o in options):
+            node = {**{k: v for k, v in node.items() if k != "anyOf"}, "type": [o["type"] for o in options]}
+        drop = {"title", "description"} if "properties" in node else {"title"}  # a class's docstring is for us
+        return {k: walk(v, k == "properties") for k, v in node.items() if k not in drop}
+
+    return walk(raw)
+
+
+SCHEMA: dict[str, Any] = strict_schema(DraftStory)
 
 SYSTEM_PROMPT = """\
 You write story files for `storyboard`, a tool that sends each frame's prompt to an image model \
@@ -245,12 +264,16 @@ def _one_line(text: str, limit: int = 300) -> str:
 
 
 def _parse_reply(reply: str, model: str) -> dict[str, Any]:
-    """Return the reply as JSON checked against SCHEMA (a local server may not enforce it)."""
+    """Return the reply as JSON checked against the draft's model (a local server may not enforce the schema)."""
     try:
         data = json.loads(reply)
     except ValueError:
         raise StoryboardError(f"{model} did not reply with JSON: {_one_line(reply, 120)!r}. Try again, or another --model.") from None
-    errors = schema_errors(data, SCHEMA)
+    try:
+        DraftStory.model_validate(data)
+        errors: list[tuple[str, str]] = []
+    except ValidationError as e:
+        errors = [_reply_error(err) for err in e.errors()]
     if not errors:
         for key in ("vars", "characters"):
             names = [item["name"] for item in data[key]]
@@ -260,34 +283,25 @@ def _parse_reply(reply: str, model: str) -> dict[str, Any]:
     return data
 
 
-def schema_errors(value: Any, schema: dict[str, Any], path: str = "") -> list[tuple[str, str]]:
-    """Return (path, message) for each way `value` breaks the subset of JSON Schema that SCHEMA uses."""
-    types = schema.get("type")
-    allowed = types if isinstance(types, list) else [types]
-    kinds = {"object": dict, "array": list, "string": str, "null": type(None)}
-    if not any(isinstance(value, kinds[t]) for t in allowed):
-        return [(path, f"expected {' or '.join(allowed)}, got {type(value).__name__}")]
-    out: list[tuple[str, str]] = []
-    if isinstance(value, dict):
-        for k in schema.get("required", []):
-            if k not in value:
-                out.append((path, f"`{k}` is missing"))
-        for k, v in value.items():
-            sub = schema.get("properties", {}).get(k)
-            where = f"{path}.{k}" if path else k
-            if sub is None:
-                out.append((where, "unexpected key"))
-            else:
-                out += schema_errors(v, sub, where)
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            out += schema_errors(v, schema["items"], f"{path}[{i}]")
-    elif isinstance(value, str):
-        if "enum" in schema and value not in schema["enum"]:
-            out.append((path, f"{value!r} is not one of {', '.join(schema['enum'])}"))
-        if "pattern" in schema and not re.search(schema["pattern"], value):
-            out.append((path, f"{value!r} does not match {schema['pattern']}"))
-    return out
+def _reply_error(err: Any) -> tuple[str, str]:
+    """Return (path, message) of one way a reply breaks the schema, in JSON's words."""
+    loc = [p for p in err["loc"] if not (isinstance(p, str) and p in ("str", "none", "literal['3:2','16:9','1:1','2:3','9:16']"))]
+    path = ""
+    for p in loc[:-1] if err["type"] == "missing" else loc:
+        path += f"[{p}]" if isinstance(p, int) else (f".{p}" if path else str(p))
+    value, kind = err.get("input"), err["type"]
+    if kind == "missing":
+        return path, f"`{loc[-1]}` is missing"
+    if kind == "extra_forbidden":
+        return path, "unexpected key"
+    if kind == "string_pattern_mismatch":
+        return path, f"{value!r} does not match {err['ctx']['pattern']}"
+    if kind == "literal_error":
+        return path, f"{value!r} is not one of {err['ctx']['expected'].replace(chr(39), '')}"
+    want = {"list_type": "array", "model_type": "object", "dict_type": "object", "string_type": "string"}.get(kind)
+    if want:
+        return path, f"expected {want}, got {type(value).__name__}"
+    return path, err["msg"]
 
 
 def to_story(data: dict[str, Any]) -> dict[str, Any]:

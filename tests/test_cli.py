@@ -642,10 +642,26 @@ def test_a_folder_of_another_story_is_refused(work: tuple[Path, Path]) -> None:
     result = run(other, out)
     assert result.exit_code == 2
     assert result.stderr == (
-        f"Error: {out} holds the storyboard of story.yaml, not other.yaml. "
+        f"Error: {out} holds the storyboard of {story}, not of {other}. "
         "Choose another folder with -o (e.g. -o outputs/other).\n"
     )
     assert (out / "manifest.json").read_bytes() == before
+
+
+def test_a_folder_of_a_story_of_the_same_name_elsewhere_names_both_and_a_free_folder(
+    work: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    story, out = work
+    monkeypatch.chdir(story.parent)
+    twin = write_story(story.parent / "act2", "title: T\nframes:\n  - prompt: x\n")
+    (story.parent / "outputs" / "story").mkdir(parents=True)  # taken: the suggestion moves on
+    result = sb("run", "act2/story.yaml", "-o", "out", "--backend", "draft")
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr == (
+        "Error: out holds the storyboard of story.yaml, not of act2/story.yaml. "
+        "Choose another folder with -o (e.g. -o outputs/story-2).\n"
+    )
+    assert twin.is_file() and not (story.parent / "outputs" / "story-2").exists()
 
 
 def test_a_plan_over_budget_is_refused_before_sending(
@@ -688,6 +704,44 @@ def test_every_command_is_in_the_readme() -> None:
     commands = sorted(c.name or c.callback.__name__ for c in app.registered_commands)  # type: ignore[union-attr]
     missing = [c for c in commands if not re.search(rf"storyboard {c}\b", readme)]
     assert missing == []
+
+
+def _schema_keys() -> set[str]:
+    from storyboard.story import json_schema
+
+    schema = json_schema()
+    keys = set(schema["properties"])
+    for definition in schema["$defs"].values():
+        keys |= set(definition.get("properties", {}))
+    return keys
+
+
+def test_every_story_key_is_in_the_readme() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert {"dialogue", "camera", "balloon", "page_break", "seed", "sheet_prompt", "duration"} <= _schema_keys()
+    assert sorted(k for k in _schema_keys() if f"`{k}`" not in readme) == []
+
+
+def test_the_readme_story_validates_as_written(tmp_path: Path) -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    example = re.search(r"## A story\n\n```yaml\n(.*?)```", readme, re.S)
+    assert example is not None
+    write_png(tmp_path / "refs" / "rex.png")
+    story = write_story(tmp_path, example.group(1))
+    result = sb("validate", story, "--backend", "draft")
+    assert (result.exit_code, result.stdout) == (0, f"{story}: ok (5 frames)\n"), result.output
+
+
+def test_every_name_of_the_sheet_template_is_in_the_readme(first: tuple[Path, Result]) -> None:
+    """`gallery --template` users write against these names: the README lists them all."""
+    from storyboard.sheet.render import make_thumbnails, sheet_context
+
+    out = first[0] / "out"
+    context = sheet_context(manifest(out), make_thumbnails(out, manifest(out)))
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### Contact sheet templates", 1)[1].split("\n## ", 1)[0]
+    names = set(context) | {"inline"} | {k for f in context["frames"] for k in f}
+    assert sorted(n for n in names if f"`{n}`" not in section and f"`{n}(" not in section) == []
 
 
 def test_help_does_not_import_openai_or_pillow() -> None:

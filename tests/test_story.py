@@ -869,3 +869,146 @@ HOSTILE = [
 @pytest.mark.parametrize(("text", "expected"), HOSTILE)
 def test_hostile_files_get_one_clean_message(here: Path, text: str, expected: list[str]) -> None:
     assert problems_of(text) == expected
+
+
+# -- files a story names must lie inside its roots, and be images --------------------------------
+
+
+def _png_header(width: int, height: int) -> bytes:
+    """Return a PNG that announces width x height and holds no pixels (a decompression bomb's header)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IEND", b"")
+
+
+def test_files_outside_the_story_folder_are_refused(here: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
+    elsewhere = tmp_path_factory.mktemp("elsewhere")
+    secret = write_png(elsewhere / "secret.png")
+    (here / "stories").mkdir()
+    (here / "stories" / "linked.png").symlink_to(secret)
+    (here / "stories" / "linked-dir").symlink_to(elsewhere, target_is_directory=True)
+    write_png(here / "stories" / "refs" / "ok.png")
+    write_png(here / "up.png")
+    story = write_story(
+        here / "stories",
+        f"""\
+        title: T
+        characters:
+          rex:
+            description: a dog
+            reference: [{secret}, refs/ok.png]
+        frames:
+          - prompt: "{{{{ rex }}}}"
+          - edit: ../up.png
+            prompt: x
+          - edit: linked.png
+            mask: linked-dir/secret.png
+            prompt: y
+        """,
+    )
+    with pytest.raises(StoryError) as err:
+        load_story(story)
+    stories = (here / "stories").resolve()
+    fix = (
+        "Move or copy it into the story's folder (or into a project folder above it marked by a storyboard.toml "
+        "file), or allow its folder with --assets {} (or STORYBOARD_ASSETS)"
+    )
+    real, up = secret.resolve(), (here / "up.png").resolve()
+    assert [str(p) for p in err.value.problems] == [
+        f"{story}:5:17: characters.rex.reference[0]: reference file `{secret}` is {real}, outside the folders this "
+        f"story may read (its own, {stories}). " + fix.format(real.parent),
+        f"{story}:8:11: frames[1].edit: source file `../up.png` is {up}, outside the folders this story may read "
+        f"(its own, {stories}). " + fix.format(up.parent),
+        f"{story}:10:11: frames[2].edit: source file `linked.png` is {real}, outside the folders this story may "
+        f"read (its own, {stories}). " + fix.format(real.parent),
+        f"{story}:11:11: frames[2].mask: mask file `linked-dir/secret.png` is {real}, outside the folders this "
+        f"story may read (its own, {stories}). " + fix.format(real.parent),
+    ]
+    # The working directory grants nothing: the same story, run from the folder that holds the files.
+    monkeypatch = pytest.MonkeyPatch()
+    monkeypatch.chdir(elsewhere)
+    try:
+        with pytest.raises(StoryError):
+            load_story(story)
+    finally:
+        monkeypatch.undo()
+
+
+def test_a_project_marker_or_assets_folder_allows_files_beside_the_story(here: Path) -> None:
+    write_png(here / "cast" / "rex.png")
+    text = """\
+        title: T
+        characters:
+          rex:
+            description: a dog
+            reference: ../cast/rex.png
+        frames:
+          - prompt: "{{ rex }}"
+        """
+    story = write_story(here / "stories", text)
+    with pytest.raises(StoryError):
+        load_story(story)
+    assert load_story(story, assets=(here / "cast",)).story.characters["rex"].reference == "../cast/rex.png"
+    (here / "storyboard.toml").write_text("")  # a project: its stories share cast/
+    loaded = load_story(story)
+    assert loaded.project_dir == here.resolve()
+    assert loaded.roots == ((here / "stories").resolve(), here.resolve())
+
+
+@pytest.mark.parametrize(
+    ("data", "problem"),
+    [
+        pytest.param(
+            lambda: _png_header(30000, 30000),
+            "has more than 64 megapixels. Scale it down",
+            id="30000x30000",
+        ),
+        pytest.param(
+            lambda: _png_header(9000, 9000),
+            "is 9000x9000; an input image is at most 16,384 pixels a side and 64 megapixels. Scale it down",
+            id="9000x9000",
+        ),
+        pytest.param(
+            lambda: _png_header(20000, 100),
+            "is 20000x100; an input image is at most 16,384 pixels a side and 64 megapixels. Scale it down",
+            id="too-wide",
+        ),
+        pytest.param(
+            lambda: __import__("stories").png_bytes(64, 64)[:-30],
+            "cannot be decoded: the file is truncated or damaged. Save it again",
+            id="truncated-png",
+        ),
+        pytest.param(
+            lambda: b"\x89PNG\r\n\x1a\n" + b"junk" * 40,
+            "cannot be decoded: the file is truncated or damaged. Save it again",
+            id="fake-png",
+        ),
+        pytest.param(lambda: b"GIF89a" + b"\0" * 40, "is not a PNG, JPEG or WebP image", id="gif"),
+    ],
+)
+def test_broken_or_huge_images_are_refused_at_validation(here: Path, data: object, problem: str) -> None:
+    (here / "bad.png").write_bytes(data())  # type: ignore[operator]
+    lines = problems_of("title: T\nframes:\n  - id: a\n    prompt: x\n  - edit: bad.png\n    prompt: y\n")
+    assert lines == [f"story.yaml:5:11: frames[1].edit: source file `bad.png` {problem}"]
+
+
+def test_a_truncated_jpeg_is_refused(here: Path) -> None:
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (256, 256), (10, 200, 30)).save(buf, "JPEG")
+    (here / "refs" / "rex.jpg").write_bytes(buf.getvalue()[: len(buf.getvalue()) // 2])
+    lines = problems_of(
+        "title: T\ncharacters:\n  rex: {description: a dog, reference: refs/rex.jpg}\nframes:\n  - prompt: x\n"
+    )
+    assert lines == [
+        "story.yaml:3:40: characters.rex.reference: reference file `refs/rex.jpg` cannot be decoded: the file is "
+        "truncated or damaged. Save it again"
+    ]

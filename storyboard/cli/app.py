@@ -19,7 +19,34 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_show_locals=False,  # locals could hold the API key
     rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        from storyboard import __version__
+
+        typer.echo(f"storyboard {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Turn a YAML story into a storyboard: chained image prompts, numbered frames, an HTML contact sheet."""
+
+
+def _argument_type(self: Any, ctx: Any) -> str | None:
+    # typer prints an argument's Python type beside it (`STORY <list[Path]>`) even when it has a
+    # metavar; options show their metavar alone, and so do our arguments.
+    return None if self.metavar else self.display_type(ctx)
+
+
+typer.core.TyperArgument.display_type_rich = _argument_type  # type: ignore[method-assign]
 
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -49,26 +76,45 @@ def handles_errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-StoryArg = Annotated[Path, typer.Argument(help="The story file (.yaml).", show_default=False)]
+StoryArg = Annotated[Path, typer.Argument(help="The story file (.yaml).", metavar="STORY", show_default=False)]
 
 
-OutOpt = Annotated[Path | None, typer.Option("-o", "--out", help="Output folder [default: ./outputs/<story>/].")]
+DirArg = Annotated[
+    Path, typer.Argument(help="An output folder (with manifest.json), e.g. outputs/story.", metavar="DIR", show_default=False)
+]
 
 
-BackendOpt = Annotated[str, typer.Option("--backend", help="auto, openai or draft.")]
+OutOpt = Annotated[
+    Path | None, typer.Option("-o", "--out", metavar="DIR", help="Output folder [default: ./outputs/<story>/].")
+]
 
 
-ModelOpt = Annotated[str | None, typer.Option("--model", help="Use this model for every frame.")]
+BackendOpt = Annotated[str, typer.Option("--backend", metavar="NAME", help="auto, openai or draft.")]
 
 
-OnlyOpt = Annotated[str | None, typer.Option("--only", help="Frame ids (or numbers), comma-separated; their sources run too.")]
+ModelOpt = Annotated[str | None, typer.Option("--model", metavar="MODEL", help="Use this model for every frame.")]
+
+
+OnlyOpt = Annotated[
+    str | None,
+    typer.Option("--only", metavar="IDS", help="Frame ids (or numbers), comma-separated; their sources run too."),
+]
 
 
 ForceOpt = Annotated[bool, typer.Option("--force", help="Request the chosen frames again (never discards edited or locked ones).")]
 
 
-BudgetOpt = Annotated[float | None, typer.Option("--budget", help="Refuse plans above this many USD; stop spending at it.")]
+BudgetOpt = Annotated[
+    float | None, typer.Option("--budget", metavar="USD", help="Refuse plans above this many USD; stop spending at it.")
+]
 
 
-IpmOpt = Annotated[float | None, typer.Option("--ipm", help="Images per minute at most (rate-limit tiers).")]
+IpmOpt = Annotated[float | None, typer.Option("--ipm", metavar="N", help="Images per minute at most (rate-limit tiers).")]
+
+
+AssetsOpt = Annotated[
+    list[Path] | None,
+    typer.Option("--assets", metavar="DIR", help="Also allow the story's files from this folder (repeatable; "
+                 "also STORYBOARD_ASSETS, folders separated by ':')."),
+]
 

@@ -16,16 +16,31 @@ from storyboard.errors import UsageError
 @app.command()
 @handles_errors
 def new(
-    name: Annotated[str, typer.Argument(help="Name of the story (file NAME.yaml).", show_default=False)],
+    name: Annotated[str, typer.Argument(help="Name of the story (file NAME.yaml), e.g. my-comic.", metavar="NAME",
+                                        show_default=False)],
 ) -> None:
     """Write a starter story to NAME.yaml."""
+    import shlex
+
     from storyboard.starter import starter
 
+    if not name.strip() or name.endswith(("/", os.sep)):
+        raise UsageError(f"{name!r} is no story name; give one, e.g. `storyboard new my-comic`.")
     path = Path(name if name.endswith((".yaml", ".yml")) else f"{name}.yaml")
-    if path.exists():
-        raise UsageError(f"{path} exists; choose another name.")
-    path.write_text(starter(path.stem), encoding="utf-8")
-    typer.echo(f"wrote {path}. Try: storyboard run {path} --backend draft")
+    if path.is_dir():
+        raise UsageError(f"{path} is a folder; choose another name.")
+    blocking = next((p for p in (path.parent, *path.parent.parents) if p.exists() and not p.is_dir()), None)
+    if blocking is not None:
+        raise UsageError(f"{blocking} is a file, not a folder; choose another place for {path}.")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("x", encoding="utf-8") as f:  # "x": never overwrite a story, even in a race
+            f.write(starter(path.stem))
+    except FileExistsError:
+        raise UsageError(f"{path} exists; choose another name.") from None
+    except OSError as e:
+        raise UsageError(f"cannot write {path} ({e.strerror}); choose another place.") from None
+    typer.echo(f"wrote {path}. Try: storyboard run {shlex.quote(str(path))} --backend draft")
 
 
 @app.command()
@@ -64,11 +79,13 @@ def schema() -> None:
 @app.command()
 @handles_errors
 def write(
-    premise: Annotated[str, typer.Argument(help="What the story is about, in a sentence or two.", show_default=False)],
-    frames: Annotated[int, typer.Option("--frames", help="How many frames.")] = 8,
+    premise: Annotated[
+        str, typer.Argument(help="What the story is about, in a sentence or two.", metavar="PREMISE", show_default=False)
+    ],
+    frames: Annotated[int, typer.Option("--frames", metavar="N", help="How many frames.")] = 8,
     branches: Annotated[bool, typer.Option("--branches", help="Write a choose-your-own-adventure with choices and endings.")] = False,
-    out: Annotated[Path | None, typer.Option("-o", "--out", help="Where to write the story [default: a name from the title].")] = None,
-    model: Annotated[str, typer.Option("--model", help="The chat model that drafts the story.")] = "gpt-5.1",
+    out: Annotated[Path | None, typer.Option("-o", "--out", metavar="FILE", help="Where to write the story [default: a name from the title].")] = None,
+    model: Annotated[str, typer.Option("--model", metavar="MODEL", help="The chat model that drafts the story.")] = "gpt-5.1",
 ) -> None:
     """Draft a story file with a chat model (Responses API, structured output); validated before it is written."""
     from storyboard.writer import write_story

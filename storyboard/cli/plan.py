@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from storyboard.cli.app import (
+    AssetsOpt,
     BackendOpt,
     ForceOpt,
     ModelOpt,
@@ -18,24 +19,26 @@ from storyboard.cli.app import (
     err,
     handles_errors,
 )
-from storyboard.cli.common import load_plan, selection
+from storyboard.cli.common import assets, load_plan, selection
 from storyboard.errors import StoryboardError
 
 
 @app.command()
 @handles_errors
 def validate(
-    stories: Annotated[list[Path], typer.Argument(help="Story files.", show_default=False)],
+    stories: Annotated[list[Path], typer.Argument(help="Story files.", metavar="STORY", show_default=False)],
     backend: BackendOpt = "auto",
+    assets_dirs: AssetsOpt = None,
 ) -> None:
     """Check story files; nothing is sent, nothing written."""
     from storyboard.errors import StoryError
     from storyboard.story.adventure import summary as adventure_summary
 
     bad: list[str] = []
+    allowed = assets(assets_dirs)
     for story in stories:
         try:
-            plan = load_plan(story, backend, None, quiet=True)
+            plan = load_plan(story, backend, None, quiet=True, assets_dirs=allowed)
         except StoryError as e:
             bad.append(e.message)
             continue
@@ -57,13 +60,14 @@ def plan(
     model: ModelOpt = None,
     only: OnlyOpt = None,
     force: ForceOpt = False,
+    assets_dirs: AssetsOpt = None,
 ) -> None:
     """Show each request: frame, kind, model, size, what it waits for, cached/new/stale and why, cost."""
     from storyboard.run.forecast import forecast
     from storyboard.run.runner import RunOptions
     from storyboard.run.session import default_out_dir
 
-    p = load_plan(story, backend, model, quiet=False)
+    p = load_plan(story, backend, model, quiet=False, assets_dirs=assets(assets_dirs))
     out_dir = out or default_out_dir(p.loaded)
     selected, forced = selection(p, only, force)
     rows = forecast(p, out_dir, RunOptions(selected=selected, force=forced))
@@ -76,7 +80,8 @@ PLAN_COLUMNS = ("frame", "take", "kind", "model", "size", "quality", "waits for"
 RICH_ROWS = 300  # past this, rich's layout costs seconds: a plain listing of the same columns
 
 
-def print_plan(p: Any, rows: list[Any], out_dir: Path) -> None:
+def print_plan(p: Any, rows: list[Any], out_dir: Path, *, err: bool = False) -> None:
+    """Print the plan's table and its total (on stderr with `err`, e.g. above a question)."""
     from storyboard.run.forecast import new_cost
 
     title = f"{p.loaded.story.title}  ({p.backend}{' @ ' + p.host if p.host else ''})"
@@ -90,15 +95,17 @@ def print_plan(p: Any, rows: list[Any], out_dir: Path) -> None:
             table.add_column(col, justify="right" if col in ("take", "est. $") else "left")
         for c in cells:
             table.add_row(*c)
-        console = Console(width=max(120, Console().width))
+        console = Console(width=max(120, Console().width), stderr=err)
         console.print(table)
         say = console.print
     else:
         widths = [max(len(col), *(len(c[i]) for c in cells)) for i, col in enumerate(PLAN_COLUMNS)]
         lines = [title, "  ".join(col.ljust(w) for col, w in zip(PLAN_COLUMNS, widths, strict=True))]
         lines += ["  ".join(v.ljust(w) for v, w in zip(c, widths, strict=True)).rstrip() for c in cells]
-        typer.echo("\n".join(lines))
-        say = typer.echo
+        typer.echo("\n".join(lines), err=err)
+
+        def say(text: str) -> None:
+            typer.echo(text, err=err)
     cost, unpriced = new_cost(rows)
     todo = sum(1 for r in rows if r.status in ("new", "stale"))
     tail = f" + {unpriced} unpriced" if unpriced else ""

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from storyboard.cli.app import (
+    AssetsOpt,
     BackendOpt,
     BudgetOpt,
     ForceOpt,
@@ -22,8 +23,10 @@ from storyboard.cli.app import (
     err,
     handles_errors,
 )
-from storyboard.cli.common import load_plan, make_backend, selection
+from storyboard.cli.common import assets, load_plan, make_backend, selection
 from storyboard.errors import UsageError
+
+ASK_ABOVE_USD = 1.0  # new requests estimated above this are shown and asked for (or refused without a terminal)
 
 
 @app.command()
@@ -31,7 +34,7 @@ from storyboard.errors import UsageError
 def run(
     story: StoryArg,
     out: OutOpt = None,
-    jobs: Annotated[int | None, typer.Option("-j", "--jobs", help="Requests in flight at most [default: the story's parallel].")] = None,
+    jobs: Annotated[int | None, typer.Option("-j", "--jobs", metavar="N", help="Requests in flight at most [default: the story's parallel].")] = None,
     sequential: Annotated[bool, typer.Option("--sequential", help="One request at a time, in story order.")] = False,
     backend: BackendOpt = "auto",
     model: ModelOpt = None,
@@ -44,26 +47,37 @@ def run(
     open_: Annotated[bool, typer.Option("--open", help="Open the contact sheet when done.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors.")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print a JSON summary on stdout.")] = False,
+    assets_dirs: AssetsOpt = None,
 ) -> None:
     """Run a story: request every frame not already made, save the frames, write the contact sheet."""
+    import math
+
     from storyboard.cli.plan import print_plan
     from storyboard.run.budget import Budget
     from storyboard.run.forecast import forecast, new_cost
     from storyboard.run.runner import RunOptions
     from storyboard.run.session import default_out_dir, run_plan
 
-    plan = load_plan(story, backend, model, quiet)
-    s = plan.loaded.story
-    out_dir = out or default_out_dir(plan.loaded)
+    if jobs is not None and sequential:
+        raise UsageError("-j and --sequential contradict each other; give one (--sequential is -j 1).")
     if jobs is not None and jobs < 1:
         raise UsageError("-j must be 1 or more.")
     if not max_wait >= 0:
         raise UsageError("--max-wait must be 0 or more minutes.")
+    if ipm is not None and not (ipm > 0 and math.isfinite(ipm)):
+        raise UsageError("--ipm must be above 0 (images per minute), e.g. --ipm 5.")
+    if budget is not None and not (budget >= 0 and math.isfinite(budget)):
+        raise UsageError("--budget must be 0 or more (USD), e.g. --budget 2.50.")
+    plan = load_plan(story, backend, model, quiet, assets(assets_dirs))
+    s = plan.loaded.story
+    out_dir = out or default_out_dir(plan.loaded)
     selected, forced = selection(plan, only, force)
+    sender = make_backend(plan.backend)  # a missing key is refused before anything is priced or asked
+    terminal = sys.stdin.isatty() and sys.stderr.isatty()
     if only and forced:
-        _confirm_replacing(plan, out_dir, forced, yes)
-    asks = force and not only and not yes and sys.stdin.isatty()
-    if asks and not typer.confirm("--force without --only requests every frame again (edited and locked frames are kept). Continue?"):
+        _confirm_replacing(plan, out_dir, forced, yes, terminal)
+    asks = force and only is None and not yes and terminal
+    if asks and not typer.confirm("--force without --only requests every frame again (edited and locked frames are kept). Continue?", err=True):
         raise typer.Exit(1)
     options = RunOptions(
         parallel=1 if sequential else (jobs or s.parallel),
@@ -73,17 +87,23 @@ def run(
         force=forced,
         max_wait=max_wait * 60,
     )
-    # Pricing the plan builds every request once more: only when a budget or a person asks.
-    asks_first = not yes and sys.stdin.isatty() and sys.stderr.isatty()
-    priced = plan.backend != "draft" and (options.budget is not None or asks_first)
+    # Pricing builds every request once more: only for a budget, or to know whether to ask first.
+    priced = plan.backend != "draft" and (options.budget is not None or not yes)
     rows = forecast(plan, out_dir, options) if priced else []
     cost, unpriced = new_cost(rows)
     if priced:
         Budget(options.budget).check_plan(cost, unpriced)
-    if cost > 1.0 and asks_first:
-        print_plan(plan, rows, out_dir)
-        if not typer.confirm(f"These new requests are estimated at ${cost:.2f}. Send them?"):
-            raise typer.Exit(1)
+    if cost > ASK_ABOVE_USD and not yes:
+        # Story files are shared: a story's own `budget:` is no consent, only the command line is.
+        if terminal:
+            print_plan(plan, rows, out_dir, err=True)
+            if not typer.confirm(f"These new requests are estimated at ${cost:.2f}. Send them?", err=True):
+                raise typer.Exit(1)
+        elif budget is None:
+            raise UsageError(
+                f"the new requests are estimated at ${cost:.2f}, above ${ASK_ABOVE_USD:.0f}, and without a terminal "
+                "there is no one to ask. Nothing was sent. Add --yes to send them, or --budget USD to cap the spend."
+            )
 
     from storyboard.cli.progress import Progress
 
@@ -91,17 +111,15 @@ def run(
     with progress:
         # Reported while the folder is held: an earlier run's unanswered requests are marked as
         # reported only once this report is out.
-        outcome = run_plan(plan, out_dir, make_backend(plan.backend), options, on_event=progress.event,
+        outcome = run_plan(plan, out_dir, sender, options, on_event=progress.event,
                            on_interrupt=progress.interrupt,
                            report=lambda o: (progress.close(), _report(o, out_dir, quiet, json_out)))
     if open_ and outcome.sheet:
-        import webbrowser
-
-        webbrowser.open(outcome.sheet.resolve().as_uri())
+        _open(outcome.sheet)
     raise typer.Exit(outcome.exit_code)
 
 
-def _confirm_replacing(plan: Any, out_dir: Path, forced: set[int], yes: bool) -> None:
+def _confirm_replacing(plan: Any, out_dir: Path, forced: set[int], yes: bool, terminal: bool) -> None:
     """Name the edited and locked frames `--only ... --force` would replace, and ask (or --yes)."""
     from storyboard.output.kept import replacing
 
@@ -110,10 +128,22 @@ def _confirm_replacing(plan: Any, out_dir: Path, forced: set[int], yes: bool) ->
         return
     question = (f"--force replaces {found}. An edited frame's file is kept as its take takes/NN-<id>-edited.<ext> "
                 "(`pick: edited` shows it again).")
-    if not sys.stdin.isatty():
+    if not terminal:
         raise UsageError(f"{question} Add --yes to go ahead.")
-    if not typer.confirm(f"{question} Continue?"):
+    if not typer.confirm(f"{question} Continue?", err=True):
         raise typer.Exit(1)
+
+
+def _open(sheet: Path) -> None:
+    """Open the contact sheet in a browser, or say there is none."""
+    import webbrowser
+
+    try:
+        opened = webbrowser.open(sheet.resolve().as_uri())
+    except webbrowser.Error:
+        opened = False
+    if not opened:
+        err(f"Note: no web browser found to open the contact sheet (--open); open {sheet} yourself.")
 
 
 def _report(outcome: Any, out_dir: Path, quiet: bool, json_out: bool) -> None:

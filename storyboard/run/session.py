@@ -62,17 +62,36 @@ def story_path(loaded: LoadedStory, out_dir: Path) -> str:
 
 
 def check_owner(out_dir: Path, previous: dict[str, Any] | None, loaded: LoadedStory) -> None:
-    """Refuse a folder whose manifest belongs to another story file."""
+    """Refuse a folder whose manifest belongs to another story file, naming both and a free folder."""
     if not previous:
         return
     story = previous.get("story", {})
     theirs = story.get("path") or Path(str(story.get("file") or "")).name
     mine = story_path(loaded, out_dir) if story.get("path") else loaded.path.name
     if theirs and theirs != mine:
+        other = _shown(Path(out_dir) / theirs) if story.get("path") else str(story.get("file") or theirs)
+        free = _free_folder(Path("outputs") / loaded.name, out_dir)
         raise OutputDirError(
-            f"{out_dir} holds the storyboard of {Path(str(story.get('file') or theirs)).name}, not {loaded.path.name}. "
-            f"Choose another folder with -o (e.g. -o outputs/{loaded.name})."
+            f"{out_dir} holds the storyboard of {other}, not of {loaded.path}. "
+            f"Choose another folder with -o (e.g. -o {free})."
         )
+
+
+def _shown(path: Path) -> str:
+    """Return a path as a person would type it here: relative to the working directory when inside it."""
+    real = Path(os.path.normpath(Path(path).absolute()))
+    try:
+        return str(real.relative_to(Path.cwd()))
+    except ValueError:
+        return str(real)
+
+
+def _free_folder(base: Path, refused: Path) -> Path:
+    """Return `base`, or `base-2`, `base-3`...: the first that does not exist and is not `refused`."""
+    candidate, n = base, 2
+    while candidate.exists() or candidate.absolute() == Path(refused).absolute():
+        candidate, n = base.with_name(f"{base.name}-{n}"), n + 1
+    return candidate
 
 
 def run_plan(

@@ -146,8 +146,8 @@ def image_problem(data: bytes) -> str | None:
                     img.load()
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         return f"has more than {MAX_INPUT_PIXELS // 1_000_000} megapixels. Scale it down"
-    except (OSError, SyntaxError, ValueError, EOFError) as e:
-        return f"cannot be decoded (truncated or damaged: {str(e) or type(e).__name__}). Save it again"
+    except (OSError, SyntaxError, ValueError, EOFError):
+        return "cannot be decoded: the file is truncated or damaged. Save it again"
     return None
 
 
