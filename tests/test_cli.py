@@ -216,6 +216,18 @@ def test_manifest_has_every_key_of_the_spec(first: tuple[Path, Result]) -> None:
     )  # fmt: skip
 
 
+def test_a_relative_output_folder_is_relative_to_where_the_user_is(
+    work: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    story, _ = work
+    monkeypatch.chdir(story.parent)
+    assert run(Path("story.yaml"), Path("rel"), "-q").exit_code == 0
+    assert listing(story.parent / "rel" / "frames") == FRAMES
+    assert {".cache", "frames", "index.html", "inputs", "manifest.json", "takes", "thumbs"} <= set(listing(story.parent / "rel"))
+    assert sb("gallery", "rel").exit_code == 0
+    assert not (story.parent / "rel" / "rel").exists()
+
+
 def test_rerun_sends_nothing(work: tuple[Path, Path]) -> None:
     story, out = work
     before = {n: sha(out / "frames" / n) for n in FRAMES}
