@@ -42,8 +42,9 @@ class Record:
 class Store:
     """The `.cache/` folder of one output directory."""
 
-    def __init__(self, out_dir: Path) -> None:
+    def __init__(self, out_dir: Path, *, read_only: bool = False) -> None:
         self.out_dir = Path(out_dir)
+        self.read_only = read_only  # a forecast (`plan`, the spend question) repairs nothing: the run does, under its lock
         self.root = self.out_dir / ".cache"
         self.objects = self.root / "objects"
         self.keys = self.root / "keys"
@@ -94,6 +95,8 @@ class Store:
     def _repair(self, digest: str, ext: str | None) -> Path | None:
         """Put a missing or damaged object back from a frame file that still holds its bytes
         (the manifest says which), so nothing is bought twice; None when none does."""
+        if self.read_only:
+            return None
         if self._spares is None:
             self._spares = {}
             with contextlib.suppress(OSError, ValueError, TypeError, AttributeError):

@@ -39,7 +39,7 @@ def forecast(plan: Plan, out_dir: Path, options: RunOptions | None = None) -> li
     out_dir = Path(out_dir)
     options = options or RunOptions()
     previous = read_previous(out_dir) or {}
-    store = Store(out_dir)
+    store = Store(out_dir, read_only=True)
     replace = options.force if options.selected is not None else set()
     kept = survey(plan, out_dir, previous, store, replace=replace).kept
     wanted = {j.index for j in plan.wanted(options.selected)}
