@@ -76,6 +76,7 @@ class Job:
     seed: int | None = None  # the story's `seed:` (take 1's); None: derived per take (requests.take_seed)
     source: Source | None = None
     mask: Path | None = None
+    mask_label: str = ""  # the mask as the manifest records it: relative to the story
     outpaint: dict[str, Any] | None = None  # extend, by
     references: list[Reference] = field(default_factory=list)
     characters: tuple[str, ...] = ()
@@ -258,7 +259,7 @@ def build_plan(
             caption=f.caption, notes=f.notes, text=f.text, choices=[c.model_dump() for c in f.choices],
             duration=f.duration or s.duration, takes=f.takes, pick=f.pick if isinstance(f.pick, int) else 1, pick_edited=f.pick == "edited", lock=f.lock, source=source,
             dialogue=f.lines, camera=f.camera, balloon=f.balloon, page_break=f.page_break, seed=f.seed,
-            mask=resolve_file(loaded, f.mask) if f.mask else None,
+            mask=resolve_file(loaded, f.mask) if f.mask else None, mask_label=story_relative(loaded, f.mask) if f.mask else "",
             outpaint={"extend": f.outpaint.extend, "by": f.outpaint.by} if f.outpaint else None,
             references=refs, characters=chars,
         )

@@ -87,7 +87,7 @@ def assemble(plan: Plan, job: Job, sources: Mapping[int, Image]) -> Assembled:
                 raise FrameFailure(f"mask {job.mask.name}: {problem}", type="mask")
         mask = InputImage(data, _sha(data), "image/png", "mask", job.mask.name)
         inputs.append({"role": "mask", "frame": None, "file": copy(data), "sha256": mask.sha256,
-                       "path": str(job.mask.name)})
+                       "path": job.mask_label or job.mask.name})
 
     for ref in job.references:
         if ref.job is not None:

@@ -384,3 +384,35 @@ def test_an_absolute_path_inside_an_assets_folder_is_recorded_relative_to_the_st
     manifest = (out / "manifest.json").read_text()
     assert str(tmp_path / "shared") not in manifest and str(tmp_path / "shared") not in (out / "index.html").read_text()
     assert json.loads(manifest)["characters"][0]["references"][0]["source"] == "../shared/rex.png"
+
+
+def test_the_manifest_records_every_file_as_the_story_names_it(tmp_path: Path) -> None:
+    write_png(tmp_path / "refs" / "rex.png")
+    write_png(tmp_path / "art" / "street.png", 1024, 1024)
+    from PIL import Image
+
+    mask = Image.new("RGBA", (1024, 1024), (0, 0, 0, 255))
+    mask.putpixel((0, 0), (0, 0, 0, 0))  # a mask needs a transparent pixel
+    (tmp_path / "masks").mkdir()
+    mask.save(tmp_path / "masks" / "sky.png")
+    story = write_story(
+        tmp_path,
+        """\
+        title: T
+        size: "1:1"
+        characters:
+          rex: {description: a dog, reference: refs/rex.png}
+        frames:
+          - id: a
+            edit: art/street.png
+            mask: masks/sky.png
+            prompt: "{{ rex }} in the street"
+        """,
+    )
+    out = tmp_path / "out"
+    result = sb("run", story, "-o", out, "--backend", "draft", "-q")
+    assert result.exit_code == 0, result.output
+    (entry,) = json.loads((out / "manifest.json").read_text())["frames"]
+    assert [(i["role"], i.get("path")) for i in entry["inputs"]] == [
+        ("source", "art/street.png"), ("mask", "masks/sky.png"), ("reference", "refs/rex.png")
+    ]

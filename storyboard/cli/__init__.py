@@ -1,6 +1,6 @@
 """The command line: the only place that prints, reads the environment or exits.
 
-Every `StoryboardError` becomes one message on stderr and the exit code of SPEC §7. Each
+Every `StoryboardError` becomes one message on stderr and its exit code (2 for bad input). Each
 command lives in the module named for what it works on; importing them registers them, in the
 order `--help` lists them.
 """

@@ -12,7 +12,7 @@ from storyboard.errors import UsageError
 
 
 def backend_choice(backend: str, quiet: bool) -> tuple[str, str | None]:
-    """Return (backend name, base-URL host) per SPEC §4's `auto` rule."""
+    """Return (backend name, base-URL host) as `--backend auto` chooses them."""
     from urllib.parse import urlparse
 
     key, base = os.environ.get("OPENAI_API_KEY"), os.environ.get("OPENAI_BASE_URL")
@@ -100,10 +100,8 @@ def selection(plan: Any, only: str | None, force: bool) -> tuple[set[int] | None
 
 
 def output_folder(path: Path) -> Path:
-    """Return `path` if it can be an output folder; refuse a story file or another file given instead."""
-    if path.is_file():
-        if path.suffix.lower() in (".yaml", ".yml"):
-            raise UsageError(f"{path} is a story file; give its output folder, e.g. outputs/{path.stem}.")
-        raise UsageError(f"{path} is a file; give an output folder (the one holding manifest.json).")
+    """Return `path`, refusing a story file given where its output folder goes (other files: the manifest says)."""
+    if path.is_file() and path.suffix.lower() in (".yaml", ".yml"):
+        raise UsageError(f"{path} is a story file; give its output folder, e.g. outputs/{path.stem}.")
     return path
 
