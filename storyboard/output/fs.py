@@ -66,7 +66,7 @@ def boundaries() -> int:
 def inside(root: Path, path: Path) -> Path:
     """Return `path` (absolute) if it stays inside the output folder `root`, symlinked folders
     resolved; raise OutputDirError if it would leave it."""
-    root_s = str(root)
+    root_s = os.path.abspath(root)  # a relative root means another folder after a chdir
     real_root = _real_roots.get(root_s)
     if real_root is None:
         real_root = _real_roots[root_s] = os.path.realpath(root)
