@@ -416,3 +416,12 @@ def test_the_manifest_records_every_file_as_the_story_names_it(tmp_path: Path) -
     assert [(i["role"], i.get("path")) for i in entry["inputs"]] == [
         ("source", "art/street.png"), ("mask", "masks/sky.png"), ("reference", "refs/rex.png")
     ]
+
+
+def test_a_real_process_ends_with_its_exit_code_and_all_its_output(tmp_path: Path) -> None:
+    """main() ends the process at once (no interpreter teardown): buffered output still arrives whole."""
+    proc = storyboard("schema", cwd=tmp_path)
+    assert (proc.returncode, proc.stderr) == (0, "")
+    assert json.loads(proc.stdout)["title"] == "storyboard story"
+    proc = storyboard("validate", "nope.yaml", cwd=tmp_path)
+    assert (proc.returncode, proc.stdout, proc.stderr) == (2, "", "Error: nope.yaml: no such file. Check the path.\n")

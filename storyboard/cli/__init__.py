@@ -5,8 +5,10 @@ command lives in the module named for what it works on; importing them registers
 order `--help` lists them.
 """
 
+import contextlib
 import importlib
 import os
+import sys
 
 from storyboard.cli.app import app
 
@@ -22,7 +24,26 @@ def main() -> None:
         from storyboard.output import fs
 
         fs.crash_at(int(crash))
-    app()
+    try:
+        app()
+        code: object = 0
+    except SystemExit as e:
+        code = e.code
+    _exit(code)
+
+
+def _exit(code: object) -> None:
+    """End the process with `code` now, skipping the interpreter's teardown of the ~500 modules a
+    run imports (0.15 s, more under load): by then every file is closed and every thread joined."""
+    if code is None:
+        code = 0
+    elif not isinstance(code, int):
+        print(code, file=sys.stderr)
+        code = 1
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # a closed pipe (`storyboard plan x | head`)
+            stream.flush()
+    os._exit(code)
 
 
 __all__ = ["app", "main"]
