@@ -1,9 +1,10 @@
-"""Exports: PDF pages, GIF/WebP animatics, the sheet PNG and the ZIP, from a sample output folder."""
+"""Exports: the storyboard PDF (real text, layouts, pages), GIF/WebP, the sheet PNG, the ZIP, the CLI."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import zipfile
@@ -11,20 +12,31 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from PIL import Image, PdfParser
+from PIL import Image
+from pypdf import PdfReader
 from sheetdata import JAPANESE_CAPTION, build
+from typer.testing import CliRunner
 
+from storyboard.cli import app
 from storyboard.errors import UsageError
-from storyboard.export import core as export_module
-from storyboard.export.core import default_destination, export, zip_members
+from storyboard.export import animation, pdf_layout
+from storyboard.export.archive import zip_members
+from storyboard.export.core import default_destination, export
+from storyboard.export.job import ExportOptions
+from storyboard.render import fonts, pdfdoc
 
 ARABIC_NOTE = "لقطة واسعة. الكاميرا تتحرك ببطء نحو الميناء."
+LONG_NOTE = " ".join(f"Beat {i}: the camera holds while rain runs down the glass." for i in range(1, 121))
+DIALOGUE = [
+    {"speaker": "rex", "line": "Where am I? This lab smells of solder and rain."},
+    {"speaker": "the crowd", "line": "Wake up, little dog!"},
+]
 
 # Seven frames; five have images (frame 6 failed, frame 7 skipped). Small images keep it fast.
 SPECS: list[dict[str, Any]] = [
-    {"id": "lab", "caption": "Rex wakes up.", "notes": "WIDE. Slow push in.", "duration": 3.5},
+    {"id": "lab", "caption": "Rex wakes up.", "notes": "WIDE. Slow push in.", "duration": 3.5, "dialogue": DIALOGUE},
     {"id": "city", "caption": JAPANESE_CAPTION, "takes": 2, "pick": 2, "fmt": "jpeg"},
-    {"id": "night", "caption": "Night falls.", "notes": ARABIC_NOTE, "duration": 1},
+    {"id": "night", "caption": "Night falls over the harbour and the last ferry leaves.", "notes": ARABIC_NOTE, "duration": 1},
     {"id": "wider", "caption": "The harbour.", "image_size": (320, 120)},
     {"id": "poster", "caption": "Poster.", "image_size": (120, 180), "fmt": "webp", "duration": 0.5},
     {
@@ -38,12 +50,13 @@ SPECS: list[dict[str, Any]] = [
 ]
 WITH_IMAGES = ["lab", "city", "night", "wider", "poster"]
 DURATIONS_MS = [3500, 2000, 1000, 2000, 500]
+CAST = [{"name": "rex", "description": "a small silver robot dog with a red scarf"}]
 
 
-def make_dir(root: Path, specs: list[dict[str, Any]] = SPECS, name: str = "robot-dog") -> Path:
+def make_dir(root: Path, specs: list[dict[str, Any]] = SPECS, name: str = "robot-dog", **kw: Any) -> Path:
     """Build a sample output folder named `name` whose manifest names story file robot-dog.yaml."""
     out = root / name
-    manifest = build(out, specs, image_size=(240, 160))
+    manifest = build(out, specs, image_size=kw.pop("image_size", (240, 160)), **kw)
     manifest["story"]["file"] = "pipelines/robot-dog.yaml"
     (out / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False), encoding="utf-8")
     return out
@@ -52,7 +65,22 @@ def make_dir(root: Path, specs: list[dict[str, Any]] = SPECS, name: str = "robot
 @pytest.fixture(scope="module")
 def sample(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A shared sample folder for tests that only read it (each export writes its own file)."""
-    return make_dir(tmp_path_factory.mktemp("export"))
+    return make_dir(tmp_path_factory.mktemp("export"), characters=CAST)
+
+
+def pdf_text(path: Path) -> str:
+    """Return the PDF's text, whitespace collapsed (a wrapped line joins its next with a space)."""
+    text = "\n".join(page.extract_text() for page in PdfReader(path).pages)
+    return re.sub(r"\s+", " ", text)
+
+
+def font_sizes(path: Path) -> set[float]:
+    """Return every font size the PDF's pages set text in."""
+    sizes: set[float] = set()
+    for page in PdfReader(path).pages:
+        data = page.get_contents().get_data().decode("latin-1")
+        sizes |= {float(m) for m in re.findall(r"/F\d+ ([\d.]+) Tf", data)}
+    return sizes
 
 
 def frame_durations(path: Path) -> list[int]:
@@ -70,6 +98,7 @@ def frame_durations(path: Path) -> list[int]:
     ("kind", "name"),
     [
         ("pdf", "robot-dog.pdf"),
+        ("mp4", "robot-dog.mp4"),
         ("gif", "robot-dog.gif"),
         ("webp", "robot-dog.webp"),
         ("sheet", "robot-dog-sheet.png"),
@@ -81,18 +110,166 @@ def test_default_destination_is_exports_story_stem(sample: Path, kind: str, name
     assert default_destination(sample, manifest, kind) == sample / "exports" / name  # type: ignore[arg-type]
 
 
-def test_pdf_has_a4_landscape_pages_six_frames_each(sample: Path) -> None:
-    path = export(sample, "pdf")
-    assert path == sample / "exports" / "robot-dog.pdf"
-    assert path.read_bytes().startswith(b"%PDF")
-    pdf = PdfParser.PdfParser(str(path))
-    try:
-        assert len(pdf.pages) == 2  # seven frames, failed and skipped ones included, six a page
-        for page in pdf.pages:
-            width, height = (float(v) for v in pdf.read_indirect(page)[b"MediaBox"][2:])
-            assert (round(width), round(height)) == (842, 595)  # A4 landscape, in points
-    finally:
-        pdf.close()
+# -- the storyboard PDF --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("layout", ["6", "3", "1"])
+def test_pdf_text_is_real_and_complete(sample: Path, tmp_path: Path, layout: str) -> None:
+    path = export(sample, "pdf", tmp_path / "board.pdf", options=ExportOptions(layout=layout))  # type: ignore[arg-type]
+    text = pdf_text(path)
+    for spec in SPECS:
+        if spec["caption"] != JAPANESE_CAPTION or fonts.fallback_fonts(fonts.drawn(JAPANESE_CAPTION), truetype_only=True):
+            assert spec["caption"] in text
+    for line in DIALOGUE:
+        assert line["line"] in text
+    assert "REX" in text and "THE CROWD" in text
+    assert "WIDE. Slow push in." in text
+    # An extractor gives right-to-left text in visual order: the final full stop comes first.
+    assert ARABIC_NOTE.rstrip(".") in text
+    assert "FAILED" in text and "moderation" in text and "SKIPPED" in text and "source failed" in text
+    assert "Robot Dog's Journey" in text and "robot-dog.yaml" in text
+    assert "Cast: rex (a small silver robot dog with a red scarf)" in text
+    assert re.search(r"\b20\d\d-\d\d-\d\d\b", text)  # the date in the title block
+    count = len(PdfReader(path).pages)
+    for n in range(1, count + 1):
+        assert f"{n} / {count}" in text
+    assert min(font_sizes(path)) >= pdfdoc.MIN_TEXT_PT
+
+
+def test_pdf_a_long_note_flows_onto_the_next_page_whole(tmp_path: Path) -> None:
+    # Last in its row of three, so nothing is drawn between the note's two parts but the next page's head.
+    specs = [{"id": "a", "caption": "First."}, {"id": "b"}, {"id": "rain", "caption": "Rain.", "notes": LONG_NOTE}, {"id": "d"}]
+    out = make_dir(tmp_path, specs)
+    for layout in ("6", "3", "1"):
+        path = export(out, "pdf", tmp_path / f"{layout}.pdf", options=ExportOptions(layout=layout))  # type: ignore[arg-type]
+        reader = PdfReader(path)
+        text = pdf_text(path)
+        # Whole and in order, once the next page's head and foot (drawn before its frames) are taken out.
+        joined = re.sub(r" Robot Dog's Journey robot-dog\.yaml · storyboard \d+ / \d+ 03 rain \(continued\)", "", text)
+        assert LONG_NOTE in joined
+        # The note starts on one page and ends on another, under a "(continued)" head.
+        first = next(i for i, p in enumerate(reader.pages) if "Beat 1:" in p.extract_text())
+        last = next(i for i, p in enumerate(reader.pages) if "Beat 120:" in p.extract_text())
+        assert last > first
+        assert "03 rain (continued)" in reader.pages[last].extract_text()
+
+
+@pytest.mark.parametrize(
+    ("layout", "pages"),
+    [("6", {1: 1, 6: 1, 7: 2, 300: 50}), ("3", {1: 1, 6: 2, 7: 3, 300: 100}), ("1", {1: 1, 6: 6, 7: 7, 300: 300})],
+)
+def test_pdf_page_counts(tmp_path_factory: pytest.TempPathFactory, layout: str, pages: dict[int, int]) -> None:
+    root = tmp_path_factory.getbasetemp() / "page-counts"
+    for n, expected in pages.items():
+        out = root / f"n{n}"
+        if not out.exists():
+            specs = [{"id": f"shot-{i}", "caption": f"Shot {i}.", "notes": "MEDIUM. Hold."} for i in range(n)]
+            build(out, specs, image_size=(24, 16))
+        path = export(out, "pdf", root / f"{n}-{layout}.pdf", options=ExportOptions(layout=layout))  # type: ignore[arg-type]
+        assert len(PdfReader(path).pages) == expected, (n, layout)
+
+
+@pytest.mark.parametrize(("paper", "size"), [("a4", (842, 595)), ("letter", (792, 612))])
+def test_pdf_paper_and_orientation(sample: Path, tmp_path: Path, paper: str, size: tuple[int, int]) -> None:
+    for layout, (w, h) in (("6", size), ("3", size[::-1]), ("1", size)):
+        options = ExportOptions(layout=layout, paper=paper)  # type: ignore[arg-type]
+        page = PdfReader(export(sample, "pdf", tmp_path / "p.pdf", options=options)).pages[0]
+        assert (round(float(page.mediabox.width)), round(float(page.mediabox.height))) == (w, h)
+
+
+def test_pdf_frames_keep_their_aspect_and_portrait_fills_the_height(
+    sample: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    placed: list[tuple[float, float]] = []
+    real = pdfdoc.place_image
+
+    def spy(pdf: Any, image: Image.Image, x: float, y: float, w: float, h: float, **kw: Any) -> None:
+        placed.append((w, h))
+        real(pdf, image, x, y, w, h, **kw)
+
+    monkeypatch.setattr(pdfdoc, "place_image", spy)
+    for layout in ("6", "3", "1"):
+        placed.clear()
+        export(sample, "pdf", tmp_path / "a.pdf", options=ExportOptions(layout=layout))  # type: ignore[arg-type]
+        geo = pdf_layout.geometry(layout, "a4", 1.5)
+        assert len(placed) == 5  # the five frames with images
+        box_w, box_h = (geo.col_w, geo.slot) if geo.beside else (geo.panel_w, geo.panel_h)
+        for (w, h), (iw, ih) in zip(placed, [(240, 160), (240, 160), (240, 160), (320, 120), (120, 180)], strict=True):
+            assert w / h == pytest.approx(iw / ih, rel=0.01)  # aspect kept
+            assert w <= box_w + 0.01 and h <= box_h + 0.01
+            assert w == pytest.approx(box_w) or h == pytest.approx(box_h)  # as large as the panel allows
+        assert placed[4][1] == pytest.approx(box_h)  # the portrait poster fills the panel's height
+        # Panels use their page: landscape frames most of a column's width, portrait ones a row's height.
+        least_w, least_h = {"6": (200, 130), "3": (230, 200), "1": (450, 300)}[layout]
+        assert placed[0][0] >= least_w and placed[4][1] >= least_h
+
+
+def test_pdf_images_are_downsampled_to_the_page(tmp_path: Path) -> None:
+    out = make_dir(tmp_path, [{"id": "big", "caption": "Big."}], image_size=(2400, 1600))
+    reader = PdfReader(export(out, "pdf"))
+    (image,) = reader.pages[0].images
+    geo = pdf_layout.geometry("6", "a4", 1.5)
+    assert image.image.width <= round(geo.panel_w / 72 * pdfdoc.IMAGE_DPI) + 1
+    assert image.image.width >= 300  # still sharp on paper
+    assert (out / "exports" / "robot-dog.pdf").stat().st_size < 400_000
+
+
+def test_pdf_adventure_choices_name_and_link_their_frames(tmp_path: Path) -> None:
+    specs = [
+        {"id": "edge", "caption": "The edge.", "text": "The flame leans toward the trees.",
+         "choices": [{"label": "Follow the light", "goto": "fork"}, {"label": "Go home", "goto": "home"}]},
+        {"id": "fork", "caption": "Two ways on.", "text": "A bridge and a hollow oak.", "choices": [{"label": "Back", "goto": "edge"}]},
+        {"id": "home", "caption": "Home.", "text": "Grandpa is asleep. The end."},
+    ]
+    out = make_dir(tmp_path, specs)
+    path = export(out, "pdf", options=ExportOptions(layout="1"))
+    text = pdf_text(path)
+    assert "Follow the light → 02 fork" in text and "Go home → 03 home" in text and "Back → 01 edge" in text
+    assert "The flame leans toward the trees." in text
+    links = [a.get_object() for a in PdfReader(path).pages[0].get("/Annots", [])]
+    assert len([a for a in links if a.get("/Subtype") == "/Link"]) == 2  # each choice links to its frame's page
+
+
+def test_pdf_warns_about_text_no_font_covers(sample: Path, tmp_path: Path) -> None:
+    warnings: list[str] = []
+    export(sample, "pdf", tmp_path / "w.pdf", warn=warnings.append)
+    if fonts.fallback_fonts(fonts.drawn(JAPANESE_CAPTION), truetype_only=True):
+        assert not [w for w in warnings if "CJK" in w]
+    else:
+        (warning,) = [w for w in warnings if "CJK" in w]
+        assert warning.startswith("frame 02 (city): no font here covers the Chinese/Japanese/Korean (CJK) text")
+
+
+def test_pdf_reports_progress_frame_by_frame(sample: Path, tmp_path: Path) -> None:
+    seen: list[tuple[int, int]] = []
+    export(sample, "pdf", tmp_path / "p.pdf", progress=lambda done, total: seen.append((done, total)))
+    assert seen == [(i, 7) for i in range(1, 8)]
+
+
+# (A duration that is not a number at all makes the manifest invalid: load_manifest refuses it.)
+@pytest.mark.parametrize("bad", [float("inf"), float("nan"), -2, 0, 1e9])
+def test_durations_that_are_not_seconds_never_sink_an_export(tmp_path: Path, bad: Any) -> None:
+    out = make_dir(tmp_path, [{"id": "a", "caption": "A."}, {"id": "b", "caption": "B."}])
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    manifest["frames"][0]["duration"] = bad  # json writes inf/nan as Infinity/NaN, which Python reads back
+    (out / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    warnings: list[str] = []
+    assert export(out, "pdf", warn=warnings.append).stat().st_size > 0
+    assert frame_durations(export(out, "gif"))[0] == (600_000 if bad == 1e9 else 2000)
+    assert warnings and warnings[0].startswith("frame 01 (a): duration")
+
+
+def test_a_story_with_an_infinite_duration_is_refused(tmp_path: Path) -> None:
+    from storyboard.errors import StoryError
+    from storyboard.story import load_story
+
+    story = tmp_path / "s.yaml"
+    story.write_text("title: T\nframes:\n  - prompt: a\n    duration: .inf\n", encoding="utf-8")
+    with pytest.raises(StoryError, match=r"s\.yaml:4:15: frames\[0\]\.duration: .*finite"):
+        load_story(story)
+
+
+# -- GIF, WebP, sheet, ZIP ---------------------------------------------------------------------
 
 
 def test_gif_has_picked_frames_with_their_durations_and_loops(sample: Path) -> None:
@@ -186,7 +363,7 @@ def test_writes_atomically_and_cleans_up_on_failure(tmp_path: Path, monkeypatch:
     def broken(*args: object) -> None:
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(export_module, "_write_animatic", broken)
+    monkeypatch.setattr(animation, "write_animation", broken)
     with pytest.raises(RuntimeError):
         export(out, "gif")
     assert first.read_bytes() == before  # the old export is untouched
@@ -195,7 +372,7 @@ def test_writes_atomically_and_cleans_up_on_failure(tmp_path: Path, monkeypatch:
 
 def test_nothing_to_export_is_a_usage_error(tmp_path: Path) -> None:
     out = make_dir(tmp_path, [SPECS[5], SPECS[6]])
-    for kind in ("pdf", "gif", "zip"):
+    for kind in ("pdf", "mp4", "gif", "zip"):
         with pytest.raises(UsageError, match=r"nothing to export: no frame has an image \(2 frames"):
             export(out, kind)  # type: ignore[arg-type]
     assert not (out / "exports").exists()
@@ -215,30 +392,78 @@ def test_missing_unreadable_or_outside_images_do_not_sink_an_export(tmp_path: Pa
     manifest["frames"][4]["file"] = "../secret.png"  # frame 4: a manifest must not reach outside DIR
     (out / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
 
-    pdf = PdfParser.PdfParser(str(export(out, "pdf")))
-    assert len(pdf.pages) == 2
-    pdf.close()
+    text = pdf_text(export(out, "pdf"))
+    assert "01-lab.png could not be read" in text and "frames/03-night.png is missing" in text
     assert frame_durations(export(out, "gif")) == [2000, 500]  # city and poster are left
     with zipfile.ZipFile(export(out, "zip")) as zf:
         assert not [n for n in zf.namelist() if "secret" in n]
 
 
-def test_bitmap_fallback_font_never_crashes_on_japanese_or_arabic(
-    sample: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from PIL import ImageFont
+def test_bitmap_fallback_font_never_crashes_the_sheet(sample: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import PIL.ImageFont
 
-    import storyboard.render.fonts
+    # A Pillow without FreeType: no TrueType font opens, Pillow's Latin-1 bitmap font is all there is.
+    fonts._load_font.cache_clear()
+    monkeypatch.setattr(fonts, "_open", lambda ref, size: None)
+    monkeypatch.setattr(PIL.ImageFont, "load_default", lambda size=None: PIL.ImageFont.load_default_imagefont())
+    try:
+        assert export(sample, "sheet", tmp_path / "a.png").stat().st_size > 0
+    finally:
+        fonts._load_font.cache_clear()
 
-    # A machine without any font file: Pillow's bitmap font only knows Latin-1.
-    monkeypatch.setattr(
-        storyboard.render.fonts, "load_font", lambda size, text="", **kw: ImageFont.load_default_imagefont()
+
+def test_importing_export_does_not_import_pillow_fpdf_or_av() -> None:
+    code = (
+        "import sys, storyboard.export.core, storyboard.export.job, storyboard.export.board; "
+        "sys.exit(bool({'PIL', 'fpdf', 'av'} & set(sys.modules)))"
     )
-    assert export(sample, "pdf", tmp_path / "a.pdf").stat().st_size > 0
-    assert export(sample, "sheet", tmp_path / "a.png").stat().st_size > 0
-
-
-def test_importing_export_does_not_import_pillow() -> None:
-    code = "import sys, storyboard.export.core; sys.exit('PIL' in sys.modules)"
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     assert subprocess.run([sys.executable, "-c", code], env=env, check=False).returncode == 0
+
+
+# -- the command ---------------------------------------------------------------------------------
+
+
+def test_cli_export_flags(sample: Path, tmp_path: Path) -> None:
+    runner = CliRunner()
+    dest = tmp_path / "cli.pdf"
+    result = runner.invoke(app, ["export", str(sample), "--pdf", "--layout", "3", "--paper", "letter", "-o", str(dest)])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == str(dest)
+    page = PdfReader(dest).pages[0]
+    assert (round(float(page.mediabox.width)), round(float(page.mediabox.height))) == (612, 792)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--pdf", "--layout", "4"], "Error: --layout 4: choose 6 (frames a page), 3 (with a notes column) or 1."),
+        (["--pdf", "--paper", "a5"], "Error: --paper a5: choose a4 or letter."),
+        (["--mp4", "--fps", "0"], "Error: --fps 0: choose a frame rate from 1 to 120 (24 is film's)."),
+        (["--mp4", "--audio", "nope.wav"], "Error: --audio nope.wav: no such file."),
+        ([], "Error: choose what to export: --pdf, --mp4, --gif, --webp, --sheet or --zip."),
+    ],
+)
+def test_cli_bad_export_options_exit_2(sample: Path, args: list[str], message: str) -> None:
+    result = CliRunner().invoke(app, ["export", str(sample), *args])
+    assert result.exit_code == 2
+    assert result.stderr.strip() == message
+
+
+def test_images_are_read_upright_flattened_and_first_frame_only(tmp_path: Path) -> None:
+    from storyboard.export.board import open_rgb
+
+    exif = Image.Exif()
+    exif[0x0112] = 6  # shown turned 90°
+    Image.new("RGB", (40, 10), (200, 0, 0)).save(tmp_path / "turned.jpg", exif=exif.tobytes())
+    Image.new("RGBA", (8, 8), (0, 0, 0, 0)).save(tmp_path / "clear.png")
+    frames = [Image.new("RGB", (6, 4), c) for c in ((0, 0, 255), (0, 255, 0))]
+    frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:])
+    turned = open_rgb(tmp_path / "turned.jpg", (20, 20))
+    assert turned is not None and turned.size == (10, 40) and turned.mode == "RGB"
+    clear = open_rgb(tmp_path / "clear.png")
+    assert clear is not None and clear.getpixel((3, 3)) == (255, 255, 255)  # transparency over white paper
+    anim = open_rgb(tmp_path / "anim.gif")
+    assert anim is not None and anim.size == (6, 4) and anim.getpixel((1, 1))[2] > 200
+    assert anim.copy().getpixel((0, 0)) == anim.getpixel((0, 0))  # usable after its file is closed
+    assert open_rgb(tmp_path / "nothing.png") is None

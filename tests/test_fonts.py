@@ -242,7 +242,7 @@ def test_pdf_text_is_real_shaped_and_selectable(tmp_path: Path) -> None:
     for i, (family, text) in enumerate([("sans", "Rex wakes up → café"), ("comic", "WE HAVE TO GO → NOW!"), ("sans", ARABIC)]):
         pdf.set_font(family, "B", 12)
         pdf.set_xy(40, 40 + 20 * i)
-        pdf.cell(300, 16, text)
+        pdfdoc.cell(pdf, 300, 16, text)
     path = tmp_path / "fonts.pdf"
     pdf.output(str(path))
     reader = PdfReader(path)
@@ -252,6 +252,18 @@ def test_pdf_text_is_real_shaped_and_selectable(tmp_path: Path) -> None:
     embedded = {str(f["/BaseFont"]) for f in reader.pages[0]["/Resources"]["/Font"].values()}
     assert any("DejaVuSans" in f for f in embedded) and any("ComicNeue" in f for f in embedded)
     assert reader.metadata.title == "Fonts"
+
+
+def test_only_text_that_needs_it_is_shaped() -> None:
+    pdf = pdfdoc.new_document()
+    pdf.add_page()
+    pdf.set_font("sans", "", 9)
+    for text, shaped in [("Rex wakes up → café", False), (ARABIC, True), ("नमस्ते", True), ("e\u0301", True)]:
+        pdfdoc.use_shaping(pdf, text)
+        assert bool(pdf.text_shaping) is shaped, text
+    # Measured without shaping, a plain line is the sum of its advances, as fpdf2 draws it.
+    pdfdoc.use_shaping(pdf, "Rex")
+    assert pdfdoc.text_width(pdf, "Rex wakes") == pytest.approx(pdf.get_string_width("Rex wakes"))
 
 
 def test_pdf_cover_returns_what_no_font_has() -> None:

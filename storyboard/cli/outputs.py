@@ -7,12 +7,12 @@ from typing import Annotated
 
 import typer
 
-from storyboard.cli.app import DirArg, app, handles_errors
+from storyboard.cli.app import DirArg, app, err, handles_errors
 from storyboard.cli.common import output_folder
 from storyboard.errors import UsageError
 
 # What each export writes, by the extension a file given with -o must have.
-EXPORT_SUFFIXES = {"pdf": (".pdf",), "gif": (".gif",), "webp": (".webp",), "sheet": (".png",), "zip": (".zip",)}
+EXPORT_SUFFIXES = {"pdf": (".pdf",), "mp4": (".mp4",), "gif": (".gif",), "webp": (".webp",), "sheet": (".png",), "zip": (".zip",)}
 
 
 @app.command()
@@ -49,7 +49,8 @@ def gallery(
 @handles_errors
 def export(
     out_dir: DirArg,
-    pdf: Annotated[bool, typer.Option("--pdf", help="Storyboard pages, six frames to an A4 landscape page.")] = False,
+    pdf: Annotated[bool, typer.Option("--pdf", help="Storyboard pages with real text: every caption, note and dialogue line.")] = False,
+    mp4: Annotated[bool, typer.Option("--mp4", help="An H.264 animatic (durations, camera moves) with an .srt beside it; needs the [video] extra.")] = False,
     gif: Annotated[bool, typer.Option("--gif", help="An animatic GIF.")] = False,
     webp: Annotated[bool, typer.Option("--webp", help="An animatic WebP.")] = False,
     sheet: Annotated[bool, typer.Option("--sheet", help="One contact-sheet PNG.")] = False,
@@ -57,14 +58,24 @@ def export(
     output: Annotated[
         Path | None, typer.Option("-o", "--output", metavar="PATH", help="Where to write (a file, or a folder).")
     ] = None,
+    layout: Annotated[str, typer.Option("--layout", metavar="6|3|1", help="PDF: 6 frames a landscape page, 3 beside a notes column, or 1.")] = "6",
+    paper: Annotated[str, typer.Option("--paper", metavar="a4|letter", help="PDF: a4 or letter.")] = "a4",
+    fps: Annotated[int, typer.Option("--fps", metavar="N", help="MP4: frames a second.")] = 24,
+    burn_captions: Annotated[bool, typer.Option("--burn-captions", help="MP4: draw captions and dialogue into the picture too.")] = False,
+    audio: Annotated[Path | None, typer.Option("--audio", metavar="FILE", help="MP4: a sound track (else silent).")] = None,
+    crossfade: Annotated[float, typer.Option("--crossfade", metavar="SECONDS", help="MP4: seconds of crossfade at the end of each frame.")] = 0.0,
 ) -> None:
-    """Share a storyboard: PDF pages, GIF/WebP animatics, a sheet PNG or a ZIP (into DIR/exports/)."""
+    """Share a storyboard: PDF pages, an MP4/GIF/WebP animatic, a sheet PNG or a ZIP (into DIR/exports/)."""
+    import sys
+
     from storyboard.export.core import export as do_export
+    from storyboard.export.job import ExportOptions
 
     output_folder(out_dir)
-    kinds = [k for k, on in (("pdf", pdf), ("gif", gif), ("webp", webp), ("sheet", sheet), ("zip", zip_)) if on]
+    chosen = (("pdf", pdf), ("mp4", mp4), ("gif", gif), ("webp", webp), ("sheet", sheet), ("zip", zip_))
+    kinds = [k for k, on in chosen if on]
     if not kinds:
-        raise UsageError("choose what to export: --pdf, --gif, --webp, --sheet or --zip.")
+        raise UsageError("choose what to export: --pdf, --mp4, --gif, --webp, --sheet or --zip.")
     if output is not None and len(kinds) > 1 and not output.is_dir():
         raise UsageError("-o names one file; with several exports, give a folder or export one at a time.")
     if output is not None and not output.is_dir() and output.suffix:
@@ -72,8 +83,30 @@ def export(
         if allowed and output.suffix.lower() not in allowed:
             raise UsageError(f"-o {output}: --{kinds[0]} writes a {allowed[0]} file, not {output.suffix}; "
                              f"name it {output.with_suffix(allowed[0]).name}.")
+    options = ExportOptions(
+        layout=layout, paper=paper.lower(), fps=fps, burn_captions=burn_captions, audio=audio, crossfade=crossfade  # type: ignore[arg-type]
+    )
+    live = sys.stderr.isatty()
     for k in kinds:
-        typer.echo(str(do_export(out_dir, k, output)))  # type: ignore[arg-type]
+
+        def progress(done: int, total: int, k: str = k) -> None:
+            if live:
+                typer.echo(f"\r{k}: {done}/{total} frames", nl=done == total, err=True)
+
+        path = do_export(out_dir, k, output, options=options, progress=progress, warn=lambda m: err(f"Warning: {m}"))  # type: ignore[arg-type]
+        typer.echo(str(path))
+        if k == "mp4":
+            typer.echo(str(path.with_suffix(".srt")))
+            _relink_sheet(out_dir, path)
+
+
+def _relink_sheet(out_dir: Path, video: Path) -> None:
+    """Re-render DIR's contact sheet so it links the animatic just written into DIR/exports/."""
+    from storyboard.output.manifest import load_manifest
+    from storyboard.sheet.render import write_sheet
+
+    if video.parent.resolve() == (out_dir / "exports").resolve() and (out_dir / "index.html").is_file():
+        write_sheet(out_dir, load_manifest(out_dir))
 
 
 @app.command()

@@ -21,7 +21,13 @@ ELLIPSIS = "…"
 
 # A break may come after any of these (wide characters break anywhere, as CJK text does).
 _WIDE = r"\u1100-\u11ff\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef\U00020000-\U0003ffff"
-_TOKEN = re.compile(rf"\s+|[{_WIDE}][、。，．！？）」』】〕〉》・ー…,.!?)\]」]*|[^\s{_WIDE}]+")
+# A no-break space (U+00A0) joins what it stands between into one piece.
+_TOKEN = re.compile(rf"[^\S\u00a0]+|[{_WIDE}][、。，．！？）」』】〕〉》・ー…,.!?)\]」]*|(?:[^\s{_WIDE}]|\u00a0)+")
+
+
+def tokens(paragraph: str) -> list[str]:
+    """Split a paragraph into the pieces a line may break between: words, spaces, single wide characters."""
+    return _TOKEN.findall(paragraph)
 
 
 def is_rtl(text: str) -> bool:
