@@ -291,6 +291,10 @@ def build_plan(
     frame_count = len(jobs) - first_frame
     warnings = [f"{_who(whos, frame_count)}: {_explained(text)}" for text, whos in said.items()]
     warnings += adventure.warnings(loaded)
+    seeded = [j.name for j in jobs if j.seed is not None]
+    if seeded and not seeds:
+        warnings.append(f"frame{'s' if len(seeded) > 1 else ''} {', '.join(seeded)} set{'' if len(seeded) > 1 else 's'} "
+                        f"`seed:`, but the {backend} backend takes no seeds: it is ignored.")
     if backend == "draft":  # drafts are drawn offline: free
         for job in jobs:
             job.estimate = 0.0

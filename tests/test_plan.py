@@ -12,7 +12,7 @@ from stories import load, write_png
 from storyboard.backends import ImageRequest
 from storyboard.errors import StoryError
 from storyboard.plan import Plan, build_plan
-from storyboard.requests import assemble, for_take, request_key
+from storyboard.requests import assemble, for_take, request_key, take_seed
 
 TODAY = date(2026, 11, 22)  # gpt-image-1 and DALL·E retired; the 1.5 family within 30 days of 2026-12-01
 OPENAI = ("openai", "api.openai.com")
@@ -637,3 +637,32 @@ def test_id_less_frames_keep_their_keys_when_frames_are_inserted_before_them(her
     after = keys(text.replace("frames:\n", "frames:\n  - id: new\n    prompt: inserted\n"))
     assert [before[("01", 1)], before[("02", 1)]] == [after[("02", 1)], after[("03", 1)]]
     assert before[("01", 1)] != before[("02", 1)]  # two identical id-less frames are two images
+
+
+# -- seeds -------------------------------------------------------------------------------------
+
+SEEDED = "title: T\nframes:\n  - id: a\n    prompt: a robot dog\n    seed: 41\n    takes: 2\n  - prompt: a cat\n"
+
+
+def test_a_backend_without_seeds_ignores_seed_with_a_warning(here: Path) -> None:
+    p = plan_of(SEEDED, OPENAI)
+    assert "frame 01-a sets `seed:`, but the openai backend takes no seeds: it is ignored." in p.warnings
+    requests = [for_take(p, j, t, assemble(p, j, {}).request)[0] for j in p.frames for t in range(1, j.takes + 1)]
+    assert [r.seed for r in requests] == [None, None, None]  # nothing sent, nothing in the keys
+    assert not any("seed" in w for w in plan_of(SEEDED.replace("    seed: 41\n", ""), OPENAI).warnings)
+
+
+def test_a_backend_with_seeds_gets_each_takes_seed_in_its_request_and_key(here: Path) -> None:
+    p = plan_of(SEEDED, OPENAI, seeds=True)
+    assert not any("seed" in w for w in p.warnings)
+    a, anon = p.frames
+    first, key1 = for_take(p, a, 1, assemble(p, a, {}).request)
+    second, key2 = for_take(p, a, 2, assemble(p, a, {}).request)
+    assert (first.seed, second.seed) == (41, 42)  # take K gets seed N+K-1
+    derived = for_take(p, anon, 1, assemble(p, anon, {}).request)[0].seed
+    assert derived == take_seed(anon, 1) and derived is not None
+    unseeded = plan_of(SEEDED, OPENAI)
+    assert key1 != for_take(unseeded, unseeded.frames[0], 1, assemble(unseeded, unseeded.frames[0], {}).request)[1]
+    # Rewording the prompt keeps the seed (it follows the frame's identity, never its prompt).
+    reworded = plan_of(SEEDED.replace("a cat", "a black cat"), OPENAI, seeds=True)
+    assert for_take(reworded, reworded.frames[1], 1, assemble(reworded, reworded.frames[1], {}).request)[0].seed == derived

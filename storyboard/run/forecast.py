@@ -5,6 +5,7 @@ spend guard sums it."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -22,13 +23,28 @@ from storyboard.run.runner import RunOptions
 COMPARED = ("prompt", "model", "size", "quality", "options")
 
 
+class Outlook(StrEnum):
+    """What a run would do with one take."""
+
+    CACHED = "cached"  # reused from the store
+    NEW = "new"  # requested: never made
+    STALE = "stale"  # requested: made before, but its request changed
+    EDITED = "edited"  # kept: an artist's file
+    LOCKED = "locked"  # kept: `lock: true`
+
+    @property
+    def sends(self) -> bool:
+        """Tell whether the take sends a request (and costs its estimate)."""
+        return self in (Outlook.NEW, Outlook.STALE)
+
+
 @dataclass
 class Row:
     """One take as a run would treat it."""
 
     job: Job
     take: int
-    status: str  # cached | new | stale | edited | locked | waits
+    status: Outlook
     reason: str
     waits_for: list[str]  # the jobs whose images this one needs (its edges in the graph)
     estimate: float | None
@@ -67,15 +83,15 @@ def forecast(plan: Plan, out_dir: Path, options: RunOptions | None = None) -> li
             reason = f"keeps the {'hand-edited' if k.status == 'edited' else 'locked'} image"
             if changed_requests(plan, {job.index: k}, {d: image_of(d) for d in job.deps}):
                 reason += f"; its request changed: --only {job.id or job.number} --force replaces it"
-            out.append(Row(job, job.pick, k.status, reason, [], 0.0))
+            out.append(Row(job, job.pick, Outlook(k.status), reason, [], 0.0))
         elif waits:
-            out += [Row(job, t, "new", "its source is not made yet", waits, job.estimate) for t in range(1, job.takes + 1)]
+            out += [Row(job, t, Outlook.NEW, "its source is not made yet", waits, job.estimate) for t in range(1, job.takes + 1)]
         else:
             sources = {d: images[d] for d in job.deps}
             try:
                 request = requests.assemble(plan, job, sources).request  # type: ignore[arg-type]
             except FrameFailure as e:
-                out.append(Row(job, 1, "new", f"will fail: {e.message}", deps, job.estimate))
+                out.append(Row(job, 1, Outlook.NEW, f"will fail: {e.message}", deps, job.estimate))
             else:
                 for t in range(1, job.takes + 1):
                     _, key = requests.for_take(plan, job, t, request)
@@ -83,12 +99,12 @@ def forecast(plan: Plan, out_dir: Path, options: RunOptions | None = None) -> li
                     if record is not None:
                         if t == job.pick:
                             images[job.index] = stored_image(store, record)
-                        out.append(Row(job, t, "cached", "in the store", deps, 0.0))
+                        out.append(Row(job, t, Outlook.CACHED, "in the store", deps, 0.0))
                     else:
                         old = prev.get(job_identity(job))
                         reason = _why_stale(old, job, request, prev_backend, plan.backend) if old else "not made yet"
                         reason = server_change or reason
-                        out.append(Row(job, t, "stale" if old else "new", reason, deps, job.estimate))
+                        out.append(Row(job, t, Outlook.STALE if old else Outlook.NEW, reason, deps, job.estimate))
         if job.index in wanted:
             rows.extend(out)
 
@@ -114,5 +130,5 @@ def _why_stale(old: dict[str, Any], job: Job, request: Any, prev_backend: str | 
 
 def new_cost(rows: list[Row]) -> tuple[float, int]:
     """Return the estimated cost of the rows that will send requests, and how many can't be priced."""
-    todo = [r for r in rows if r.status in ("new", "stale")]
+    todo = [r for r in rows if r.status.sends]
     return sum(r.estimate or 0.0 for r in todo), sum(1 for r in todo if r.estimate is None)

@@ -172,7 +172,7 @@ class Runner:
         except FrameFailure as e:
             for r in results:
                 r.status, r.error, r.reason = Status.FAILED, e.as_dict(), e.message
-                self.on_event("failed", r)
+                self.on_event(Status.FAILED, r)
             return None
         if not self._copy_inputs(assembled.copies):
             for r in results:
@@ -210,7 +210,7 @@ class Runner:
         record = reusable(self.store, r.key, forced=job.index in self.options.force)
         if record is not None:
             r.reuse(stored_image(self.store, record), record.meta)
-            self.on_event("cached", r)
+            self.on_event(Status.CACHED, r)
             return
         task = asyncio.current_task()
         try:
@@ -391,12 +391,12 @@ class Runner:
             self._journal("lost", r.key)
             self._storage_failed(e)
             self.stats.cost_usd += r.cost_usd or 0.0
-            self.on_event("failed", r)
+            self.on_event(Status.FAILED, r)
             return None
         r.status = Status.OK
         self.stats.images += 1
         self.stats.cost_usd += r.cost_usd or 0.0
-        self.on_event("ok", r)
+        self.on_event(Status.OK, r)
         return received
 
     # -- endings ----------------------------------------------------------------------------
@@ -415,13 +415,13 @@ class Runner:
 
     def _skip(self, r: TakeResult, reason: str) -> None:
         r.status, r.reason = Status.SKIPPED, reason
-        self.on_event("skipped", r)
+        self.on_event(Status.SKIPPED, r)
 
     def _fail(self, r: TakeResult, e: RequestFailed, reason: str) -> None:
         r.status, r.error, r.reason = Status.FAILED, e.as_dict(), reason
         r.request_id = e.request_id
         self._journal("failed", r.key)
-        self.on_event("failed", r)
+        self.on_event(Status.FAILED, r)
 
     def _journal(self, event: str, key: str | None) -> None:
         """Journal an outcome; a full disk here must not hide the result it records."""
