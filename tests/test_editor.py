@@ -306,3 +306,54 @@ def test_hostile_text_typed_in_the_editor_stays_text(page: tuple[Any, Watch], tm
     assert pg.locator("#f01 img[src=x]").count() == 0 and not watch.dialogs
     _, changes = saved_changes(pg)
     assert changes["changes"][0]["after"] == hostile
+
+
+# What a change re-runs: the sheet's rules (changes.js), on stories made up to test each one.
+
+GRAPH = [  # (id, editor record): "a" has takes; b edits a, c edits b; d quotes b's caption; e reads its number
+    ("a", {"pick": 1, "cost": 0.12, "requests": 3}),
+    ("b", {"pick": 1, "cost": 0.04, "source": "a"}),
+    ("c", {"pick": 1, "cost": 0.04, "source": "b"}),
+    ("d", {"pick": 1, "cost": 0.04, "reads": {"frames": {"b": ["caption"]}}}),
+    ("e", {"pick": 1, "cost": 0.04, "reads": {"number": True}}),
+    ("f", {"pick": 1, "cost": 0.04, "reads": {"previous": ["image"]}}),
+    ("g", {"pick": 1, "cost": None, "reads": {"previous": ["prompt"]}}),
+]
+
+
+@pytest.mark.parametrize(
+    ("actions", "expected"),
+    [
+        ([{"type": "set", "key": "a", "field": "pick", "value": 2}], ["b", "c"]),  # down the whole chain
+        ([{"type": "set", "key": "a", "field": "pick", "value": 2}, {"type": "set", "key": "b", "field": "lock", "value": True}], []),
+        ([{"type": "set", "key": "b", "field": "caption", "value": "new"}], ["d"]),
+        ([{"type": "set", "key": "c", "field": "caption", "value": "new"}], []),
+        ([{"type": "set", "key": "a", "field": "notes", "value": "new"}], []),
+        # e moves from 5th to 4th: it reads its number; d moves too but reads none; f edits the frame
+        # before it, now d
+        ([{"type": "move", "key": "e", "to": 3}], ["e", "f"]),
+        # f to the end: it edits g now, and g prints the prompt of the frame before it, now e; e keeps its number
+        ([{"type": "move", "key": "f", "to": 6}], ["g", "f"]),
+        # g to second: it prints a's prompt now; e's number changes, and f edits e's new image; b and c
+        # are chained by id and keep their sources
+        ([{"type": "move", "key": "g", "to": 1}], ["g", "e", "f"]),
+    ],
+)
+def test_what_a_change_re_runs(page: tuple[Any, Watch], tmp_path: Path, actions: list, expected: list[str]) -> None:
+    pg, _ = page
+    (tmp_path / "index.html").write_text("<!doctype html><title>t</title>")
+    pg.goto(url(tmp_path))
+    source = (ROOT / "templates" / "changes.js").read_text()
+    data = {
+        "frames": [{"id": k, "number": i + 1, "caption": "c", "notes": None, "status": "ok"} for i, (k, _) in enumerate(GRAPH)],
+        "editor": {"free": False, "adventure": False, "frames": [rec for _, rec in GRAPH]},
+    }
+    got = pg.evaluate(
+        "([source, data, actions]) => { eval(source); const m = window.storyboardChanges(data);"
+        " const s = m.replay(actions); const keys = m.affected(s); return [keys, m.costOf(keys)]; }",
+        [source, data, actions],
+    )
+    assert got[0] == expected
+    costs = {k: rec["cost"] for k, rec in GRAPH}
+    want = None if any(costs[k] is None for k in expected) else pytest.approx(sum(costs[k] for k in expected))
+    assert got[1]["total"] == want
