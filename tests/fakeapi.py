@@ -60,7 +60,7 @@ LEGACY_PREFIX = "/v1/legacy-files/"
 
 FAULT_KEYS = frozenset({
     "status", "code", "type", "message", "param", "retry_after", "drop", "hang", "headers", "body",
-    "trickle", "delay", "junk", "bytes", "redirect",
+    "trickle", "delay", "junk", "bytes", "redirect", "chunked",
 })
 # A fault is one of these; the other keys refine it.
 FAULT_KINDS = ("status", "drop", "hang", "trickle", "delay", "junk", "redirect")
@@ -237,6 +237,7 @@ class _Reply:
     delay: float = 0.0  # seconds before the status line (slow headers)
     trickle: float | None = None  # seconds between single bytes of the body
     stream_bytes: int | None = None  # a body this long, streamed (and never held) instead of `body`
+    chunked: bool = False  # stream it with Transfer-Encoding: chunked, no Content-Length
 
 
 def _json_reply(status: int, obj: Any, headers: dict[str, str] | None = None) -> _Reply:
@@ -454,15 +455,21 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("content-length") or 0)
         return self.rfile.read(length) if length else b""
 
-    def _stream(self, head: bytes, length: int) -> None:
+    def _stream(self, head: bytes, length: int, *, chunked: bool = False) -> None:
         """Write `head`, then filler up to `length` bytes, never holding the whole body."""
-        self.wfile.write(head[:length])
+
+        def write(piece: bytes) -> None:
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece) if chunked else piece)
+
+        write(head[:length])
         left = length - min(len(head), length)
         chunk = b"A" * (1 << 16)
         while left > 0 and not self.server.fake._stopping.is_set():
             piece = chunk[: min(left, len(chunk))]
-            self.wfile.write(piece)
+            write(piece)
             left -= len(piece)
+        if chunked:
+            self.wfile.write(b"0\r\n\r\n")
 
     def _handle(self) -> None:
         fake = self.server.fake
@@ -488,13 +495,16 @@ class _Handler(BaseHTTPRequestHandler):
             length = reply.stream_bytes if reply.stream_bytes is not None else len(reply.body)
             self.send_response(reply.status)
             self.send_header("Content-Type", reply.content_type)
-            self.send_header("Content-Length", str(length))
+            if reply.chunked:
+                self.send_header("Transfer-Encoding", "chunked")
+            else:
+                self.send_header("Content-Length", str(length))
             headers = {"x-request-id": rec.request_id, **{k.lower(): v for k, v in reply.headers.items()}}
             for key, value in headers.items():
                 self.send_header(key, value)
             self.end_headers()
             if reply.stream_bytes is not None:
-                self._stream(reply.body, reply.stream_bytes)
+                self._stream(reply.body, reply.stream_bytes, chunked=reply.chunked)
             elif reply.trickle is not None:
                 for i in range(len(reply.body)):
                     if not fake._sleep(reply.trickle):
@@ -566,6 +576,9 @@ class FakeImagesAPI:
         # "self" for a loop, else the Location to send), and the URL put in a legacy response.
         self.legacy_faults: list[dict[str, Any] | None] = []
         self.legacy_url: Callable[[str], str] | None = None
+        self.urls_always = False  # answer legacy models with a URL even when b64_json was asked (some servers do)
+        # Accept HTTP Basic credentials (what httpx sends for a base URL with user:password@) as a key.
+        self.basic_auth_ok = False
         self._faults: list[dict[str, Any] | None] | Callable[[int, RequestRecord], dict[str, Any] | None] = []
         self._seed = seed
         self._rng = random.Random(seed)
@@ -786,7 +799,12 @@ class FakeImagesAPI:
         return reply
 
     def _token(self, rec: RequestRecord) -> str:
+        """Return the caller's secret: the bearer key, or the password of Basic credentials."""
         scheme, _, token = rec.headers.get("authorization", "").partition(" ")
+        if scheme.lower() == "basic":
+            with contextlib.suppress(ValueError):
+                return base64.b64decode(token.strip()).decode("utf-8", "replace").partition(":")[2]
+            return ""
         return token.strip() if scheme.lower() == "bearer" else ""
 
     def _error(self, rec: RequestRecord, err: ApiError) -> _Reply:
@@ -813,7 +831,9 @@ class FakeImagesAPI:
             return _Reply(status, b"<html><body>Welcome to the captive portal</body></html>", "text/html")
         if kind == "huge":
             head = b'{"created": 1, "data": [{"b64_json": "'
-            return _Reply(status, head, "application/json", stream_bytes=int(fault.get("bytes", 1 << 30)))
+            reply = _Reply(status, head, "application/json", stream_bytes=int(fault.get("bytes", 1 << 30)))
+            reply.chunked = bool(fault.get("chunked"))  # no Content-Length to warn the client
+            return reply
         bodies: dict[str, Any] = {
             "data_not_list": {"created": 1, "data": "an image"},
             "null": None,
@@ -855,6 +875,8 @@ class FakeImagesAPI:
     def _check_auth(self, rec: RequestRecord) -> None:
         auth = rec.headers.get("authorization", "")
         scheme, _, token = auth.partition(" ")
+        if self.basic_auth_ok and scheme.lower() == "basic" and token.strip():
+            return
         if scheme.lower() != "bearer" or not token.strip():
             raise ApiError(
                 401,
@@ -1188,6 +1210,8 @@ class FakeImagesAPI:
         if kind == "variation":
             quality = "standard"
         response_format = as_choice("response_format", ("url", "b64_json"), "url") if profile.legacy else "b64_json"
+        if profile.legacy and self.urls_always:
+            response_format = "url"
         as_choice("style", ("vivid", "natural"), "vivid")
         as_choice("moderation", ("auto", "low"), "auto")
         as_choice("complexity", ("low", "medium", "high"), None)

@@ -154,8 +154,11 @@ def _report(outcome: Any, out_dir: Path, quiet: bool, json_out: bool) -> None:
                                "sheet": str(outcome.sheet) if outcome.sheet else None,
                                "frames": [{k: e.get(k) for k in ("number", "id", "take", "picked", "file", "status", "reason")}
                                           for e in m["frames"]]}, indent=1))
-    if outcome.fatal is not None:
-        err(f"Error: the provider stopped the run: {_fatal_sentence(outcome.fatal)} Frames already received are kept.")
+    fatal = outcome.fatal
+    if fatal is not None and (fatal.code == "wait_too_long" or fatal.type == "connection_error"):
+        err(f"Error: {fatal.message}")  # the run stopped itself: the sentence says why and what to do
+    elif fatal is not None:
+        err(f"Error: the provider stopped the run: {_fatal_sentence(fatal)} Frames already received are kept.")
     if outcome.storage_error is not None:
         from storyboard.run.session import storage_report
 
@@ -173,9 +176,14 @@ def _report(outcome: Any, out_dir: Path, quiet: bool, json_out: bool) -> None:
     if quiet:
         return
     picked = [e for e in m["frames"] if e.get("picked")]
+    # Frames the stop left unrequested (and the one whose failure is the Error above) are one line, not one each.
+    stopped = [e for e in picked if (e["status"] == "skipped" and e.get("reason") == "run stopped")
+               or (fatal is not None and e["status"] == "failed" and e.get("reason") == fatal.message)]
     for e in picked:
-        if e["status"] in ("failed", "skipped"):
+        if e["status"] in ("failed", "skipped") and e not in stopped:
             err(f"  frame {e['number']:>2} {e.get('id') or ''}: {e['status']}: {e.get('reason')}")
+    if stopped:
+        err(f"  {len(stopped)} frame(s) not made: the run stopped (run the same command again to make them)")
     ok = sum(1 for e in picked if e["status"] in ("ok", "cached", "edited", "locked"))
     cost = f"${t['cost_usd']:.2f}{' (estimate)' if t.get('cost_estimated') else ''}"
     err(f"{ok}/{len(picked)} frames in {out_dir}  ·  {t['images']} new image(s), {t['cached']} cached, "

@@ -27,6 +27,15 @@ from storyboard.ratelimits import Limit, Limits
 ANNOUNCE_AFTER = 60.0  # seconds: a wait this long is announced with its length
 MIN_RATE = 1 / 60.0  # requests a second: the slowest a run learning from 429s alone will go
 _SPAN = 5.0  # seconds of sends over which a run's own rate is measured
+_CALM = 1.0  # seconds: at most one halving of the rate in this long
+
+
+@dataclass(frozen=True)
+class Turn:
+    """A request's start, handed back with its answer: its place in the run's order and its time."""
+
+    seq: int
+    at: float
 
 
 @dataclass(frozen=True)
@@ -68,6 +77,7 @@ class _Bucket:
         self.capacity = 1.0
         self.level = 0.0
         self.at = 0.0
+        self.seen = -1  # the latest turn whose answer set the level
 
     def level_at(self, now: float) -> float:
         if self.rate is None:
@@ -79,14 +89,14 @@ class _Bucket:
         if self.rate is None or cost <= 0:
             return 0.0
         short = min(cost, self.capacity) - self.level_at(now)
-        return max(0.0, short / self.rate)
+        return short / self.rate if short > 1e-9 else 0.0  # a rounding error's shortfall is none
 
     def take(self, now: float, cost: float) -> None:
         if self.rate is not None:
             self.level, self.at = self.level_at(now) - cost, now
 
-    def observe(self, lim: Limit, sent_at: float, now: float, spent_since: float) -> None:
-        """Follow what the server said of this limit when it admitted a request sent at `sent_at`."""
+    def observe(self, lim: Limit, turn: Turn, now: float, spent_since: float) -> None:
+        """Follow what the server said of this limit when it admitted the request of `turn`."""
         if lim.remaining is None:
             return
         size = lim.limit if lim.limit else max(self.capacity, lim.remaining)
@@ -98,7 +108,11 @@ class _Bucket:
             return
         self.capacity = max(1.0, float(size))
         # The server counted up to this request; what this run sent after it is not in that count.
-        self.level = min(self.capacity, lim.remaining + (now - sent_at) * self.rate - spent_since)
+        level = min(self.capacity, lim.remaining + (now - turn.at) * self.rate - spent_since)
+        if turn.seq > self.seen:
+            self.level, self.seen = level, turn.seq
+        else:  # an answer overtaken by a later request's: it may only say there is less
+            self.level = min(self.level_at(now), level)
         self.at = now
 
 
@@ -123,8 +137,11 @@ class Pacer:
         self._tokens = _Bucket()
         self._tokens_per_request = 0.0  # the mean an image used, once usage says
         self._told = False  # the server sends x-ratelimit headers: no need to learn the rate
-        self._sends: list[tuple[float, float]] = []  # (sent at, tokens charged) of requests the server may count
-        self._learned_at = -math.inf  # when the last 429 halved the rate
+        # seq -> (start, tokens charged) of the requests the server may count, in start order
+        self._sends: dict[int, tuple[float, float]] = {}
+        self._seq = 0
+        self._learned = -1  # the last seq started when a 429 last halved the rate
+        self._learned_at = -math.inf  # and when
         self._step = 0.0  # the rate's additive increase per success
         self._limited_in_a_row = 0
         self._announced = 0.0  # `until` of the last wait announced
@@ -138,8 +155,8 @@ class Pacer:
 
     # -- starting a request --------------------------------------------------------------------
 
-    async def acquire(self) -> float:
-        """Wait for this request's turn; return its start time, to hand back with its answer."""
+    async def acquire(self) -> Turn:
+        """Wait for this request's turn; return it, to hand back with its answer."""
         async with self._lock:  # turns are handed out in arrival order
             while True:
                 now = self._clock.monotonic()
@@ -147,7 +164,7 @@ class Pacer:
                 spacing = self._next - now
                 limit = max(self._requests.wait(now, 1), self._tokens.wait(now, self._tokens_per_request))
                 wait = max(pause, spacing, limit)
-                if wait <= 0:
+                if wait <= 1e-6:  # less than a clock can tell: go
                     break
                 if self.interval and spacing >= max(pause, limit):
                     self.expect(wait, f"--ipm {60 / self.interval:g}", judge=False)  # asked for: never too long
@@ -157,9 +174,17 @@ class Pacer:
             self._requests.take(now, 1)
             self._tokens.take(now, self._tokens_per_request)
             self._next = max(self._next, now) + self.interval
-            self._sends.append((now, self._tokens_per_request))
+            self._seq += 1
+            self._sends[self._seq] = (now, self._tokens_per_request)
             self._prune(now)
-            return now
+            return Turn(self._seq, now)
+
+    def stamp(self, turn: Turn) -> Turn:
+        """Return the turn timed now, as its request really leaves (after the journal's write)."""
+        now = self._clock.monotonic()
+        if turn.seq in self._sends:
+            self._sends[turn.seq] = (now, self._sends[turn.seq][1])
+        return Turn(turn.seq, now)
 
     def expect(self, seconds: float, why: str, *, judge: bool = True) -> None:
         """Judge a wait: raise WaitTooLong past `max_wait`; announce one longer than a minute."""
@@ -184,13 +209,13 @@ class Pacer:
 
     # -- what answers say ----------------------------------------------------------------------
 
-    def answered(self, sent_at: float, limits: Limits | None, *, tokens: float | None = None) -> None:
+    def answered(self, turn: Turn, limits: Limits | None, *, tokens: float | None = None) -> None:
         """Take an answer that was not a 429 (an image, or an error the server counted)."""
         now = self._clock.monotonic()
         if tokens:
             charged = self._tokens_per_request
             self._tokens_per_request = tokens if not charged else 0.8 * charged + 0.2 * tokens
-        self._observe(sent_at, limits, now)
+        self._observe(turn, limits, now)
         self._limited_in_a_row = 0
         if not self._told and self._requests.rate is not None:
             # Additive increase: the run speeds up again while the server keeps answering.
@@ -199,28 +224,29 @@ class Pacer:
                 self._requests.rate = None  # as good as unlimited
         self._changed.set()
 
-    def unsent(self, sent_at: float) -> None:
+    def unsent(self, turn: Turn) -> None:
         """Forget a request that never reached the server (no connection): it took no token."""
-        self._forget(sent_at)
+        self._sends.pop(turn.seq, None)
         self._changed.set()
 
-    def limited(self, sent_at: float, retry_after: float | None, limits: Limits | None) -> float:
+    def limited(self, turn: Turn, retry_after: float | None, limits: Limits | None) -> float:
         """Take a 429: hold every request until the server's hint; return this request's wait.
 
         Raise WaitTooLong when that wait is beyond `max_wait`."""
         now = self._clock.monotonic()
-        self._forget(sent_at)  # rejected: the server did not count it
-        self._observe(sent_at, limits, now)
+        self._sends.pop(turn.seq, None)  # rejected: the server did not count it
+        self._observe(turn, limits, now)
         self._limited_in_a_row += 1
         bucket = self._requests
-        if not self._told and sent_at > self._learned_at:
-            # A new 429, not one more answer to the burst that met the last: halve the rate (AIMD).
-            recent = [t for t, _ in self._sends if t > now - _SPAN]
+        if not self._told and turn.seq > self._learned and now - self._learned_at >= _CALM:
+            # A new 429, not one more answer to the burst that met the last (nor a quick run of them,
+            # which one halving answers): halve the rate (AIMD).
+            recent = [t for t, _ in self._sends.values() if t > now - _SPAN]
             span = max(1.0, now - min(recent)) if recent else _SPAN
             measured = (len(recent) + 1) / span
             bucket.rate = max(MIN_RATE, 0.5 * (bucket.rate if bucket.rate is not None else measured))
             bucket.capacity, self._step = 1.0, bucket.rate / 8
-            self._learned_at = now
+            self._learned, self._learned_at = self._seq, now
         if retry_after is None:
             retry_after = 1 / bucket.rate if bucket.rate else min(30.0, 0.5 * 2 ** (self._limited_in_a_row - 1))
         # Empty until the hint; one request fits then, and more as the bucket refills.
@@ -234,23 +260,17 @@ class Pacer:
         self.expect(wait, "the server's rate limit")
         return wait
 
-    def _observe(self, sent_at: float, limits: Limits | None, now: float) -> None:
+    def _observe(self, turn: Turn, limits: Limits | None, now: float) -> None:
         if limits is None:
             return
-        later = [(t, cost) for t, cost in self._sends if t > sent_at]
+        later = [cost for seq, (_t, cost) in self._sends.items() if seq > turn.seq]
         for lim, bucket, spent in ((limits.requests, self._requests, len(later)),
-                                   (limits.tokens, self._tokens, sum(c for _, c in later))):
+                                   (limits.tokens, self._tokens, sum(later))):
             if lim is not None and lim.remaining is not None:
-                bucket.observe(lim, sent_at, now, spent)
-                self._told = self._told or bucket is self._requests and bucket.rate is not None
-
-    def _forget(self, sent_at: float) -> None:
-        for i, (t, _cost) in enumerate(self._sends):
-            if t == sent_at:
-                del self._sends[i]
-                return
+                bucket.observe(lim, turn, now, spent)
+                self._told = self._told or (bucket is self._requests and bucket.rate is not None)
 
     def _prune(self, now: float) -> None:
-        # Older sends matter only to answers still to come: keep a few minutes' worth.
+        # Older starts matter only to answers still to come: keep a few minutes' worth.
         if len(self._sends) > 512:
-            self._sends = [s for s in self._sends if s[0] > now - 600]
+            self._sends = {seq: s for seq, s in self._sends.items() if s[0] > now - 600}

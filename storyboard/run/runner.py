@@ -25,7 +25,7 @@ from storyboard.results import Image, Kept, RunStats, Status, TakeResult
 from storyboard.run import saving
 from storyboard.run.budget import Budget
 from storyboard.run.cache import reusable, stored_image
-from storyboard.run.pacing import Pacer, Wait, WaitTooLong, say_seconds
+from storyboard.run.pacing import Pacer, Turn, Wait, WaitTooLong, say_seconds
 from storyboard.run.retry import Action, Reachability, RetryPolicy
 from storyboard.run.verify import Verified
 
@@ -286,8 +286,8 @@ class Runner:
                 return
             settled = False
             try:
-                sent_at = await self._unless_halted(self._pacer.acquire())
-                if self.halted or sent_at is None:
+                turn = await self._unless_halted(self._pacer.acquire())
+                if self.halted or turn is None:
                     self._skip(r, self._halt_reason())
                     return
                 try:
@@ -298,7 +298,7 @@ class Runner:
                     )
                 except OSError as e:  # nothing sent yet: nothing lost
                     self._journal("failed", r.key)  # the line may be on disk though its sync failed
-                    self._pacer.unsent(sent_at)
+                    self._pacer.unsent(turn)
                     self._storage_failed(e)
                     self._skip(r, self._halt_reason())
                     return
@@ -313,13 +313,14 @@ class Runner:
                 if task is not None:
                     self._in_flight.add(task)
                 try:
+                    turn = self._pacer.stamp(turn)  # the journal's write may have taken a while
                     try:
                         image = await self.backend.generate(request)
                     except RequestFailed as e:
-                        self._heard(e, sent_at)
+                        self._heard(e, turn)
                         raise
                     self._reach.answered()
-                    self._pacer.answered(sent_at, image.limits, tokens=_tokens(image.usage))
+                    self._pacer.answered(turn, image.limits, tokens=_tokens(image.usage))
                     # Verified, on disk and its cost counted before this slot lets the next request
                     # go: a kill at any later moment loses nothing paid for, and the budget sees no gap.
                     received = await self._save(job, r, image, time.monotonic() - t0)
@@ -348,23 +349,23 @@ class Runner:
 
         self._after_jobs.append(loop.run_in_executor(self._after, work))
 
-    def _heard(self, e: RequestFailed, sent_at: float) -> None:
+    def _heard(self, e: RequestFailed, turn: Turn) -> None:
         """Tell the pacer what a failed attempt says of the server's limits. A 429's `retry_after`
         becomes the wait the whole run shares (WaitTooLong past --max-wait)."""
         if isinstance(e, Unreachable):
-            self._pacer.unsent(sent_at)
+            self._pacer.unsent(turn)
             return
         if e.status is None and isinstance(e, TransientFailure):
             return  # a dropped connection or a timeout: no answer, nothing learned
         self._reach.answered()
         if e.status == 429 and isinstance(e, TransientFailure):
             try:
-                e.retry_after = self._pacer.limited(sent_at, e.retry_after, e.limits)
+                e.retry_after = self._pacer.limited(turn, e.retry_after, e.limits)
             except WaitTooLong as w:
                 w.failure = e
                 raise
         else:
-            self._pacer.answered(sent_at, e.limits)
+            self._pacer.answered(turn, e.limits)
 
     def _announce(self, wait: Wait) -> None:
         self.on_event("wait", wait)
