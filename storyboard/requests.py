@@ -104,6 +104,17 @@ def assemble(plan: Plan, job: Job, sources: Mapping[int, Image]) -> Assembled:
                            "file": copy(data), "sha256": _sha(data), "path": ref.label})
         images.append(InputImage(data, _sha(data), media, "reference", ref.label))
 
+    if job.profile.family == "dall-e" and job.request_kind == "edit" and images:
+        # DALL·E 2 edits take one square PNG under 4 MB (and a mask of its size): normalised as variations are.
+        side = int((size or "1024x1024").split("x")[0])
+        first = images[0]
+        if first.media_type != "image/png" or imaging.dimensions(first.data) != (side, side) or len(first.data) >= imaging.MAX_MASK_BYTES:
+            data = imaging.square_png(first.data, side)
+            images[0] = InputImage(data, _sha(data), "image/png", first.role, first.label)
+            if mask is not None and imaging.dimensions(mask.data) != (side, side):
+                mask_png = imaging.square_png(mask.data, side)
+                mask = InputImage(mask_png, _sha(mask_png), "image/png", "mask", mask.label)
+
     label = FrameLabel(job.number or 0, job.id or job.character, job.caption, 1, job.takes, job.characters, outpaint_label)
     request = ImageRequest(
         kind=job.request_kind,  # type: ignore[arg-type]

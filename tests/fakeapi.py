@@ -93,7 +93,8 @@ _COMMON_GPT = frozenset(
 _GEN_GPT_PARAMS = _COMMON_GPT | {"moderation"}
 _EDIT_GPT_PARAMS = _COMMON_GPT | {"image", "mask", "markup", "input_fidelity"}
 _GEN_DALLE_PARAMS = frozenset({"model", "prompt", "n", "size", "quality", "response_format", "user"})
-_EDIT_DALLE_PARAMS = frozenset({"model", "prompt", "n", "size", "response_format", "user", "image", "mask"})
+# quality: CreateImageEditRequest lists it (standard among its values) for every model
+_EDIT_DALLE_PARAMS = frozenset({"model", "prompt", "n", "size", "quality", "response_format", "user", "image", "mask"})
 _VARIATION_PARAMS = frozenset({"model", "n", "size", "response_format", "user", "image"})
 
 

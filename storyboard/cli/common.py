@@ -27,7 +27,13 @@ def backend_choice(backend: str, quiet: bool) -> tuple[str, str | None]:
         return "draft", None
     if backend != "openai":
         raise UsageError(f"unknown backend {backend!r}; use auto, openai or draft.")
-    host = urlparse(base).netloc if base else "api.openai.com"
+    if base:
+        from storyboard.backends.openai.client import base_url_problem
+
+        if problem := base_url_problem(base):  # refused before anything is planned or sent (exit 2)
+            raise UsageError(problem)
+    # Never the credentials of user:password@host; otherwise the netloc as written, so request keys stay as they were.
+    host = urlparse(base).netloc.rsplit("@", 1)[-1] if base else "api.openai.com"
     return "openai", host or "api.openai.com"
 
 

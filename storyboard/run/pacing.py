@@ -145,6 +145,10 @@ class Pacer:
         self._step = 0.0  # the rate's additive increase per success
         self._limited_in_a_row = 0
         self._announced = 0.0  # `until` of the last wait announced
+        # After a refused connection, one request at a time until the server answers (a probe).
+        self._probing = False
+        self._probe_out = False
+        self._refused = 0  # refusals since the last answer
         self._lock = asyncio.Lock()
         self._changed = asyncio.Event()
 
@@ -164,6 +168,9 @@ class Pacer:
                 spacing = self._next - now
                 limit = max(self._requests.wait(now, 1), self._tokens.wait(now, self._tokens_per_request))
                 wait = max(pause, spacing, limit)
+                if wait <= 1e-6 and self._probing and self._probe_out:
+                    await self._sleep(1.0)  # the probe's answer (or refusal) wakes us
+                    continue
                 if wait <= 1e-6:  # less than a clock can tell: go
                     break
                 if self.interval and spacing >= max(pause, limit):
@@ -176,6 +183,7 @@ class Pacer:
             self._next = max(self._next, now) + self.interval
             self._seq += 1
             self._sends[self._seq] = (now, self._tokens_per_request)
+            self._probe_out = self._probing
             self._prune(now)
             return Turn(self._seq, now)
 
@@ -217,6 +225,8 @@ class Pacer:
             self._tokens_per_request = tokens if not charged else 0.8 * charged + 0.2 * tokens
         self._observe(turn, limits, now)
         self._limited_in_a_row = 0
+        self._probing = self._probe_out = False
+        self._refused = 0
         if not self._told and self._requests.rate is not None:
             # Additive increase: the run speeds up again while the server keeps answering.
             self._requests.rate += self._step
@@ -225,8 +235,19 @@ class Pacer:
         self._changed.set()
 
     def unsent(self, turn: Turn) -> None:
-        """Forget a request that never reached the server (no connection): it took no token."""
+        """Forget a request that was never sent: it took no token."""
         self._sends.pop(turn.seq, None)
+        self._probe_out = False
+        self._changed.set()
+
+    def refused(self, turn: Turn) -> None:
+        """Take a connection the server refused: nothing was sent. Until it answers again, requests
+        go one at a time, after a pause that doubles with each refusal (0.5 s, 1 s, 2 s ...)."""
+        now = self._clock.monotonic()
+        self._sends.pop(turn.seq, None)
+        self._refused += 1
+        self._probing, self._probe_out = True, False
+        self._paused_until = max(self._paused_until, now + min(30.0, 0.5 * 2 ** (self._refused - 1)))
         self._changed.set()
 
     def limited(self, turn: Turn, retry_after: float | None, limits: Limits | None) -> float:
@@ -236,6 +257,8 @@ class Pacer:
         now = self._clock.monotonic()
         self._sends.pop(turn.seq, None)  # rejected: the server did not count it
         self._observe(turn, limits, now)
+        self._probing = self._probe_out = False
+        self._refused = 0
         self._limited_in_a_row += 1
         bucket = self._requests
         if not self._told and turn.seq > self._learned and now - self._learned_at >= _CALM:

@@ -16,8 +16,9 @@ from storyboard.errors import FatalFailure, RequestFailed, TransientFailure, Unr
 
 # A take answered 429 this many times in a row gives up: a server that never lets it through.
 MAX_RATE_LIMITED = 200
-# With nothing but refused connections for this long (and at least UNREACHABLE_TRIES of them), stop.
-UNREACHABLE_SECONDS = 2.0
+# With nothing but refused connections for this long (and at least UNREACHABLE_TRIES of them), or
+# UNREACHABLE_TRIES in a row for one take (a second or so of back-off), stop.
+UNREACHABLE_SECONDS = 1.0
 UNREACHABLE_TRIES = 3
 
 
@@ -82,12 +83,13 @@ class Reachability:
         """The server answered: it can be reached."""
         self._since, self._count = None, 0
 
-    def unreachable(self, failure: Unreachable, now: float) -> bool:
-        """Count a refused connection; return True when the run should stop."""
+    def unreachable(self, failure: Unreachable, now: float, in_a_row: int = 1) -> bool:
+        """Count a refused connection (`in_a_row` for its take); return True when the run should stop:
+        one take refused `tries` times in a row, or the whole run refused for `seconds`."""
         if self._since is None:
             self._since = now
         self._count += 1
-        return self._count >= self.tries and now - self._since >= self.seconds
+        return in_a_row >= self.tries or (self._count >= self.tries and now - self._since >= self.seconds)
 
 
 def backoff(attempt: int, base: float = 0.5, cap: float = 30.0) -> float:

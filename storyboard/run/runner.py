@@ -225,6 +225,7 @@ class Runner:
         """Send attempts until one brings an image, the policy gives up, or the run halts."""
         ambiguous_before = False
         in_a_row = limited = 0  # 429s: back-pressure, never counted against the attempts
+        refused = 0  # connections refused in a row
         while True:
             try:
                 await self._attempt(job, r, request, task, ambiguous_before)
@@ -247,9 +248,13 @@ class Runner:
                     self._journal("failed", r.key)
                 if e.status == 429:
                     self.stats.rate_limited += 1
-                if isinstance(e, Unreachable) and self._reach.unreachable(e, time.monotonic()):
-                    e = FatalFailure(e.message, type=e.type, code=e.code)
-                    verdict = self.retry.verdict(e, r.attempts)
+                refused = refused + 1 if isinstance(e, Unreachable) else 0
+                if isinstance(e, Unreachable) and self._reach.unreachable(e, time.monotonic(), refused):
+                    # Nothing was ever sent: the run stops, and this take is as unmade as the others.
+                    self.fatal = self.fatal or FatalFailure(e.message, type=e.type, code=e.code)
+                    self._halt.set()
+                    self._skip(r, self._halt_reason())
+                    return
                 if verdict.action is Action.STOP:
                     self.fatal = self.fatal or e  # type: ignore[assignment]
                     self._halt.set()
@@ -353,7 +358,7 @@ class Runner:
         """Tell the pacer what a failed attempt says of the server's limits. A 429's `retry_after`
         becomes the wait the whole run shares (WaitTooLong past --max-wait)."""
         if isinstance(e, Unreachable):
-            self._pacer.unsent(turn)
+            self._pacer.refused(turn)
             return
         if e.status is None and isinstance(e, TransientFailure):
             return  # a dropped connection or a timeout: no answer, nothing learned

@@ -117,20 +117,25 @@ class OpenAIBackend:
         self._api_key = _Secret(api_key) if api_key else None
         # Always explicit, so the SDK cannot pick another URL from the environment and the
         # host in every request key is the host really asked.
-        self.base_url = base_url or DEFAULT_BASE_URL
+        self._base_url = _Secret(base_url or DEFAULT_BASE_URL)  # it may hold a password
         self.host: str | None = host_of(self.base_url)
         self.organization = organization
         self.project = project
         self.timeout = timeout  # the overall deadline of one attempt (see DEFAULT_TIMEOUT)
         self.max_bytes = max_bytes
         # Blanked from every field a server gives back; held like the key, out of any repr.
-        self._redact = tuple(_Secret(x) for x in (*url_secrets(self.base_url), *((api_key,) if api_key else ())))
+        self._redact = tuple(_Secret(x) for x in (*url_secrets(self._base_url.get()), *((api_key,) if api_key else ())))
         self._hint = ("Check OPENAI_BASE_URL (is the server running?), or use --backend draft for offline drafts."
                       if base_url else "Check the network connection, or use --backend draft for offline drafts.")
         self._client: AsyncOpenAI | None = None
 
     def __repr__(self) -> str:
         return f"OpenAIBackend(host={self.host!r})"
+
+    @property
+    def base_url(self) -> str:
+        """Return the base URL, any password in it replaced."""
+        return _shown(self._base_url.get())
 
     @property
     def _secrets(self) -> tuple[str, ...]:
@@ -150,7 +155,7 @@ class OpenAIBackend:
             try:
                 self._client = openai.AsyncOpenAI(
                     api_key=self._api_key.get() if self._api_key else None,
-                    base_url=self.base_url,
+                    base_url=self._base_url.get(),
                     organization=self.organization,
                     project=self.project,
                     timeout=timeout,

@@ -15,6 +15,7 @@ from storyboard.errors import FrameFailure
 
 MAX_REDIRECTS = 5
 TRIES = 4
+PAUSE = 0.5  # seconds before the second try; doubled before each later one
 _GONE = frozenset({400, 401, 403, 404, 410})  # an expired or wrong URL stays so
 
 
@@ -36,9 +37,11 @@ def where(url: str) -> str:
 
 
 async def download(url: str, request_id: str | None, *, deadline: float, max_bytes: int,
-                   tries: int = TRIES, pause: float = 0.5) -> bytes:
+                   tries: int | None = None, pause: float | None = None) -> bytes:
     """Fetch the image at `url`; raise FrameFailure (the frame fails, nothing is bought again) when
     every try failed or none can succeed."""
+    tries = TRIES if tries is None else tries
+    pause = PAUSE if pause is None else pause
     last = ""
     for attempt in range(1, tries + 1):
         try:
