@@ -364,3 +364,17 @@ def test_a_malformed_file_says_where(tmp_path: Path) -> None:
     assert res.exit_code == 2 and f"Error: {bad}:2:15: not valid JSON" in res.stderr
     with pytest.raises(Exception, match="no such file"):
         read_changes(tmp_path / "missing.json")
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["two\nlines", "tab\there", "bell\x07", "cr\r\nlf", "  indented\nsecond", "trailing \nspace", "ends\n\n", "\u2028sep",
+     "é ü 日本語 🐕", "#not a comment", "a: b", "- dash", "{{ braces }}", "'quotes' and \"quotes\""],
+)
+def test_any_text_is_written_so_that_it_reads_back_the_same(tmp_path: Path, value: str) -> None:
+    story = write(tmp_path / "s.yaml", "title: T\nframes:\n  - id: a\n    prompt: x\n    caption: plain\n    notes: plain\n")
+    out = apply_changes(story, parse_changes(doc(("a", "caption", "plain", value), ("a", "notes", "plain", value))))
+    assert out.refused == [] and len(out.applied) == 2
+    frame = load_story(story).story.frames[0]
+    assert (frame.caption, frame.notes) == (value, value)
+    assert yaml.safe_load(story.read_text())["frames"][0]["caption"] == value

@@ -125,7 +125,10 @@ def apply_changes(story: Path, changes: Changes, *, dry_run: bool = False) -> Ou
 
     if new_text != text:
         if _plain(yamltext.load_rt(new_text)[0]) != expected:
-            raise AssertionError("apply: the edited story does not mean what the changes say; nothing written")
+            raise UsageError(
+                f"{story}: the changes could not be written without changing something else in the story; nothing "
+                "written. Make them by hand (and please report this, with the story, as a bug)."
+            )
         out.text = new_text
         _validate(story, new_text)
     if out.changed and not dry_run:

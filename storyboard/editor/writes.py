@@ -117,13 +117,33 @@ def _scalar(old: Any, new: str) -> Any:
         SingleQuotedScalarString,
     )
 
-    if "\n" in new.rstrip("\n") or isinstance(old, (LiteralScalarString, FoldedScalarString)) and "\n" in new:
+    multi = "\n" in new.rstrip("\n") or isinstance(old, (LiteralScalarString, FoldedScalarString)) and "\n" in new
+    if multi and _literal_safe(new):
         return LiteralScalarString(new)
-    if isinstance(old, SingleQuotedScalarString) and "\n" not in new:
+    if not _printable(new) or multi:
+        return DoubleQuotedScalarString(new)  # escapes: the one style that holds any character
+    if isinstance(old, SingleQuotedScalarString):
         return SingleQuotedScalarString(new)
     if isinstance(old, DoubleQuotedScalarString) or _misread(new):
         return DoubleQuotedScalarString(new)
     return new
+
+
+def _printable(text: str) -> bool:
+    """Return True when every character may stand in a YAML scalar as it is (no control characters)."""
+    return all(c == "\n" or (c.isprintable() and c not in "\u2028\u2029\ufeff") for c in text)
+
+
+def _literal_safe(text: str) -> bool:
+    """Return True when a `|` block holds the text exactly: printable lines, none ending in a space,
+    the first not starting with one, at most one newline at the end."""
+    lines = text.rstrip("\n").split("\n")
+    return (
+        _printable(text)
+        and not text.endswith("\n\n")
+        and not lines[0][:1].isspace()
+        and all(line == line.rstrip() for line in lines)
+    )
 
 
 def _misread(text: str) -> bool:
