@@ -24,6 +24,7 @@ from test_runner import (
     frames_of,
     manifest,
     picked,
+    plan_for,
     requested,
     run_story,
     stderr_lines,
@@ -425,3 +426,69 @@ def test_force_requests_only_the_chosen_frames_again(fake_env: FakeImagesAPI, tm
     assert sha(out / "frames" / "02-b.png") == after["b"]["sha256"]  # the newest image wins
     assert {i: after[i]["sha256"] for i in "acd"} == {i: before[i] for i in "acd"}
     assert len(manifest(out)["frames"]) == 4
+
+
+# -- one-line bugs no test caught before (issue 10's test gaps) ---------------------------------------
+
+
+def _mask(left: int) -> bytes:
+    """Return a 1024x1024 mask whose first `left` columns are to be repainted."""
+    mask = Image.new("RGBA", (1024, 1024), (0, 0, 0, 255))
+    mask.paste((0, 0, 0, 0), (0, 0, left, 1024))
+    buf = io.BytesIO()
+    mask.save(buf, "PNG")
+    return buf.getvalue()
+
+
+def test_a_changed_mask_is_a_new_request(fake_env: FakeImagesAPI, tmp_path: Path) -> None:
+    (tmp_path / "photo.png").write_bytes(painted((10, 80, 160)))
+    (tmp_path / "mask.png").write_bytes(_mask(512))
+    frames = [{"id": "sky", "edit": "photo.png", "mask": "mask.png", "prompt": "sky: a stormy sky"},
+              {"id": "sea", "prompt": "sea: a calm sea"}]
+    story, out = write_story(tmp_path, frames, size="1024x1024"), tmp_path / "out"
+    assert run_story(story, out).exit_code == 0
+    assert run_story(story, out).exit_code == 0
+    assert len(fake_env.image_requests()) == 2  # the same mask: cached
+
+    (tmp_path / "mask.png").write_bytes(_mask(256))  # same file name, other pixels
+    assert run_story(story, out).exit_code == 0
+    assert requested(fake_env, since=2) == ["sky"]
+
+
+def test_only_after_renumbering_keeps_every_frame_under_its_new_name(fake_env: FakeImagesAPI, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    assert cli("run", write_story(tmp_path, chain()), "-o", out).exit_code == 0
+    before = {i: e["sha256"] for i, e in picked(out).items()}
+    story = write_story(tmp_path, [{"id": "z", "prompt": "z: a title card"}, *chain()])
+
+    result = cli("run", story, "-o", out, "--only", "d")
+
+    assert result.exit_code == 0, result.stderr
+    assert len(fake_env.image_requests()) == 4  # d is cached; z is outside --only
+    entries = picked(out)
+    assert {i: (e["number"], e["file"]) for i, e in entries.items() if i != "z"} == {
+        "a": (2, "frames/02-a.png"), "b": (3, "frames/03-b.png"), "c": (4, "frames/04-c.png"), "d": (5, "frames/05-d.png")
+    }
+    assert frame_files(out) == ["02-a.png", "03-b.png", "04-c.png", "05-d.png"]
+    assert {i: sha(out / entries[i]["file"]) for i in "abcd"} == before
+    assert (entries["z"]["number"], entries["z"]["status"]) == (1, "skipped")
+    assert [s["frame"] for s in [entries["b"]["source"], entries["c"]["source"]]] == ["a", "b"]
+    assert [entries[i]["source"]["number"] for i in "bc"] == [2, 3]
+
+
+def test_a_budget_exactly_at_the_limit_fits(fake_env: FakeImagesAPI, tmp_path: Path) -> None:
+    story = write_story(tmp_path, frames_of("a", "b"), parallel=1)
+    estimate = plan_for(story).jobs[0].estimate
+    assert estimate is not None
+    assert cli("run", write_story(tmp_path, frames_of("p"), name="probe"), "-o", tmp_path / "probe").exit_code == 0
+    actual = picked(tmp_path / "probe")["p"]["cost_usd"]
+    assert actual > estimate  # the fake bills more than estimated
+
+    # A plan of exactly the budget is not refused; the second frame then no longer fits.
+    result = cli("run", story, "-o", tmp_path / "one", "--budget", repr(estimate + estimate))
+    assert result.exit_code == 1, result.stderr
+    assert [e["status"] for e in picked(tmp_path / "one").values()] == ["ok", "skipped"]
+    # Spent plus the next estimate exactly at the budget: it runs.
+    result = cli("run", story, "-o", tmp_path / "two", "--budget", repr(actual + estimate))
+    assert result.exit_code == 0, result.stderr
+    assert [e["status"] for e in picked(tmp_path / "two").values()] == ["ok", "ok"]

@@ -164,6 +164,7 @@ def find_kept(
     jobs = {job_identity(j): j for j in plan.jobs}
     by_name = {j.name: j for j in plan.frames if not j.id}
     entries = _picked(previous) if previous else []
+    matched: list[tuple[Job, dict[str, Any]]] = []
     for entry in entries:
         job = jobs.get(entry_identity(entry))
         if job is None and not entry.get("id") and not entry.get("character"):
@@ -173,30 +174,39 @@ def find_kept(
         if job is None or job.index in known:
             continue
         known.add(job.index)
+        matched.append((job, entry))
         if entry.get("file"):
             claimed.add(entry["file"])
-        if not entry.get("sha256"):
-            continue
-        image = _edited(out_dir, entry, store, made, write, job)
+    for job, entry in matched:
+        image = _edited(out_dir, entry, store, made, write, job) if entry.get("sha256") else None
+        if image is None:
+            # A run killed after moving the artist's file to the frame's new name, before its manifest.
+            take = entry.get("edited_take") if isinstance(entry.get("edited_take"), dict) else {}
+            image = _unknown(out_dir, job, claimed, _Also(made, take.get("sha256")), store, write)
         if image is not None:
             kept[job.index] = Kept(Status.EDITED, image, {**entry, "sha256": image.sha256})
-        elif job.lock and entry.get("status") in ("ok", "cached", "locked"):
+        elif job.lock and entry.get("sha256") and entry.get("status") in ("ok", "cached", "locked"):
             image = stored_image(store, entry["sha256"], entry.get("media_type")) or _from_file(out_dir, entry, store, write)
             if image is not None:
                 kept[job.index] = Kept(Status.LOCKED, image, entry)
     # Files at a frame's name that no manifest entry accounts for (no manifest, a lost or corrupt
     # one, a frame new to the story): storyboard did not make them, so an artist did.
     for job in plan.jobs:
-        if job.index in known:
-            continue
-        for found in _files_of(out_dir, job, claimed):
-            if found.sha256 in made:
-                continue
+        if job.index not in known:
+            image = _unknown(out_dir, job, claimed, made, store, write)
+            if image is not None:
+                kept[job.index] = Kept(Status.EDITED, image, {"sha256": image.sha256})
+    return kept
+
+
+def _unknown(out_dir: Path, job: Job, claimed: set[str], made: Container[object], store: Store, write: bool) -> Image | None:
+    """Return the image of a file at this job's frame name that storyboard did not make, if any."""
+    for found in _files_of(out_dir, job, claimed):
+        if found.sha256 not in made:
             image = _image(found, store, write)
             if image is not None:
-                kept[job.index] = Kept(Status.EDITED, image, {"sha256": image.sha256, "file": found.path.relative_to(out_dir).as_posix()})
-                break
-    return kept
+                return image
+    return None
 
 
 def _picked(manifest: dict[str, Any]) -> list[dict[str, Any]]:

@@ -289,9 +289,11 @@ def build_manifest(
     frame_reads = {j.number: reads(plan.loaded, j.number - 1) for j in plan.frames}
     for e in frames:
         e["reads"] = frame_reads.get(e["number"])
-        for i in e.get("inputs") or []:
-            if i.get("frame") in id_numbers:
-                i["number"] = id_numbers[i["frame"]]
+        # Entries carried from an earlier run (`--only`) name their sources by id: renumber them too.
+        e["inputs"] = [{**i, "number": id_numbers[i["frame"]]} if i.get("frame") in id_numbers else i
+                       for i in e.get("inputs") or []]
+        if isinstance(e.get("source"), dict) and e["source"].get("frame") in id_numbers:
+            e["source"] = {**e["source"], "number": id_numbers[e["source"]["frame"]]}
 
     characters = []
     for name, c in plan.loaded.story.characters.items():
