@@ -10,7 +10,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from storyboard import models
+from storyboard import models, names
 from storyboard.errors import Problem, StoryError
 from storyboard.story import LoadedStory, is_path, resolve_file, story_relative
 from storyboard.story.templating import Renderer, TemplateProblem, names_used
@@ -174,7 +174,7 @@ def build_plan(
     said: dict[str, list[str]] = {}  # warning -> the frames (or character sheets) it is about, said once
     renderer = Renderer(loaded)
     jobs: list[Job] = []
-    digits = max(2, len(str(len(s.frames))))
+    digits = names.digits(len(s.frames))
     checked_models: set[str] = set()
 
     def warn(who: str, texts: list[str]) -> None:
@@ -226,7 +226,7 @@ def build_plan(
     for i, f in enumerate(s.frames):
         where = ("frames", i)
         model = model_override or f.model or s.model
-        name = f"{i + 1:0{digits}d}" + (f"-{f.id}" if f.id else "")
+        name = names.stem(i + 1, f.id, digits)
         profile = profile_for(model, (*where, "model") if f.model else ("model",), f"frame {name}")
         try:
             prompt = renderer.prompt(i) if f.prompt else ""
@@ -240,12 +240,12 @@ def build_plan(
         if f.source:
             src = f.source
             if src == "previous":
-                source = Source(job=first_frame + i - 1, label=f"frame {i:0{digits}d}")
+                source = Source(job=first_frame + i - 1, label=f"frame {names.number(i, digits)}")
             elif is_path(src):
                 source = Source(file=resolve_file(loaded, src), label=story_relative(loaded, src))
             else:
                 k = ids[src]
-                source = Source(job=k, label=f"frame {k - first_frame + 1:0{digits}d} {src}")
+                source = Source(job=k, label=f"frame {names.number(k - first_frame + 1, digits)} {src}")
 
         refs: list[Reference] = []
         for c_name in chars:

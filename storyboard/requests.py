@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from storyboard import models
+from storyboard import models, names
 from storyboard.backends import FrameLabel, ImageRequest, InputImage, Outpainting
 from storyboard.errors import FrameFailure
 from storyboard.plan import Job, Plan
@@ -94,7 +94,7 @@ def assemble(plan: Plan, job: Job, sources: Mapping[int, Image]) -> Assembled:
             img = sources[ref.job]
             data, media = img.data, img.media_type
             inputs.append({"role": "reference", "frame": None, "character": ref.character,
-                           "file": f"characters/{plan.jobs[ref.job].name}.{img.ext}", "sha256": img.sha256})
+                           "file": names.character_file(plan.jobs[ref.job].name, img.ext), "sha256": img.sha256})
         else:
             data = _read(ref.file, "reference")  # type: ignore[arg-type]
             media = _media(data, str(ref.file))

@@ -9,6 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from storyboard import names
+from storyboard.names import EDITED
 from storyboard.output import fs
 from storyboard.output.store import Store, sha256
 from storyboard.plan import Job, Plan
@@ -37,16 +39,13 @@ def entry_identity(entry: dict[str, Any]) -> tuple[str, str | None]:
     return identity(entry.get("id"), entry.get("ident") or "", entry.get("prompt"))
 
 
-EDITED = "edited"  # the take name of an artist's file kept when its frame was requested again
-
-
 def file_name(job: Job, take: int | str | None, ext: str) -> str:
     """Return the path (relative to DIR) of a job's picked image, or of one take (a number, or EDITED)."""
     if job.character:
-        return f"characters/{job.name}.{ext}"
+        return names.character_file(job.name, ext)
     if take is None:
-        return f"frames/{job.name}.{ext}"
-    return f"takes/{job.name}-{take if isinstance(take, str) else f'{take:02d}'}.{ext}"
+        return names.frame_file(job.name, ext)
+    return names.take_file(job.name, take, ext)
 
 
 def file_stat(path: Path) -> list[int] | None:

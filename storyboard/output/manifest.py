@@ -53,6 +53,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from storyboard import names
 from storyboard.errors import DiskError, UsageError
 
 SCHEMA_VERSION = 1
@@ -353,9 +354,9 @@ def _renumbered(entry: dict[str, Any], job: Any) -> dict[str, Any]:
     e = dict(entry)
     e["number"] = job.number
     if e.get("file") and e.get("picked"):
-        e["file"] = f"frames/{job.name}.{e['file'].rsplit('.', 1)[-1]}"
+        e["file"] = names.frame_file(job.name, e["file"].rsplit(".", 1)[-1])
     if e.get("take_file"):
-        e["take_file"] = f"takes/{job.name}-{e['take']:02d}.{e['take_file'].rsplit('.', 1)[-1]}"
+        e["take_file"] = names.take_file(job.name, e["take"], e["take_file"].rsplit(".", 1)[-1])
         if not e.get("picked"):
             e["file"] = e["take_file"]
     return e

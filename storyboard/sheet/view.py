@@ -7,6 +7,7 @@ from collections import Counter
 from typing import Any
 
 import storyboard
+from storyboard import names
 from storyboard.output.manifest import picked_entries
 from storyboard.sheet.editing import editor_data, takes_of
 from storyboard.sheet.format import count, date, duration, money, url
@@ -27,7 +28,7 @@ def sheet_context(manifest: dict[str, Any], thumbs: dict[str, Thumb], *, exports
     picked = {e.get("number"): e for e in picked_entries(manifest)}
     # A frame whose manifest marks no take as picked still gets its cell, from its first take.
     shown = [picked.get(number, entries[0]) for number, entries in takes.items()]
-    digits = max(2, len(str(max((e.get("number") or 0 for e in shown), default=0))))
+    digits = names.digits(max((e.get("number") or 0 for e in shown), default=0))
     numbers = {e.get("id"): e.get("number") for e in shown if e.get("id")}
     files = _files_by_sha(manifest)
     reachable = _reachable(shown)
@@ -123,7 +124,7 @@ def _frame_view(
     reachable: set[str] | None,
 ) -> dict[str, Any]:
     number = e.get("number") or 0
-    label = f"{number:0{digits}d}"
+    label = names.number(number, digits)
     status = e.get("status") or "ok"
     error = e.get("error") or {}
     source = e.get("source") or None
@@ -165,8 +166,8 @@ def _frame_view(
             {
                 "label": str(c.get("label", "")),
                 "goto": c.get("goto"),
-                "target": f"{target:0{digits}d}" if target else None,
-                "anchor": f"f{target:0{digits}d}" if target else None,
+                "target": names.number(target, digits) if target else None,
+                "anchor": "f" + names.number(target, digits) if target else None,
             }
         )
     return {
@@ -192,8 +193,8 @@ def _frame_view(
         "thumb": thumbs.get(e.get("sha256") or "") if e.get("file") else None,
         "kind": e.get("kind") or "generate",
         "source": {
-            "label": f"{src_number:0{digits}d}",
-            "anchor": f"f{src_number:0{digits}d}",
+            "label": names.number(src_number, digits),
+            "anchor": "f" + names.number(src_number, digits),
             "id": source.get("frame"),
         }
         if source and src_number

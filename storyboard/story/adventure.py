@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from storyboard import names
 from storyboard.errors import Problem
 
 if TYPE_CHECKING:
@@ -39,13 +40,13 @@ class Graph:
 def graph(story: Story) -> Graph:
     """Build the choice graph of a story; gotos naming no frame are left out (check_story reports them)."""
     frames = story.frames
-    digits = max(2, len(str(len(frames))))
+    digits = names.digits(len(frames))
     ids: dict[str, int] = {}
     for i, f in enumerate(frames):
         if f.id is not None:
             ids.setdefault(f.id, i)  # a duplicate id is check_story's error; the first one wins
     edges = tuple(tuple(dict.fromkeys(ids[c.goto] for c in f.choices if c.goto in ids)) for f in frames)
-    labels = tuple(f"{i + 1:0{digits}d}" + (f" {f.id}" if f.id else "") for i, f in enumerate(frames))
+    labels = tuple(names.number(i + 1, digits) + (f" {f.id}" if f.id else "") for i, f in enumerate(frames))
     endings = tuple(i for i, f in enumerate(frames) if not f.choices)
 
     reachable = _closure([0], edges)
