@@ -51,9 +51,11 @@ window.storyboardChanges = function (data) {
     return out;
   }
 
-  // The fewest frames that moved: those outside a longest run kept in their old relative order.
-  function movedFrames(order) {
-    const pos = order.map((k) => baseOrder.indexOf(k));
+  // The fewest frames that moved: those outside a longest run kept in their old relative order
+  // (old positions: the story's as loaded, unless given).
+  const basePos = new Map(baseOrder.map((k, i) => [k, i]));
+  function movedFrames(order, from) {
+    const pos = order.map((k) => (from || basePos).get(k));
     const tails = [], prev = new Array(pos.length), idx = [];
     pos.forEach((p, i) => {
       let lo = 0, hi = tails.length;

@@ -135,6 +135,7 @@
       f.dialogue.forEach((d, i) => {
         const toValue = (v) => state.values[f.key].dialogue.map((x, j) => (j === i ? { speaker: x.speaker, line: v } : x));
         const box = textbox('line', 'Dialogue line ' + (i + 1) + ' of frame ' + f.name, d.line, false, setter(f.key, 'dialogue', toValue));
+        box.dataset.line = String(i);
         list.append(el('li', {}, [el('span', { class: 'speaker', text: d.speaker }), box]));
       });
       edit.append(list);
@@ -222,86 +223,111 @@
   let shownOrder = baseOrder.join('\n');
   const original = new Map();  // each card's picture as the page was written
 
+  // Drawing touches only the cards whose values, number or marks changed since they were last drawn,
+  // so typing and moving stay quick on a sheet of a thousand frames.
+  const drawn = new Map();
+  const sheetFrames = new Map(shared ? shared.frames.map((x) => [x.anchor, x]) : []);
+  frames.forEach((f) => drawn.set(f.key, JSON.stringify([base[f.key], f.number, false])));
+
   function render(refocus, fromElsewhere) {
     const s = state;
+    const pos = new Map(s.order.map((k, i) => [k, i]));
     const net = netChanges(s);
     const movedKeys = movedFrames(s.order);
     const changedFrames = new Set(net.map((c) => c.frame).concat(movedKeys));
     for (const f of frames) {
-      const card = cards.get(f.key);
-      if (!card) continue;
       const v = s.values[f.key];
-      const n = s.order.indexOf(f.key) + 1;
-      const num = $('.num', card);
-      num.textContent = pad(n);
-      let was = $('.was', card);
-      if (n !== f.number) {
-        if (!was) { was = el('span', { class: 'was' }); num.after(was); }
-        was.textContent = 'was ' + pad(f.number);
-      } else if (was) was.remove();
-      card.classList.toggle('has-changes', changedFrames.has(f.key));
-      card.querySelectorAll('.edit-text').forEach((t) => {
-        const label = t.getAttribute('aria-label');
-        let value, field;
-        if (t.classList.contains('caption')) { field = 'caption'; value = v.caption; }
-        else if (t.classList.contains('notes')) { field = 'notes'; value = v.notes; }
-        else {
-          field = 'dialogue';
-          const i = Number(/line (\d+)/.exec(label)[1]) - 1;
-          value = v.dialogue[i] ? v.dialogue[i].line : '';
-          t.classList.toggle('changed', !same(value, (base[f.key].dialogue[i] || {}).line));
-        }
-        // The field being typed in keeps its text, unless the change comes from another tab.
-        if ((fromElsewhere || document.activeElement !== t) && (t.value || null) !== (value || null)) t.value = value || '';
-        if (field !== 'dialogue') t.classList.toggle('changed', !same(v[field], base[f.key][field]));
-      });
-      showWords(card, v);
-      const lock = $('.lock-box', card);
-      if (lock) { lock.checked = Boolean(v.lock); lock.closest('.lock').classList.toggle('changed', v.lock !== base[f.key].lock); }
-      card.classList.toggle('is-locked', Boolean(v.lock));
-      const up = $('.move-earlier', card), down = $('.move-later', card);
-      if (up) { up.disabled = n === 1; down.disabled = n === frames.length; }
-      // The picked take is the frame's picture.
-      card.querySelectorAll('.take-item').forEach((item) => {
-        const picked = String(v.pick) === item.dataset.take;
-        const a = $('.take', item);
-        if (a) a.classList.toggle('picked', picked);
-        const b = $('.take-pick', item);
-        if (b) { b.setAttribute('aria-pressed', String(picked)); b.textContent = picked ? 'Picked' : 'Pick'; }
-        const lbl = $('.take-label', item);
-        if (lbl && lbl.firstChild) lbl.firstChild.textContent = item.dataset.take + ' ';  // the button says which is picked
-      });
-      // The picture: the picked take's, or the frame file as the run left it.
-      const img = $('.shot img', card);
-      const sf = shared ? shared.frames.find((x) => x.anchor === card.id) : null;
-      if (!original.has(f.key)) {
-        original.set(f.key, { img: img && img.getAttribute('src'), full: img && img.dataset.full, src: sf && sf.src, thumb: sf && sf.thumb });
-      }
-      const o = original.get(f.key);
-      const t = same(v.pick, base[f.key].pick) ? null : f.takes.find((x) => String(x.take) === String(v.pick));
-      const want = t && t.src ? { img: t.thumb || t.src, full: t.src, src: t.src, thumb: t.thumb } : o;
-      if (img && want.img && img.getAttribute('src') !== want.img) {
-        img.src = want.img;
-        if (want.full) img.dataset.full = want.full; else delete img.dataset.full;
-      }
-      if (sf) {
-        sf.caption = v.caption; sf.notes = v.notes; sf.label = pad(n);
-        sf.src = want.src; sf.thumb = want.thumb;
-      }
+      const n = pos.get(f.key) + 1;
+      const sig = JSON.stringify([v, n, changedFrames.has(f.key)]);
+      if (sig === drawn.get(f.key) && !fromElsewhere) continue;
+      drawn.set(f.key, sig);
+      if (cards.has(f.key)) drawCard(f, cards.get(f.key), v, n, changedFrames.has(f.key), fromElsewhere);
     }
     const order = s.order.join('\n');
     if (order !== shownOrder) {
-      const pages = Array.from(grid.querySelectorAll(':scope > .page'));
-      s.order.forEach((k, i) => {
-        const page = pages[Math.floor(i / 6)] || pages[pages.length - 1];
-        page.appendChild(cards.get(k));
-      });
+      placeCards(shownOrder.split('\n'), s.order);
       shownOrder = order;
       if (shared && shared.reorder) shared.reorder(s.order.map((k) => cards.get(k).id));
     }
     renderBar(net, movedKeys);
     if (refocus && document.activeElement === document.body) $('.editbar-undo', bar).focus({ preventScroll: true });
   }
+
+  function drawCard(f, card, v, n, changed, fromElsewhere) {
+    const num = $('.num', card);
+    num.textContent = pad(n);
+    let was = $('.was', card);
+    if (n !== f.number) {
+      if (!was) { was = el('span', { class: 'was' }); num.after(was); }
+      was.textContent = 'was ' + pad(f.number);
+    } else if (was) was.remove();
+    card.classList.toggle('has-changes', changed);
+    card.querySelectorAll('.edit-text').forEach((t) => {
+      let value, before;
+      if (t.classList.contains('caption')) { value = v.caption; before = base[f.key].caption; }
+      else if (t.classList.contains('notes')) { value = v.notes; before = base[f.key].notes; }
+      else {
+        const i = Number(t.dataset.line);
+        value = v.dialogue[i] ? v.dialogue[i].line : '';
+        before = (base[f.key].dialogue[i] || {}).line;
+      }
+      // The field being typed in keeps its text, unless the change comes from another tab.
+      if ((fromElsewhere || document.activeElement !== t) && (t.value || null) !== (value || null)) t.value = value || '';
+      t.classList.toggle('changed', !same(value || null, before || null));
+    });
+    showWords(card, v);
+    const lock = $('.lock-box', card);
+    if (lock) { lock.checked = Boolean(v.lock); lock.closest('.lock').classList.toggle('changed', v.lock !== base[f.key].lock); }
+    card.classList.toggle('is-locked', Boolean(v.lock));
+    const up = $('.move-earlier', card), down = $('.move-later', card);
+    if (up) { up.disabled = n === 1; down.disabled = n === frames.length; }
+    // The picked take is the frame's picture.
+    card.querySelectorAll('.take-item').forEach((item) => {
+      const picked = String(v.pick) === item.dataset.take;
+      const a = $('.take', item);
+      if (a) a.classList.toggle('picked', picked);
+      const b = $('.take-pick', item);
+      if (b) { b.setAttribute('aria-pressed', String(picked)); b.textContent = picked ? 'Picked' : 'Pick'; }
+      const lbl = $('.take-label', item);
+      if (lbl && lbl.firstChild) lbl.firstChild.textContent = item.dataset.take + ' ';  // the button says which is picked
+    });
+    // The picture: the picked take's, or the frame file as the run left it.
+    const img = $('.shot img', card);
+    const sf = sheetFrames.get(card.id);
+    if (!original.has(f.key)) {
+      original.set(f.key, { img: img && img.getAttribute('src'), full: img && img.dataset.full, src: sf && sf.src, thumb: sf && sf.thumb });
+    }
+    const o = original.get(f.key);
+    const t = same(v.pick, base[f.key].pick) ? null : f.takes.find((x) => String(x.take) === String(v.pick));
+    const want = t && t.src ? { img: t.thumb || t.src, full: t.src, src: t.src, thumb: t.thumb } : o;
+    if (img && want.img && img.getAttribute('src') !== want.img) {
+      img.src = want.img;
+      if (want.full) img.dataset.full = want.full; else delete img.dataset.full;
+    }
+    if (sf) {
+      sf.caption = v.caption; sf.notes = v.notes; sf.label = pad(n);
+      sf.src = want.src; sf.thumb = want.thumb;
+    }
+  }
+
+  // Cards move in the page with as few DOM moves as it takes (usually one): those outside the
+  // longest run already in order go before their new next card. Printing regroups them six to a page.
+  function placeCards(from, to) {
+    const moved = new Set(movedFrames(to, new Map(from.map((k, i) => [k, i]))));
+    for (let i = to.length - 1; i >= 0; i--) {
+      const k = to[i];
+      if (!moved.has(k)) continue;
+      const node = cards.get(k);
+      if (i + 1 < to.length) cards.get(to[i + 1]).before(node);
+      else lastPage().appendChild(node);
+    }
+  }
+  const pages = () => Array.from(grid.querySelectorAll(':scope > .page'));
+  const lastPage = () => { const p = pages(); return p[p.length - 1]; };
+  window.addEventListener('beforeprint', () => {
+    const p = pages();
+    state.order.forEach((k, i) => (p[Math.floor(i / 6)] || p[p.length - 1]).appendChild(cards.get(k)));
+  });
 
   function fileChanges(net) {
     const changes = net.map((c) => ({ frame: c.frame, field: c.field, before: c.before, after: c.after }));
@@ -319,10 +345,13 @@
     $('.editbar-undo', bar).disabled = !actions.length;
     $('.editbar-discard', bar).disabled = count === 0;
     $('.editbar-save', bar).disabled = count === 0;
+    // What each change re-runs: worked out only while the list is open (a change at a time).
     const list = $('.editbar-list', bar);
-    const items = net.map((c) => el('li', { text: describe(c) }));
-    if (movedKeys.length) items.push(el('li', { text: describe({ field: 'order' }) }));
-    list.replaceChildren(...items);
+    if (!panel.hidden) {
+      const items = net.map((c) => el('li', { text: describe(c) }));
+      if (movedKeys.length) items.push(el('li', { text: describe({ field: 'order' }) }));
+      list.replaceChildren(...items);
+    }
     const all = affected(state);
     const c = costOf(all);
     $('.editbar-total', bar).textContent = count === 0 ? '' : all.length
@@ -359,6 +388,7 @@
     panel.hidden = !panel.hidden;
     e.currentTarget.setAttribute('aria-expanded', String(!panel.hidden));
     e.currentTarget.textContent = panel.hidden ? 'Show changes' : 'Hide changes';
+    renderBar(netChanges(state), movedFrames(state.order));
   });
   document.addEventListener('keydown', (e) => {
     const inText = e.target.closest && e.target.closest('textarea, input[type="text"]');

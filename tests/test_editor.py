@@ -357,3 +357,23 @@ def test_what_a_change_re_runs(page: tuple[Any, Watch], tmp_path: Path, actions:
     costs = {k: rec["cost"] for k, rec in GRAPH}
     want = None if any(costs[k] is None for k in expected) else pytest.approx(sum(costs[k] for k in expected))
     assert got[1]["total"] == want
+
+
+def test_a_printed_sheet_shows_the_new_order_six_to_a_page(page: tuple[Any, Watch], tmp_path: Path) -> None:
+    import sheetdata
+
+    from storyboard.sheet.render import write_sheet
+
+    pg, _ = page
+    sheetdata.rich(tmp_path)
+    write_sheet(tmp_path)
+    pg.goto(url(tmp_path))
+    pg.get_by_role("button", name="Move frame poster later").click()  # from page 1 to page 2
+    pg.get_by_role("textbox", name="Caption of frame lab").fill("Rex wakes, printed.")
+    pg.emulate_media(media="print")
+    pg.evaluate("window.dispatchEvent(new Event('beforeprint'))")
+    pages = pg.locator(".page").evaluate_all("ps => ps.map(p => Array.from(p.querySelectorAll('article.card')).map(c => c.dataset.key))")
+    assert pages == [["lab", "city", "night", "wider", "hostile", "storm"], ["poster", "aftermath", "#9"]]
+    # What prints is the text as edited, without the editing controls.
+    expect(pg.locator("#f01 .words .caption")).to_have_text("Rex wakes, printed.")
+    expect(pg.locator("#f01 .edit")).to_be_hidden()
