@@ -109,19 +109,8 @@ def test_cycles_are_found() -> None:
     assert cycles(edges) == [["a", "b", "c"]]
 
 
-# Cycles known and being broken by the helper named; remove an entry once its cycle is gone.
-KNOWN: dict[str, frozenset[str]] = {}
-
-
 def test_no_import_cycles() -> None:
-    found = [c for c in cycles(graph()) if not any(set(c) <= known for known in KNOWN.values())]
+    found = cycles(graph())
     assert found == [], "import cycles (break each by moving what both sides need below them):\n" + "\n".join(
         " <-> ".join(c) for c in found
     )
-
-
-def test_known_cycles_still_exist() -> None:
-    """A cycle listed in KNOWN that is gone must leave the list, so it cannot come back unseen."""
-    found = cycles(graph())
-    gone = [who for who, known in KNOWN.items() if not any(set(c) <= known for c in found)]
-    assert gone == [], f"these cycles are broken: remove them from KNOWN in {__file__}: {gone}"

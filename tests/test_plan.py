@@ -646,7 +646,7 @@ SEEDED = "title: T\nframes:\n  - id: a\n    prompt: a robot dog\n    seed: 41\n 
 
 def test_a_backend_without_seeds_ignores_seed_with_a_warning(here: Path) -> None:
     p = plan_of(SEEDED, OPENAI)
-    assert "frame 01-a sets `seed:`, but the openai backend takes no seeds: it is ignored." in p.warnings
+    assert "frame 01-a: `seed:` is ignored: the openai backend takes no seeds" in p.warnings
     requests = [for_take(p, j, t, assemble(p, j, {}).request)[0] for j in p.frames for t in range(1, j.takes + 1)]
     assert [r.seed for r in requests] == [None, None, None]  # nothing sent, nothing in the keys
     assert not any("seed" in w for w in plan_of(SEEDED.replace("    seed: 41\n", ""), OPENAI).warnings)
