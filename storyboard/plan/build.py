@@ -80,6 +80,9 @@ def build_plan(
             model=model, profile=profile, size=size, quality=quality, options=dict(s.options), prompt=prompt,
             caption=f"{name}: character sheet", character=name,
         )
+        # A sheet is a generation like any other: its options (the story's) are checked as one's are.
+        for msg in models.check_options(profile, job.options, kind="generate"):
+            problems.append(loaded.problem(("options",), f"{msg} (the character sheet of {name} is a generation)"))
         job.estimate = estimate(job)
         sheet_job[name] = job.index
         jobs.append(job)

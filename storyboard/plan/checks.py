@@ -60,6 +60,9 @@ def check_job(
     if job.request_kind != "generate" and not p.edits and not (job.kind == "variation" and p.variations == "endpoint"):
         why = "references of " + ", ".join(job.characters) if job.references and job.kind == "generate" else f"`{job.kind}`"
         problems.append(loaded.problem(where, f"{job.model} cannot take input images ({why}); use a GPT image model such as gpt-image-2"))
+    elif job.references and not p.references:
+        names = ", ".join(sorted({r.character for r in job.references}))
+        problems.append(loaded.problem(where, f"frame {job.name} names {names}, whose reference images {job.model} cannot take; use a model that takes references, such as gpt-image-2, or leave them out with `characters: []`."))
     elif job.input_count > p.max_inputs:
         problems.append(loaded.problem(where, f"frame {job.name} sends {job.input_count} input images (source and character references); {job.model} takes at most {p.max_inputs}. Name fewer characters with `characters: [...]`."))
     if job.mask and not p.mask:
