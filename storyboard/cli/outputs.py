@@ -12,7 +12,7 @@ from storyboard.cli.common import output_folder
 from storyboard.errors import UsageError
 
 # What each export writes, by the extension a file given with -o must have.
-EXPORT_SUFFIXES = {"pdf": (".pdf",), "mp4": (".mp4",), "gif": (".gif",), "webp": (".webp",), "sheet": (".png",), "zip": (".zip",)}
+EXPORT_SUFFIXES = {"pdf": (".pdf",), "comic": (".pdf",), "mp4": (".mp4",), "gif": (".gif",), "webp": (".webp",), "sheet": (".png",), "zip": (".zip",)}
 
 
 @app.command()
@@ -50,6 +50,7 @@ def gallery(
 def export(
     out_dir: DirArg,
     pdf: Annotated[bool, typer.Option("--pdf", help="Storyboard pages with real text: every caption, note and dialogue line.")] = False,
+    comic: Annotated[bool, typer.Option("--comic", help="Comic pages: panels in rows, speech balloons, caption boxes (a PDF and a PNG per page).")] = False,
     mp4: Annotated[bool, typer.Option("--mp4", help="An H.264 animatic (durations, camera moves) with an .srt beside it; needs the [video] extra.")] = False,
     gif: Annotated[bool, typer.Option("--gif", help="An animatic GIF.")] = False,
     webp: Annotated[bool, typer.Option("--webp", help="An animatic WebP.")] = False,
@@ -59,23 +60,24 @@ def export(
         Path | None, typer.Option("-o", "--output", metavar="PATH", help="Where to write (a file, or a folder).")
     ] = None,
     layout: Annotated[str, typer.Option("--layout", metavar="6|3|1", help="PDF: 6 frames a landscape page, 3 beside a notes column, or 1.")] = "6",
-    paper: Annotated[str, typer.Option("--paper", metavar="a4|letter", help="PDF: a4 or letter.")] = "a4",
+    paper: Annotated[str, typer.Option("--paper", metavar="a4|letter", help="PDF and comic: a4 or letter.")] = "a4",
+    rtl: Annotated[bool, typer.Option("--rtl", help="Comic: read right to left (manga): panels and balloons mirrored.")] = False,
     fps: Annotated[int, typer.Option("--fps", metavar="N", help="MP4: frames a second.")] = 24,
     burn_captions: Annotated[bool, typer.Option("--burn-captions", help="MP4: draw captions and dialogue into the picture too.")] = False,
     audio: Annotated[Path | None, typer.Option("--audio", metavar="FILE", help="MP4: a sound track (else silent).")] = None,
     crossfade: Annotated[float, typer.Option("--crossfade", metavar="SECONDS", help="MP4: seconds of crossfade at the end of each frame.")] = 0.0,
 ) -> None:
-    """Share a storyboard: PDF pages, an MP4/GIF/WebP animatic, a sheet PNG or a ZIP (into DIR/exports/)."""
+    """Share a storyboard: PDF pages, comic pages, an MP4/GIF/WebP animatic, a sheet PNG or a ZIP (into DIR/exports/)."""
     import sys
 
     from storyboard.export.core import export as do_export
     from storyboard.export.job import ExportOptions
 
     output_folder(out_dir)
-    chosen = (("pdf", pdf), ("mp4", mp4), ("gif", gif), ("webp", webp), ("sheet", sheet), ("zip", zip_))
+    chosen = (("pdf", pdf), ("comic", comic), ("mp4", mp4), ("gif", gif), ("webp", webp), ("sheet", sheet), ("zip", zip_))
     kinds = [k for k, on in chosen if on]
     if not kinds:
-        raise UsageError("choose what to export: --pdf, --mp4, --gif, --webp, --sheet or --zip.")
+        raise UsageError("choose what to export: --pdf, --comic, --mp4, --gif, --webp, --sheet or --zip.")
     if output is not None and len(kinds) > 1 and not output.is_dir():
         raise UsageError("-o names one file; with several exports, give a folder or export one at a time.")
     if output is not None and not output.is_dir() and output.suffix:
@@ -84,7 +86,7 @@ def export(
             raise UsageError(f"-o {output}: --{kinds[0]} writes a {allowed[0]} file, not {output.suffix}; "
                              f"name it {output.with_suffix(allowed[0]).name}.")
     options = ExportOptions(
-        layout=layout, paper=paper.lower(), fps=fps, burn_captions=burn_captions, audio=audio, crossfade=crossfade  # type: ignore[arg-type]
+        layout=layout, paper=paper.lower(), fps=fps, burn_captions=burn_captions, audio=audio, crossfade=crossfade, rtl=rtl  # type: ignore[arg-type]
     )
     live = sys.stderr.isatty()
     for k in kinds:
@@ -95,6 +97,11 @@ def export(
 
         path = do_export(out_dir, k, output, options=options, progress=progress, warn=lambda m: err(f"Warning: {m}"))  # type: ignore[arg-type]
         typer.echo(str(path))
+        if k == "comic":
+            from storyboard.export.comic import written_pages
+
+            for page in written_pages(path):
+                typer.echo(str(page))
         if k == "mp4":
             typer.echo(str(path.with_suffix(".srt")))
             _relink_sheet(out_dir, path)

@@ -1,4 +1,4 @@
-"""Exports: share a finished board as storyboard PDF pages, an MP4 or GIF/WebP animatic, a sheet PNG or a ZIP.
+"""Exports: share a finished board as storyboard PDF pages, comic pages, an MP4 or GIF/WebP animatic, a sheet PNG or a ZIP.
 
 Rendered from `DIR/manifest.json` and the images it names alone; nothing is requested. Each
 format lives in its own module; this one picks the file name, writes it atomically and reports
@@ -16,12 +16,13 @@ from storyboard.export.board import load_board
 from storyboard.export.job import ExportJob, ExportOptions, ProgressFn, WarnFn
 from storyboard.output import fs
 
-ExportKind = Literal["pdf", "mp4", "gif", "webp", "sheet", "zip"]
-KINDS: tuple[ExportKind, ...] = ("pdf", "mp4", "gif", "webp", "sheet", "zip")
+ExportKind = Literal["pdf", "comic", "mp4", "gif", "webp", "sheet", "zip"]
+KINDS: tuple[ExportKind, ...] = ("pdf", "comic", "mp4", "gif", "webp", "sheet", "zip")
 EXPORTS = "exports"
 
 _SUFFIX: dict[str, str] = {
     "pdf": ".pdf",
+    "comic": "-comic.pdf",
     "mp4": ".mp4",
     "gif": ".gif",
     "webp": ".webp",
@@ -75,6 +76,10 @@ def _writer(kind: str) -> Callable[[IO[bytes], ExportJob], None]:
         from storyboard.export.pdf import write_pdf
 
         return write_pdf
+    if kind == "comic":
+        from storyboard.export.comic import write_comic
+
+        return write_comic
     if kind == "mp4":
         from storyboard.export.video import write_mp4
 

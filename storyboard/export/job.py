@@ -18,7 +18,7 @@ WarnFn = Callable[[str], None]
 
 @dataclass(frozen=True)
 class ExportOptions:
-    """How to export: PDF layout and paper, animatic frame rate, captions, audio, crossfades."""
+    """How to export: PDF layout and paper, comic reading direction, animatic frame rate, captions, audio, crossfades."""
 
     layout: Layout = "6"
     paper: Literal["a4", "letter"] = "a4"
@@ -26,6 +26,7 @@ class ExportOptions:
     burn_captions: bool = False
     audio: Path | None = None
     crossfade: float = 0.0  # seconds, taken from the end of the outgoing frame
+    rtl: bool = False  # comic: panels and balloons read right to left (manga)
 
     def check(self) -> None:
         """Raise UsageError naming the flag when an option is out of range."""
