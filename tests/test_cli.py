@@ -604,7 +604,7 @@ def test_export_to_a_chosen_file_and_without_a_kind(first: tuple[Path, Result], 
     result = sb("export", out)
     assert (result.exit_code, result.stderr) == (
         2,
-        "Error: choose what to export: --pdf, --mp4, --gif, --webp, --sheet or --zip.\n",
+        "Error: choose what to export: --pdf, --comic, --mp4, --gif, --webp, --sheet or --zip.\n",
     )
 
 

@@ -531,6 +531,11 @@ def test_cli_comic_refuses_a_png_name(talky: Path, tmp_path: Path) -> None:
     assert "--comic writes a .pdf file, not .png; name it x.pdf." in result.output
 
 
+def test_cli_rtl_without_comic_is_refused(talky: Path) -> None:
+    result = CliRunner().invoke(app, ["export", str(talky), "--pdf", "--rtl"])
+    assert (result.exit_code, result.stderr) == (2, "Error: --rtl sets the reading direction of comic pages; add --comic.\n")
+
+
 def test_the_comic_example_exports_on_the_draft_backend(tmp_path: Path) -> None:
     story = Path(__file__).parent.parent / "pipelines" / "comic-kite.yaml"
     out = tmp_path / "kite"

@@ -441,7 +441,7 @@ def test_cli_export_flags(sample: Path, tmp_path: Path) -> None:
         (["--pdf", "--paper", "a5"], "Error: --paper a5: choose a4 or letter."),
         (["--mp4", "--fps", "0"], "Error: --fps 0: choose a frame rate from 1 to 120 (24 is film's)."),
         (["--mp4", "--audio", "nope.wav"], "Error: --audio nope.wav: no such file."),
-        ([], "Error: choose what to export: --pdf, --mp4, --gif, --webp, --sheet or --zip."),
+        ([], "Error: choose what to export: --pdf, --comic, --mp4, --gif, --webp, --sheet or --zip."),
     ],
 )
 def test_cli_bad_export_options_exit_2(sample: Path, args: list[str], message: str) -> None:

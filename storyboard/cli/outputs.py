@@ -78,6 +78,8 @@ def export(
     kinds = [k for k, on in chosen if on]
     if not kinds:
         raise UsageError("choose what to export: --pdf, --comic, --mp4, --gif, --webp, --sheet or --zip.")
+    if rtl and "comic" not in kinds:
+        raise UsageError("--rtl sets the reading direction of comic pages; add --comic.")
     if output is not None and len(kinds) > 1 and not output.is_dir():
         raise UsageError("-o names one file; with several exports, give a folder or export one at a time.")
     if output is not None and not output.is_dir() and output.suffix:
