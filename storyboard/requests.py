@@ -104,7 +104,7 @@ def assemble(plan: Plan, job: Job, sources: Mapping[int, Image]) -> Assembled:
                            "file": copy(data), "sha256": _sha(data), "path": ref.label})
         images.append(InputImage(data, _sha(data), media, "reference", ref.label))
 
-    if job.profile.family == "dall-e" and job.request_kind == "edit" and images:
+    if job.profile.square_inputs and job.request_kind == "edit" and images:
         # DALL·E 2 edits take one square PNG under 4 MB (and a mask of its size): normalised as variations are.
         side = int((size or "1024x1024").split("x")[0])
         first = images[0]
@@ -115,11 +115,12 @@ def assemble(plan: Plan, job: Job, sources: Mapping[int, Image]) -> Assembled:
                 mask_png = imaging.square_png(mask.data, side)
                 mask = InputImage(mask_png, _sha(mask_png), "image/png", "mask", mask.label)
 
-    label = FrameLabel(job.number or 0, job.id or job.character, job.caption, 1, job.takes, job.characters, outpaint_label)
+    label = FrameLabel(job.number or 0, job.id or job.character, job.caption, 1, job.takes, job.characters,
+                       outpaint_label, job.kind)
     request = ImageRequest(
         kind=job.request_kind,  # type: ignore[arg-type]
         model=job.model, prompt=job.prompt, size=size, quality=job.quality, options=dict(job.options),
-        images=tuple(images), mask=mask, legacy=job.profile.legacy, label=label,
+        images=tuple(images), mask=mask, label=label,
     )
     return Assembled(request, inputs, added, copies)
 
@@ -128,13 +129,17 @@ def for_take(plan: Plan, job: Job, take: int, request: ImageRequest) -> tuple[Im
     """Return the request of one take (its label numbered, its seed set where the backend takes
     seeds) and its request key."""
     label = replace(request.label, take=take) if request.label else None
-    seed = take_seed(job, take) if plan.seeds else None
-    request = replace(request, label=label, seed=seed)
-    return request, request_key(plan.backend, plan.host, request, job.ident, take)
+    sends = plan.seeds == "every" or (plan.seeds == "explicit" and job.seed is not None)
+    request = replace(request, label=label, seed=take_seed(job, take) if sends else None)
+    extra = plan.plugin.key_material(request)
+    return request, request_key(plan.backend, plan.host, request, job.ident, take, extra)
 
 
-def request_key(backend: str, host: str | None, request: ImageRequest, ident: str, take: int) -> str:
-    """Return the request key: what was asked, of whom, for which frame and take."""
+def request_key(
+    backend: str, host: str | None, request: ImageRequest, ident: str, take: int, extra: Mapping[str, Any] | None = None
+) -> str:
+    """Return the request key: what was asked, of whom, for which frame and take (and what else
+    the backend says its images depend on: `Plugin.key_material`, hashed only when it says any)."""
     material = {
         "v": KEY_VERSION,
         "backend": backend,
@@ -142,6 +147,7 @@ def request_key(backend: str, host: str | None, request: ImageRequest, ident: st
         "request": request.key_material(),
         "frame": ident,
         "take": take,
+        **({"backend_key": dict(extra)} if extra else {}),
     }
     blob = json.dumps(material, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()

@@ -360,6 +360,7 @@ def render_yaml(story: dict[str, Any], *, premise: str, model: str, name: str = 
 
 def check_draft(text: str, *, branches: bool, label: str) -> None:
     """Validate a drafted story as `storyboard validate` would; raise StoryError naming `label`."""
+    from storyboard.backends import registry
     from storyboard.plan import build_plan
     from storyboard.story import adventure, load_story
 
@@ -369,7 +370,7 @@ def check_draft(text: str, *, branches: bool, label: str) -> None:
         try:
             loaded = load_story(path)
             # The plan renders every prompt, so a placeholder naming nothing is caught here.
-            build_plan(loaded, backend="draft", host=None)
+            build_plan(loaded, backend=registry.fallback().name, host=None)
         except StoryError as e:
             raise _relabel(e.problems, label) from None
         problems = adventure.problems(loaded)

@@ -513,6 +513,9 @@ class _Handler(BaseHTTPRequestHandler):
                         return
                     self.wfile.write(reply.body[i:i + 1])
             else:
+                # Recorded as finished before the last write: a client that has read the answer
+                # always finds its record complete.
+                fake._finish(rec)
                 self.wfile.write(reply.body)
         except OSError:
             self.close_connection = True  # the client went away; the record keeps what we meant to send
@@ -552,6 +555,8 @@ class FakeImagesAPI:
         self.fault_mix: list[dict[str, Any]] = [dict(f) for f in DEFAULT_FAULT_MIX]
         self.extra_models: set[str] = set()
         self.extra_params: set[str] = set()  # parameter names accepted beyond the model's own
+        # A compatible server that answers legacy models with URLs whatever response_format asks.
+        self.urls_always = False
         self.responses_reply: dict[str, Any] | Callable[[RequestRecord], dict[str, Any]] = {
             "error": {
                 "message": "The fake API has no canned reply for /v1/responses: set FakeImagesAPI.responses_reply.",
@@ -735,6 +740,8 @@ class FakeImagesAPI:
 
     def _finish(self, rec: RequestRecord) -> None:
         with self._lock:
+            if rec.finished is not None:
+                return  # once per request
             rec.finished = time.monotonic()
             if rec.kind in IMAGE_KINDS:
                 self._in_flight -= 1

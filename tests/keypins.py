@@ -61,10 +61,7 @@ def story_keys(story: Path, backend: str, host: str | None, folder: Path) -> lis
 
 def identity(env: dict[str, str], backend: str = "auto") -> tuple[str, str | None]:
     """Return the (backend name, host) that request keys use for this environment."""
-    import os
-    from unittest import mock
+    from storyboard.backends import registry
 
-    from storyboard.cli.common import backend_choice
-
-    with mock.patch.dict(os.environ, env, clear=True):
-        return backend_choice(backend, quiet=True)
+    chosen = registry.choose(backend, env, ["gpt-image-2"]).identity
+    return chosen.name, chosen.host

@@ -18,7 +18,10 @@ from fakeapi import FakeImagesAPI
 from stories import png_bytes, write_png, write_story
 from typer.testing import CliRunner, Result
 
+from storyboard.backends import registry
 from storyboard.cli import app
+
+BACKENDS = ", ".join(registry.names()[:-1]) + " or " + registry.names()[-1]  # the installed ones
 
 ROOT = Path(__file__).resolve().parents[1]
 PIPELINES = sorted((ROOT / "pipelines").glob("*.yaml"))
@@ -617,7 +620,8 @@ def test_export_to_a_chosen_file_and_without_a_kind(first: tuple[Path, Result], 
         (["--only", "zz"], "--only zz: no frame has that id or number (ids: lab, city, night, wider)."),
         (["--only", "lab,9"], "--only 9: no frame has that id or number (ids: lab, city, night, wider)."),
         (["-j", "0"], "-j must be 1 or more."),
-        (["--backend", "cloud"], "unknown backend 'cloud'; use auto, openai or draft."),
+        # Every installed backend is named (draft and openai at least).
+        (["--backend", "cloud"], "unknown backend 'cloud'; use auto, " + BACKENDS + "."),
     ],
 )
 def test_usage_errors(tmp_path: Path, args: list[str], message: str) -> None:

@@ -8,15 +8,15 @@ import io
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 
 import pytest
 from PIL import Image, ImageChops
 
-from storyboard.backends import FrameLabel, ImageRequest, InputImage, Outpainting, get_backend
-from storyboard.backends import draft as draft_module
-from storyboard.backends.draft import DraftBackend, render
+from storyboard.backends import FrameLabel, ImageRequest, InputImage, Outpainting, registry
+from storyboard.backends.draft import DraftBackend
+from storyboard.backends.draft import panel as draft_module
+from storyboard.backends.draft.panel import render
 from storyboard.errors import FrameFailure
 from storyboard.render import fonts, imaging
 
@@ -101,7 +101,7 @@ def no_fonts(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 def test_backend_shape() -> None:
-    backend = get_backend("draft")
+    backend = registry.get("draft").from_environment({}, {})
     assert isinstance(backend, DraftBackend)
     assert backend.name == "draft" and backend.host is None
     image = asyncio.run(backend.generate(request()))
@@ -287,20 +287,6 @@ def test_many_references_fit() -> None:
 def test_unreadable_input_still_draws() -> None:
     junk = InputImage(b"not an image", "0" * 64, "image/png", "source", "frame 02 city")
     assert imaging.dimensions(render(request(kind="edit", images=(junk,))).data) == (1536, 1024)
-
-
-def test_fast() -> None:
-    req = request("1536x1024")
-    render(req)  # fonts found and opened once
-    best = min(_timed(lambda: render(req)) for _ in range(3))
-    # The target is well under 50 ms; the bound is loose so a busy CI machine does not flake.
-    assert best < 0.25
-
-
-def _timed(fn) -> float:  # noqa: ANN001
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
 
 
 def test_import_is_cheap() -> None:

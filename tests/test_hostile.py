@@ -325,8 +325,7 @@ def test_a_failed_download_is_a_frame_failure_in_the_backend(fake_api: FakeImage
     fake_api.urls_always = True
     fake_api.legacy_faults = [{"status": 404}]
     backend = OpenAIBackend(api_key=KEY, base_url=fake_api.base_url)
-    request = ImageRequest(kind="generate", model="dall-e-3", prompt="p", size="1024x1024", quality="standard",
-                           legacy=True)
+    request = ImageRequest(kind="generate", model="dall-e-3", prompt="p", size="1024x1024", quality="standard")
 
     async def go() -> None:
         try:

@@ -1,4 +1,5 @@
-"""Model profiles: registry, lifecycle, sizes, qualities, options, cost and outpaint geometry."""
+"""Model profiles: OpenAI's registry, lifecycle and options, and the shared arithmetic on every
+profile: sizes, qualities, cost and outpaint geometry."""
 
 from __future__ import annotations
 
@@ -8,25 +9,22 @@ from datetime import date
 
 import pytest
 
+from storyboard.backends.openai.options import check_options
+from storyboard.backends.openai.profiles import GPT2_SIZES, all_profiles, get_profile, lifecycle
 from storyboard.models import (
     DEFAULT_MODEL,
-    MAX_EDGE,
-    MAX_PIXELS,
-    MIN_PIXELS,
     PRESET_NAMES,
-    all_profiles,
-    check_options,
     check_quality,
     cost_from_usage,
     estimate_cost,
     format_aspect,
-    get_profile,
-    lifecycle,
     outpaint_geometry,
     output_tokens,
     parse_size,
     resolve_size,
 )
+
+MAX_EDGE, MAX_PIXELS, MIN_PIXELS = GPT2_SIZES.max_edge, GPT2_SIZES.max_pixels, GPT2_SIZES.min_pixels
 
 TODAY = date(2026, 11, 22)
 

@@ -57,6 +57,9 @@ HOSTS = [  # environment -> (backend, host) that `auto` chooses and keys hash
     ({"OPENAI_BASE_URL": "http://LocalHost:8080/v1"}, ("openai", "LocalHost:8080")),
     ({"OPENAI_BASE_URL": "http://[::1]:8080/v1"}, ("openai", "[::1]:8080")),
     ({"OPENAI_BASE_URL": "https://images.example.com"}, ("openai", "images.example.com")),
+    # Credentials never in the identity. (Before backends became plugins they were, for the key only:
+    # the keys of a URL with user:password changed once, so that no password is hashed or recorded.)
+    ({"OPENAI_BASE_URL": "http://user:secret@127.0.0.1:8080/v1"}, ("openai", "127.0.0.1:8080")),
 ]
 
 STORY_KEYS = {  # (story, backend, host) -> [(job, take, key)]

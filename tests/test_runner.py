@@ -21,7 +21,8 @@ import yaml
 from fakeapi import FakeImagesAPI, RequestRecord, parse_multipart
 from typer.testing import CliRunner
 
-from storyboard.backends import get_backend
+from storyboard.backends.draft import DraftBackend
+from storyboard.backends.openai.client import OpenAIBackend
 from storyboard.cli import app
 from storyboard.plan import VARIATION_INSTRUCTION, Plan, build_plan
 from storyboard.results import TakeResult
@@ -73,8 +74,7 @@ def run_story(
     No contact sheet unless asked: thumbnails cost more than the rest of a run, and the command
     line (`cli`, `Run`), which always writes one, covers it."""
     plan = plan_for(story)
-    backend = get_backend(
-        "openai",
+    backend = OpenAIBackend(
         api_key=os.environ["OPENAI_API_KEY"],
         base_url=os.environ["OPENAI_BASE_URL"],
         timeout=timeout,
@@ -490,7 +490,7 @@ def test_decoded_images_waiting_for_their_thumbnail_are_bounded(tmp_path: Path) 
     they lag, requests wait, so a long run never holds every decoded image in memory."""
     story = write_story(tmp_path, frames_of(*"abcdefgh"), parallel=2)
     plan = build_plan(load_story(story), backend="draft", host=None)
-    backend = get_backend("draft")
+    backend = DraftBackend()
     sent: list[str] = []
     real_generate = backend.generate
 

@@ -1,7 +1,8 @@
 """Backends: one async method that turns an `ImageRequest` into a `GeneratedImage`.
 
-The runner knows backends only through `Backend`; `get_backend` is the registry. A backend
-raises the `RequestFailed` family from `storyboard.errors` and never retries by itself.
+The runner knows backends only through `Backend`. Each backend is a plugin (`plugin.Plugin`),
+found through the entry-point group `storyboard.backends` (`registry`). A backend raises the
+`RequestFailed` family from `storyboard.errors` and never retries by itself.
 """
 
 from __future__ import annotations
@@ -43,7 +44,8 @@ class Outpainting:
 
 @dataclass(frozen=True)
 class FrameLabel:
-    """Who a request is for; not sent and not part of any key (the draft backend draws it)."""
+    """Who a request is for; not sent and not part of any key. A backend must not draw what
+    can change without changing the key (number, caption, takes): a cached image would go stale."""
 
     number: int
     id: str | None
@@ -52,6 +54,7 @@ class FrameLabel:
     takes: int
     characters: tuple[str, ...] = ()
     outpaint: Outpainting | None = None
+    chain: str = "generate"  # the story's kind: generate, edit, outpaint or variation
 
 
 @dataclass(frozen=True)
@@ -66,7 +69,6 @@ class ImageRequest:
     options: dict[str, Any] = field(default_factory=dict)
     images: tuple[InputImage, ...] = ()  # source first, then references
     mask: InputImage | None = None
-    legacy: bool = False  # a DALL·E profile: send response_format=b64_json, accept URLs
     seed: int | None = None  # for backends that take seeds; None sends none
     label: FrameLabel | None = field(default=None, compare=False)
 
@@ -96,13 +98,14 @@ class GeneratedImage:
     usage: dict[str, Any] | None = None
     request_id: str | None = None
     limits: Limits | None = None  # what the answer's x-ratelimit headers said, for the run's pacing
+    details: dict[str, Any] | None = None  # backend facts the manifest records with the take (steps, revision)
 
 
 class Backend(Protocol):
-    """What the runner needs of a backend."""
+    """What the runner needs of a backend (made by `Plugin.from_environment`)."""
 
     name: str
-    host: str | None  # base-URL host, part of every request key
+    host: str | None  # where requests go, for messages; keys use the plugin's `identity`
 
     async def generate(self, request: ImageRequest) -> GeneratedImage:
         """Send one request and return its image.
@@ -120,15 +123,10 @@ class Backend(Protocol):
         ...
 
 
+# The plugin API, for backends' own packages: `from storyboard.backends import Plugin`.
+from storyboard.backends.plugin import Hints, Identity, Notice, Plugin  # noqa: E402
 
-def get_backend(name: str, **settings: Any) -> Backend:
-    """Build the named backend (imports its module only now, to keep start-up fast)."""
-    if name == "draft":
-        from storyboard.backends.draft import DraftBackend
-
-        return DraftBackend()
-    if name == "openai":
-        from storyboard.backends.openai.client import OpenAIBackend
-
-        return OpenAIBackend(**settings)
-    raise ValueError(f"unknown backend {name!r}")
+__all__ = [
+    "Backend", "FrameLabel", "GeneratedImage", "Hints", "Identity", "ImageRequest", "InputImage", "Notice",
+    "Outpainting", "Plugin",
+]  # fmt: skip

@@ -89,7 +89,9 @@ OutOpt = Annotated[
 ]
 
 
-BackendOpt = Annotated[str, typer.Option("--backend", metavar="NAME", help="auto, openai or draft.")]
+BackendOpt = Annotated[
+    str, typer.Option("--backend", metavar="NAME", help="auto, or an installed backend (`storyboard models` lists them).")
+]
 
 
 ModelOpt = Annotated[str | None, typer.Option("--model", metavar="MODEL", help="Use this model for every frame.")]

@@ -11,47 +11,31 @@ from storyboard.cli.app import err
 from storyboard.errors import UsageError
 
 
-def backend_choice(backend: str, quiet: bool) -> tuple[str, str | None]:
-    """Return (backend name, base-URL host) as `--backend auto` chooses them."""
-    from urllib.parse import urlparse
-
-    key, base = os.environ.get("OPENAI_API_KEY"), os.environ.get("OPENAI_BASE_URL")
-    if backend == "auto":
-        if key or base:
-            backend = "openai"
-        else:
-            if not quiet:
-                err("No OPENAI_API_KEY or OPENAI_BASE_URL: drawing offline draft frames (--backend draft).")
-            backend = "draft"
-    if backend == "draft":
-        return "draft", None
-    if backend != "openai":
-        raise UsageError(f"unknown backend {backend!r}; use auto, openai or draft.")
-    if base:
-        from storyboard.backends.openai.client import base_url_problem
-
-        if problem := base_url_problem(base):  # refused before anything is planned or sent (exit 2)
-            raise UsageError(problem)
-    # Never the credentials of user:password@host; otherwise the netloc as written, so request keys stay as they were.
-    host = urlparse(base).netloc.rsplit("@", 1)[-1] if base else "api.openai.com"
-    return "openai", host or "api.openai.com"
+def story_models(loaded: Any, override: str | None) -> list[str]:
+    """Return the models a story's requests use, in story order (character sheets first)."""
+    s = loaded.story
+    if override:
+        return [override]
+    sheets = any(c.reference == "generate" for c in s.characters.values())
+    used = [s.model] if sheets else []
+    return list(dict.fromkeys([*used, *(f.model or s.model for f in s.frames)]))
 
 
-def make_backend(name: str) -> Any:
-    """Return the backend that sends the requests; refuse one without its credentials (nothing sent yet)."""
-    from storyboard.backends import get_backend
+def backend_choice(backend: str, quiet: bool, models: list[str] | None = None) -> Any:
+    """Return the backend `auto` (or the flag) chooses for these models (SPEC §4), saying so when
+    it falls back; an unknown name lists the installed ones (exit 2)."""
+    from storyboard.backends import registry
 
-    if name == "draft":
-        return get_backend("draft")
-    if not os.environ.get("OPENAI_API_KEY") and not os.environ.get("OPENAI_BASE_URL"):
-        raise UsageError("OPENAI_API_KEY is not set. Export it, or use --backend draft.")
-    return get_backend(
-        "openai",
-        api_key=os.environ.get("OPENAI_API_KEY") or None,
-        base_url=os.environ.get("OPENAI_BASE_URL") or None,
-        organization=os.environ.get("OPENAI_ORG_ID") or None,
-        project=os.environ.get("OPENAI_PROJECT_ID") or None,
-    )
+    choice = registry.choose(backend, os.environ, models or [])
+    if choice.notice and not quiet:
+        err(choice.notice)
+    return choice
+
+
+def make_backend(plan: Any, flags: dict[str, Any] | None = None) -> Any:
+    """Build the plan's backend from the environment and flags; refuse a missing or wrong setting
+    (exit 2) before anything is sent."""
+    return plan.plugin.from_environment(os.environ, flags or {})
 
 
 def assets(flags: list[Path] | None) -> tuple[Path, ...]:
@@ -72,8 +56,8 @@ def load_plan(story: Path, backend: str, model: str | None, quiet: bool, assets_
     from storyboard.story import load_story
 
     loaded = load_story(story, assets=assets_dirs)
-    name, host = backend_choice(backend, quiet)
-    plan = build_plan(loaded, backend=name, host=host, model_override=model)
+    identity = backend_choice(backend, quiet, story_models(loaded, model)).identity
+    plan = build_plan(loaded, backend=identity.name, host=identity.host, model_override=model)
     if not quiet:
         for w in plan.warnings:
             err(f"Warning: {w}")

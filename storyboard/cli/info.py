@@ -46,25 +46,50 @@ def new(
 @app.command()
 @handles_errors
 def models() -> None:
-    """Model profiles: sizes, qualities, features, price estimate, shutdown date."""
+    """Model profiles of every installed backend: sizes, qualities, features, price estimate, shutdown date."""
     from datetime import date
 
     from rich.console import Console
     from rich.table import Table
 
-    from storyboard import models as registry
+    from storyboard.backends import registry
+    from storyboard.models import estimate_cost
 
-    table = Table(title="Image models (prices are estimates)", title_justify="left")
-    for col in ("model", "sizes", "qualities", "edits", "refs", "variations", "1536x1024 medium", "shutdown"):
-        table.add_column(col)
+    plugins = registry.installed()
     today = date.today()
-    for p in registry.all_profiles():
-        sizes = "any WxH (16px steps, ≤3840)" if p.flexible_sizes else ", ".join(p.sizes)
-        price = registry.estimate_cost(p, "1536x1024", "medium" if "medium" in p.qualities else (p.default_quality or ""))
-        shut = "" if p.shutdown is None else (f"{p.shutdown} (retired)" if p.shutdown <= today else str(p.shutdown))
-        table.add_row(p.name, sizes, " ".join(p.qualities), "yes" if p.edits else "no",
-                      str(p.max_inputs) if p.references else "no", p.variations, "?" if price is None else f"${price:.3f}", shut)
-    Console(width=max(120, Console().width)).print(table)
+    rows = []
+    for b in plugins:
+        for p in b.profiles():
+            rule = p.size_rule
+            sizes = f"any WxH ({rule.step}px steps, ≤{rule.max_edge})" if rule else ", ".join(p.sizes)
+            quality = "medium" if "medium" in p.qualities else (p.default_quality or "medium")
+            cost = None if b.free else estimate_cost(p, "3:2", quality)
+            price = "free" if b.free else ("?" if cost is None else f"${cost:.3f} ({quality})")
+            shut = "" if p.shutdown is None else f"{p.shutdown}{' (retired)' if p.shutdown <= today else ''}"
+            rows.append({"model": p.name, "backend": b.name, "sizes": sizes, "qualities": " ".join(p.qualities),
+                         "edits": "yes" if p.edits else "no", "refs": str(p.max_inputs) if p.references else "no",
+                         "variations": p.variations, "3:2 image": price, "shutdown": shut})
+    console = Console()
+    if console.width >= 120 and rows:
+        table = Table(title="Image models (prices are estimates)", title_justify="left")
+        for col in rows[0]:
+            table.add_column(col, no_wrap=col == "model")  # the names people type are never cut
+        for row in rows:
+            table.add_row(*row.values())
+        console.print(table)
+    else:
+        # A narrow terminal: one block per model, so no name is ever cut.
+        typer.echo("Image models (prices are estimates)")
+        for row in rows:
+            typer.echo(f"\n{row['model']}  ({row['backend']})")
+            typer.echo(f"  sizes: {row['sizes']}")
+            typer.echo(f"  qualities: {row['qualities']}")
+            typer.echo(f"  edits: {row['edits']}  refs: {row['refs']}  variations: {row['variations']}")
+            typer.echo(f"  3:2 image: {row['3:2 image']}" + (f"  shutdown: {row['shutdown']}" if row["shutdown"] else ""))
+    for b in plugins:
+        if not b.profiles():
+            what = "a stand-in that draws any backend's models" if b.previews else "no model profiles of its own"
+            typer.echo(f"{b.name}: {what}{', free' if b.free else ''}.")
 
 
 @app.command()

@@ -72,7 +72,7 @@ def run(
     s = plan.loaded.story
     out_dir = out or default_out_dir(plan.loaded)
     selected, forced = selection(plan, only, force)
-    sender = make_backend(plan.backend)  # a missing key is refused before anything is priced or asked
+    sender = make_backend(plan)  # a missing key is refused before anything is priced or asked
     terminal = sys.stdin.isatty() and sys.stderr.isatty()
     if only and forced:
         _confirm_replacing(plan, out_dir, forced, yes, terminal)
@@ -88,7 +88,7 @@ def run(
         max_wait=max_wait * 60,
     )
     # Pricing builds every request once more: only for a budget, or to know whether to ask first.
-    priced = plan.backend != "draft" and (options.budget is not None or not yes)
+    priced = not plan.free and (options.budget is not None or not yes)
     rows = forecast(plan, out_dir, options) if priced else []
     cost, unpriced = new_cost(rows)
     if priced:

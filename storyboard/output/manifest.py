@@ -5,8 +5,10 @@ Shape (schema_version 1; keys are added, never renamed)::
     schema_version: 1
     story:   {title, file (path as given), sha256 (of the story file),
               path (the story seen from DIR: which story owns the folder)}
-    run:     {started, finished (ISO 8601 UTC), seconds, tool_version, backend ("openai"|"draft"),
-              base_url_host (null for draft), interrupted (bool),
+    run:     {started, finished (ISO 8601 UTC), seconds, tool_version, backend (its name),
+              base_url_host (null for an in-process backend), backend_label (where the images came
+              from, for people), notice ({tag, text} the sheet shows, e.g. a draft preview, or null),
+              free (bool), interrupted (bool),
               possibly_paid_without_image (requests an earlier, killed run sent whose image never came)}
     totals:  {run: T, all: T}  where T = {requests, images, failures, skipped, cached,
               retries, rate_limited, possibly_billed_twice, cost_usd, cost_estimated (bool), seconds}

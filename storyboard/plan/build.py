@@ -8,6 +8,7 @@ from datetime import date
 from typing import Any
 
 from storyboard import models, names
+from storyboard.backends.plugin import Identity, Plugin
 from storyboard.errors import Problem, StoryError
 from storyboard.plan.checks import check_job, estimate, quality_of, size_quality
 from storyboard.plan.jobs import Job, Plan, Reference, Source
@@ -31,12 +32,17 @@ def build_plan(
     host: str | None,
     model_override: str | None = None,
     today: date | None = None,
-    seeds: bool = False,
+    seeds: bool | None = None,
 ) -> Plan:
-    """Turn a validated story into a plan; raise StoryError listing every problem."""
+    """Turn a validated story into a plan for a backend (by name) and host; raise StoryError
+    listing every problem. `seeds` overrides the backend's own say (True: every take)."""
+    from storyboard.backends import registry
+
     s = loaded.story
     today = today or date.today()
-    openai_host = backend == "openai" and (host or "api.openai.com") == "api.openai.com"
+    plugin = registry.get(backend)
+    identity = Identity(backend, host)
+    takes_seeds = plugin.seeds if seeds is None else ("every" if seeds else "none")
     problems: list[Problem] = []
     said: dict[str, list[str]] = {}  # warning -> the frames (or character sheets) it is about, said once
     renderer = Renderer(loaded)
@@ -49,14 +55,17 @@ def build_plan(
             said.setdefault(text, []).append(who)
 
     lifecycle: dict[str, str | None] = {}
+    first: list[str] = []  # the first model used: another backend's model beside it is an error
 
     def profile_for(model: str, where: tuple[Any, ...], who: str) -> models.ModelProfile:
-        profile = models.get_profile(model)
+        profile = plugin.get_profile(model)
         if model not in checked_models:
             checked_models.add(model)
-            error, lifecycle[model] = models.lifecycle(profile, openai_host=openai_host, today=today)
-            if error:
-                problems.append(loaded.problem(where, error))
+            first[:] = first or [model]
+            foreign = _foreign(plugin, model, first[0])
+            error, lifecycle[model] = plugin.check_model(profile, identity=identity, today=today)
+            if foreign or error:
+                problems.append(loaded.problem(where, foreign or error))  # type: ignore[arg-type]
         warn(who, [w for w in [lifecycle[model]] if w])
         return profile
 
@@ -81,7 +90,7 @@ def build_plan(
             caption=f"{name}: character sheet", character=name,
         )
         # A sheet is a generation like any other: its options (the story's) are checked as one's are.
-        for msg in models.check_options(profile, job.options, kind="generate"):
+        for msg in plugin.check_options(profile, job.options, kind="generate"):
             problems.append(loaded.problem(("options",), f"{msg} (the character sheet of {name} is a generation)"))
         job.estimate = estimate(job)
         sheet_job[name] = job.index
@@ -133,9 +142,9 @@ def build_plan(
             outpaint={"extend": f.outpaint.extend, "by": f.outpaint.by} if f.outpaint else None,
             references=refs, characters=chars,
         )
-        if job.kind == "variation" and profile.variations != "endpoint":
+        if job.kind == "variation" and profile.variations == "edit":
             job.prompt = f"{VARIATION_INSTRUCTION} {prompt}".strip()
-        elif job.kind == "variation":
+        elif job.kind == "variation" and profile.variations == "endpoint":
             job.prompt = ""  # the legacy variations endpoint takes no prompt
         jobs.append(job)
 
@@ -143,7 +152,7 @@ def build_plan(
     # sources first; identities and estimates then in story order.
     for job in _chain_order(jobs, first_frame):
         job_warnings: list[str] = []
-        check_job(loaded, job, s.frames[job.number - 1].size, jobs, problems, job_warnings)  # type: ignore[operator]
+        check_job(loaded, plugin, job, s.frames[job.number - 1].size, jobs, problems, job_warnings)  # type: ignore[operator]
         warn(f"frame {job.name}", job_warnings)
     for job in jobs[first_frame:]:
         f, source, model = s.frames[job.number - 1], job.source, job.model  # type: ignore[operator]
@@ -158,16 +167,36 @@ def build_plan(
         raise StoryError(sorted(dict.fromkeys(problems), key=lambda p: (p.line or 0, p.column or 0)))
     from storyboard.story import adventure
 
-    for job in jobs if not seeds else []:
+    for job in jobs if takes_seeds == "none" else []:
         if job.seed is not None:
             warn(f"frame {job.name}", [f"`seed:` is ignored: the {backend} backend takes no seeds"])
     frame_count = len(jobs) - first_frame
     warnings = [f"{_who(whos, frame_count)}: {_explained(text)}" for text, whos in said.items()]
     warnings += adventure.warnings(loaded)
-    if backend == "draft":  # drafts are drawn offline: free
+    if plugin.free:  # e.g. drafts, drawn offline
         for job in jobs:
             job.estimate = 0.0
-    return Plan(loaded, backend, host, jobs, digits, warnings, seeds)
+    return Plan(loaded, backend, host, jobs, digits, warnings, takes_seeds)
+
+
+def _foreign(plugin: Plugin, model: str, first: str) -> str | None:
+    """Say why a model cannot run on this backend because another backend owns it (one backend
+    per run); None when it can."""
+    from storyboard.backends import registry
+
+    if plugin.previews:  # a stand-in for any backend, but for one backend per story
+        mine, theirs = registry.owner(model), registry.owner(first)
+        if mine is None or theirs is None or mine is theirs:
+            return None
+        return (f"{model} is a model of the {mine.name} backend, but {first} is {theirs.name}'s: a story runs "
+                f"on one backend; choose models of one")  # fmt: skip
+    if plugin.claims(model):
+        return None
+    owner = registry.owner(model)
+    if owner is None or owner is plugin:
+        return None
+    return (f"{model} is a model of the {owner.name} backend, but this run uses {plugin.name}: a run uses "
+            f"one backend; use --backend {owner.name}, or a model of {plugin.name}")  # fmt: skip
 
 
 def _chain_order(jobs: list[Job], first_frame: int) -> list[Job]:

@@ -7,13 +7,14 @@ from __future__ import annotations
 from typing import Any
 
 from storyboard import models
+from storyboard.backends.plugin import Plugin
 from storyboard.errors import Problem
 from storyboard.plan.jobs import Job
 from storyboard.story import LoadedStory
 
 
 def check_job(
-    loaded: LoadedStory, job: Job, size: str | None, jobs: list[Job], problems: list[Problem], warnings: list[str]
+    loaded: LoadedStory, plugin: Plugin, job: Job, size: str | None, jobs: list[Job], problems: list[Problem], warnings: list[str]
 ) -> None:
     """Fill the job's size and quality and check them, its options and inputs against the model."""
     s = loaded.story
@@ -52,7 +53,7 @@ def check_job(
             where, problems, warnings, size_key="size" if size else None, quality_key="quality" if f.quality else None,
         )
 
-    for msg in models.check_options(p, job.options, kind=job.request_kind):
+    for msg in plugin.check_options(p, job.options, kind=job.request_kind):
         key = (*where, "options") if f.options else ("options",)
         problems.append(loaded.problem(key, msg))
     if len(job.prompt) > p.prompt_limit:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from storyboard import models
+from storyboard.backends.plugin import Plugin
 from storyboard.story import LoadedStory
 
 
@@ -82,7 +83,7 @@ class Job:
     def request_kind(self) -> str:
         """Return the endpoint kind: generate, edit or variation (outpaints are edits)."""
         if self.kind == "variation":
-            return "variation" if self.profile.variations == "endpoint" else "edit"
+            return "variation" if self.profile.variations in ("endpoint", "native") else "edit"
         if self.kind in ("edit", "outpaint") or self.references:
             return "edit"
         return "generate"
@@ -103,7 +104,19 @@ class Plan:
     jobs: list[Job]
     digits: int
     warnings: list[str]
-    seeds: bool = False  # the backend takes seeds: each take's request carries one (requests.take_seed)
+    seeds: str = "none"  # which takes' requests carry a seed: 'every', 'explicit' (a story's `seed:`) or 'none'
+
+    @property
+    def plugin(self) -> Plugin:
+        """Return the backend's plugin: its profiles, checks and facts (free, notice, key material)."""
+        from storyboard.backends import registry
+
+        return registry.get(self.backend)
+
+    @property
+    def free(self) -> bool:
+        """Tell whether the backend costs nothing (its estimates are 0 and nothing asks before spending)."""
+        return self.plugin.free
 
     @property
     def frames(self) -> list[Job]:

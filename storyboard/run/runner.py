@@ -386,7 +386,7 @@ class Runner:
 
     async def _save(self, job: Job, r: TakeResult, image: GeneratedImage, seconds: float) -> Verified | None:
         """Verify and store the image first, then account for it: nothing paid for is lost."""
-        meta = saving.account(job, r, image, seconds, self.plan.backend)
+        meta = saving.account(job, r, image, seconds, self.plan.free)
         # Decoding, hashing and fsync run in a worker thread, overlapping other requests' waits.
         try:
             r.image, received = await asyncio.get_running_loop().run_in_executor(

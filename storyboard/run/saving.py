@@ -18,10 +18,10 @@ from storyboard.results import Image, Status, TakeResult
 from storyboard.run.verify import Verified, verify
 
 
-def account(job: Job, r: TakeResult, image: GeneratedImage, seconds: float, backend: str) -> dict[str, Any]:
+def account(job: Job, r: TakeResult, image: GeneratedImage, seconds: float, free: bool) -> dict[str, Any]:
     """Fill a take's cost, timing and server facts from its answer; return the store's record of them."""
     cost = models.cost_from_usage(job.profile, image.usage) if image.usage else None
-    estimated = cost is None and backend != "draft"
+    estimated = cost is None and not free  # a free backend costs exactly 0
     if cost is None:
         cost = job.estimate
     r.seconds, r.usage, r.cost_usd, r.cost_estimated = round(seconds, 3), image.usage, cost, estimated

@@ -190,6 +190,7 @@ async def _run(
             "tool_version": __version__,
             "backend": plan.backend,
             "base_url_host": plan.host,
+            **_backend_facts(plan),
             "interrupted": runner.stopping and runner.fatal is None,
             "possibly_paid_without_image": len(unfinished),
         }
@@ -270,3 +271,17 @@ def _restore_carried(manifest: dict[str, Any], out_dir: Path, store: Store) -> N
             obj = store.object_path(sha, name.rsplit(".", 1)[-1])
             if obj.exists():
                 fs.copy(obj, out_dir / name, root=out_dir)
+
+
+def _backend_facts(plan: Plan) -> dict[str, Any]:
+    """Return what the sheet shows about the backend, so it renders from the manifest alone:
+    `backend_label` (where images came from), `notice` ({tag, text} or null) and `free`."""
+    from storyboard.backends.plugin import Identity
+
+    plugin = plan.plugin
+    notice = plugin.notice
+    return {
+        "backend_label": plugin.describe(Identity(plan.backend, plan.host)),
+        "notice": {"tag": notice.tag, "text": notice.text} if notice else None,
+        "free": plugin.free,
+    }

@@ -82,18 +82,8 @@ def sheet_context(manifest: dict[str, Any], thumbs: dict[str, Thumb], *, exports
 
 def _backend_facts(run: dict[str, Any]) -> dict[str, Any]:
     """Return what the sheet says about the run's backend: label, notice ({tag, text} or None), free."""
-    try:
-        from storyboard.backends.registry import run_facts  # the backends' own words (issue 13)
-    except ImportError:  # until the plugin registry lands: the manifest's keys, or the old rule
-        notice = run.get("notice")
-        if "notice" not in run and run.get("backend") == "draft":
-            notice = {"tag": "Draft preview", "text": "These frames are placeholders drawn offline by the draft "
-                      "backend: no image model was called and nothing was paid for."}
-        free = run["free"] if "free" in run else run.get("backend") == "draft"
-        label = run.get("backend_label") or run.get("backend")
-        if label and run.get("base_url_host") and run.get("base_url_host") != "api.openai.com":
-            label += f" ({run['base_url_host']})"
-        return {"label": label, "notice": notice if isinstance(notice, dict) else None, "free": bool(free)}
+    from storyboard.backends.registry import run_facts  # the backends' own words (issue 13)
+
     return run_facts(run)
 
 

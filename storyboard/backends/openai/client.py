@@ -14,7 +14,9 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from storyboard.backends import GeneratedImage, ImageRequest, InputImage
+from storyboard.backends.openai import DEFAULT_BASE_URL, base_url_problem, host_of, shown_url
 from storyboard.backends.openai.errors import clean, map_error
+from storyboard.backends.openai.profiles import OpenAIProfile, get_profile
 from storyboard.errors import FatalFailure, FrameFailure, TransientFailure, UsageError
 
 if TYPE_CHECKING:  # openai is imported lazily: `storyboard --help` must not pay for it
@@ -29,7 +31,6 @@ DEFAULT_TIMEOUT = 300.0
 # No answer is read past this: a 3840x2160 PNG is ~25 MB, ~33 MB as base64 (see transport.py).
 MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 
-DEFAULT_BASE_URL = "https://api.openai.com/v1"
 # Local OpenAI-compatible servers want some bearer token; the SDK refuses to start without one.
 PLACEHOLDER_KEY = "sk-no-key-required"
 _FORMATS = {
@@ -59,35 +60,6 @@ class _Secret:
         return "<secret>"
 
     __str__ = __repr__
-
-
-def host_of(base_url: str) -> str:
-    """Return the host (and port) of a base URL, without any credentials in it."""
-    netloc = urlsplit(base_url).netloc
-    return netloc.rsplit("@", 1)[-1].lower()
-
-
-def base_url_problem(base_url: str) -> str | None:
-    """Return what is wrong with a base URL (no http(s) scheme, no host), or None when it can be used."""
-    parts = urlsplit(base_url.strip())
-    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
-        return (f"OPENAI_BASE_URL={_shown(base_url)!r} is not an http(s) URL. Write it whole, e.g. "
-                "http://localhost:8080/v1, or unset it to use api.openai.com.")
-    try:
-        parts.port  # noqa: B018  (a port that is not a number raises here)
-    except ValueError:
-        return f"OPENAI_BASE_URL={_shown(base_url)!r} has a port that is not a number."
-    if not parts.hostname:
-        return f"OPENAI_BASE_URL={_shown(base_url)!r} names no host."
-    return None
-
-
-def _shown(base_url: str) -> str:
-    """Return a base URL fit for a message: any password in it replaced."""
-    parts = urlsplit(base_url)
-    if parts.password:
-        return base_url.replace(f":{parts.password}@", ":<redacted>@", 1)
-    return base_url
 
 
 def url_secrets(base_url: str) -> tuple[str, ...]:
@@ -135,7 +107,7 @@ class OpenAIBackend:
     @property
     def base_url(self) -> str:
         """Return the base URL, any password in it replaced."""
-        return _shown(self._base_url.get())
+        return shown_url(self._base_url.get())
 
     @property
     def _secrets(self) -> tuple[str, ...]:
@@ -183,7 +155,7 @@ class OpenAIBackend:
             async with asyncio.timeout(self.timeout):  # headers and body, however slowly they come
                 if request.kind == "generate":
                     raw = await self._generate(client, request)
-                elif request.kind == "variation" and request.legacy:
+                elif request.kind == "variation" and _legacy(request):
                     raw = await self._variation(client, request)
                 else:
                     # A variation on a GPT image model is an edit: the planner already wrote the
@@ -283,13 +255,19 @@ def _file(image: InputImage) -> _FileTuple:
     return (image.filename, image.data, image.media_type)
 
 
+def _legacy(request: ImageRequest) -> bool:
+    """Tell whether the model is a legacy DALL·E one: it is asked for base64 and may answer with URLs."""
+    profile = get_profile(request.model)
+    return isinstance(profile, OpenAIProfile) and profile.legacy
+
+
 def _add_common(core: dict[str, Any], request: ImageRequest) -> None:
     """Add size and quality only when the request carries them; legacy models get base64 back."""
     if request.size is not None:
         core["size"] = request.size
     if request.quality is not None:
         core["quality"] = request.quality
-    if request.legacy:
+    if _legacy(request):
         core["response_format"] = "b64_json"
 
 

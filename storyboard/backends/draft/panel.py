@@ -1,13 +1,10 @@
-"""The draft backend: offline storyboard panels drawn with Pillow, free and instant.
+"""A draft panel, drawn with Pillow: what a real image would be asked for.
 
-A draft shows what a real image would be asked for: the frame number, caption, prompt, size
-and model, and the chain (the source drawn in, an outpaint's new area hatched, references and
-mask listed). The same request always gives the same bytes, so drafts cache like real images.
+The same request always gives the same bytes, so drafts cache like real images.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import io
 import re
@@ -55,20 +52,6 @@ _FORMATS = {
     "jpg": ("JPEG", "image/jpeg"),
     "webp": ("WEBP", "image/webp"),
 }
-
-
-class DraftBackend:
-    """Render requests offline as storyboard panels (no network, no cost)."""
-
-    name = "draft"
-    host: str | None = None
-
-    async def generate(self, request: ImageRequest) -> GeneratedImage:
-        """Draw the request's panel in a worker thread, so the event loop stays free."""
-        return await asyncio.to_thread(render, request)
-
-    async def aclose(self) -> None:
-        """Release nothing: a draft holds no connections."""
 
 
 def parse_size(size: str | None) -> tuple[int, int]:
