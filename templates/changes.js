@@ -140,8 +140,11 @@ window.storyboardChanges = function (data) {
     else only.values[c.frame][c.field] = c.after;
     const keys = affected(only);
     if (c.field === 'order') {
-      return effect(keys, 'The new order renumbers the frame files and sends nothing',
-        (ks) => 'The new order renumbers the frame files and re-runs ' + plural(ks.length, 'frame that follows', 'frames that follow') + ' the order');
+      // In an adventure the order means one thing more: the first frame is where the reader starts.
+      const start = cfg.adventure && state.order[0] !== baseOrder[0] ? '; the adventure now starts at ' + nameOf(state.order[0]) : '';
+      return effect(keys, 'The new order renumbers the frame files and sends nothing' + start,
+        (ks) => 'The new order renumbers the frame files and re-runs ' + plural(ks.length, 'frame that follows', 'frames that follow') + ' the order') +
+        (keys.length ? start : '');
     }
     const who = nameOf(c.frame);
     if (c.field === 'pick') {

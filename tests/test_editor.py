@@ -378,3 +378,16 @@ def test_a_printed_sheet_shows_the_new_order_six_to_a_page(page: tuple[Any, Watc
     # What prints is the text as edited, without the editing controls.
     expect(pg.locator("#f01 .words .caption")).to_have_text("Rex wakes, printed.")
     expect(pg.locator("#f01 .edit")).to_be_hidden()
+
+
+def test_moving_an_adventure_s_first_frame_says_where_it_now_starts(page: tuple[Any, Watch], tmp_path: Path) -> None:
+    import sheetdata
+
+    from storyboard.sheet.render import write_sheet
+
+    pg, _ = page
+    sheetdata.branching(tmp_path)
+    write_sheet(tmp_path)
+    pg.goto(url(tmp_path))
+    pg.get_by_role("button", name="Move frame left earlier").click()
+    assert "sends nothing; the adventure now starts at left" in panel(pg)
