@@ -404,3 +404,15 @@ def test_pick_edited_without_an_edited_take_says_so(tmp_path: Path) -> None:
     result = draft(story, tmp_path / "out")
     assert result.exit_code == 2
     assert "frames[0].pick: Input should be a valid integer" in result.stderr
+
+
+def test_the_story_folder_itself_as_dir_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    story = write_story(tmp_path, frames_of("a"))
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["run", str(story), "-o", ".", "--backend", "draft"])
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[-1] == (
+        f"Error: . is not empty (story.yaml) and holds no storyboard (no manifest.json): a run would overwrite and "
+        f"remove its files. Choose an empty or new folder with -o, e.g. -o {tmp_path.parent / (tmp_path.name + '-storyboard')}."
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["story.yaml"]

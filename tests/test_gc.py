@@ -56,3 +56,23 @@ def test_gc_of_a_folder_without_manifest_is_a_usage_error(tmp_path: Path) -> Non
     result = CliRunner().invoke(app, ["gc", str(tmp_path)])
     assert result.exit_code == 2
     assert "no manifest here" in result.stderr
+
+
+def test_gc_keeps_an_artists_edited_take(tmp_path: Path) -> None:
+    from PIL import Image
+
+    story, out = tmp_path / "story.yaml", tmp_path / "out"
+    story.write_text(STORY)
+    run(story, out)
+    Image.new("RGB", (64, 64), (200, 30, 30)).save(out / "frames" / "01-a.png")
+    edit = (out / "frames" / "01-a.png").read_bytes()
+    forced = CliRunner().invoke(app, ["run", str(story), "-o", str(out), "--backend", "draft", "--quiet",
+                                      "--only", "a", "--force", "--yes"])
+    assert forced.exit_code == 0, forced.output
+    assert (out / "takes" / "01-a-edited.png").read_bytes() == edit
+
+    assert CliRunner().invoke(app, ["gc", str(out)]).exit_code == 0
+    story.write_text(STORY.replace("    prompt: a lighthouse at dawn\n", "    prompt: a lighthouse at dawn\n    pick: edited\n"))
+    run(story, out)
+    assert (out / "frames" / "01-a.png").read_bytes() == edit
+    assert (out / "takes" / "01-a-edited.png").read_bytes() == edit

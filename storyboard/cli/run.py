@@ -186,7 +186,9 @@ def _report(outcome: Any, out_dir: Path, quiet: bool, json_out: bool) -> None:
         err(f"  {len(stopped)} frame(s) not made: the run stopped (run the same command again to make them)")
     ok = sum(1 for e in picked if e["status"] in ("ok", "cached", "edited", "locked"))
     cost = f"${t['cost_usd']:.2f}{' (estimate)' if t.get('cost_estimated') else ''}"
-    err(f"{ok}/{len(picked)} frames in {out_dir}  ·  {t['images']} new image(s), {t['cached']} cached, "
+    kept = sum(1 for e in picked if e["status"] in ("edited", "locked"))
+    kept_text = f"{kept} kept (edited by hand or locked), " if kept else ""
+    err(f"{ok}/{len(picked)} frames in {out_dir}  ·  {t['images']} new image(s), {t['cached']} cached, {kept_text}"
          f"{t['failures']} failed, {t['skipped']} skipped  ·  {cost}  ·  {t.get('seconds') or 0:.1f}s")
     if t.get("possibly_billed_twice"):
         err(f"Note: {t['possibly_billed_twice']} retry(ies) followed a failure after the server may have done the "

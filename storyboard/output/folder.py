@@ -55,6 +55,8 @@ def check_out_dir(out_dir: Path) -> None:
 
 def free_folder(near: Path) -> Path:
     """Return a folder name beside `near` that does not exist yet."""
+    if not near.name:  # "." or "..": name the folder itself
+        near = Path(os.path.abspath(near))
     base = near if not near.exists() else near.with_name(f"{near.name}-storyboard")
     n = 2
     candidate = base

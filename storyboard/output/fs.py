@@ -203,7 +203,7 @@ class Log:
             with self._lock:
                 if self._f is None:
                     mkdir(self.path.parent, root=self._root)
-                    fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC | _NOFOLLOW, 0o666)
+                    fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | _CLOEXEC | _NOFOLLOW, 0o666)
                     self._f = os.fdopen(fd, "ab")
                 self._f.write(line.encode("utf-8") + b"\n")
                 self._f.flush()
@@ -243,11 +243,12 @@ def sweep(folder: Path) -> int:
 # -- helpers ----------------------------------------------------------------------------------------
 
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_CLOEXEC = getattr(os, "O_CLOEXEC", 0)  # not on Windows (handles are not inherited there anyway)
 
 
 def _temp(path: Path) -> tuple[Path, int]:
     """Create a new temp file beside `path` (mode 0o666 less the umask); return it and its fd."""
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | getattr(os, "O_BINARY", 0)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _CLOEXEC | getattr(os, "O_BINARY", 0)
     stem = path.name[:200]  # room for the suffix within NAME_MAX
     for _ in range(100):
         tmp = path.with_name(f".{stem}~{os.getpid()}-{next(_serial)}.tmp")

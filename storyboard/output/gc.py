@@ -24,6 +24,7 @@ def collect(out_dir: Path, *, keep: int = 0) -> tuple[int, int]:
 def _collect(out_dir: Path, keep: int) -> tuple[int, int]:
     manifest = load_manifest(out_dir)
     used = {e["sha256"] for e in manifest["frames"] if e.get("sha256")}
+    used |= {e["edited_take"]["sha256"] for e in manifest["frames"] if (e.get("edited_take") or {}).get("sha256")}
     used |= {c["sheet"]["sha256"] for c in manifest.get("characters", []) if c.get("sheet") and c["sheet"].get("sha256")}
     store = Store(out_dir)
     by_frame: dict[str, list[tuple[float, str]]] = {}

@@ -54,7 +54,7 @@ def dir_lock(out_dir: Path, *, doing: str = "run") -> Iterator[None]:
     path = out_dir / LOCK
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0), 0o666)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0), 0o666)
     except OSError as e:
         raise DiskError.of(path, e) from None
     try:
@@ -62,7 +62,8 @@ def dir_lock(out_dir: Path, *, doing: str = "run") -> Iterator[None]:
             raise OutputDirError(_busy(out_dir, fd, doing))
         try:
             os.ftruncate(fd, 0)
-            os.pwrite(fd, str(os.getpid()).encode(), 0)
+            os.lseek(fd, 0, os.SEEK_SET)
+            os.write(fd, str(os.getpid()).encode())
         except OSError:
             pass  # the pid is only for messages; the lock holds without it
         try:
@@ -77,7 +78,8 @@ def dir_lock(out_dir: Path, *, doing: str = "run") -> Iterator[None]:
 
 def _busy(out_dir: Path, fd: int, doing: str) -> str:
     try:
-        pid = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+        os.lseek(fd, 0, os.SEEK_SET)
+        pid = os.read(fd, 32).decode("ascii", "replace").strip()
     except OSError:
         pid = ""
     who = f"another storyboard run (pid {pid})" if pid.isdigit() else "another storyboard process"
