@@ -570,6 +570,9 @@ class FakeImagesAPI:
         # a limit is set, and on a 429 the hint named by retry_hint: "ms" (retry-after-ms and
         # retry-after), "seconds" (retry-after alone, whole seconds), "date" (an HTTP date), "none".
         self.ratelimit_headers = True
+        # Sent instead of the triples the limits make, e.g. a generous requests-per-minute triple while
+        # `ipm` (images per minute, which no header reports) is what binds, as on OpenAI.
+        self.fixed_ratelimit_headers: dict[str, str] | None = None
         # "window": at most `ipm` images in any `window_seconds` (slots free as old ones age out);
         # "bucket": a bucket of `ipm` images refilled continuously over `window_seconds`, as OpenAI's.
         self.limiter = "window"
@@ -1005,6 +1008,8 @@ class FakeImagesAPI:
         headers: dict[str, str] = {}
         if not self.ratelimit_headers:
             return headers
+        if self.fixed_ratelimit_headers is not None:
+            return dict(self.fixed_ratelimit_headers)
         if self.ipm is not None:
             if self.limiter == "bucket":
                 level = self._bucket_level(now)

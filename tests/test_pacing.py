@@ -277,6 +277,19 @@ def test_the_server_headers_keep_a_run_clear_of_429s(fake_env: FakeImagesAPI, tm
     assert sorted(set(requested(fake_env))) == ids(9) and len(reqs) == 9 + limited
 
 
+def test_a_limit_no_header_reports_is_learned_from_its_429s(fake_env: FakeImagesAPI, tmp_path: Path) -> None:
+    # As on OpenAI: the headers report requests per minute, thousands left, while images per minute
+    # (4 a second here, a bucket of 4) is what binds. Without learning, every burst meets 429s.
+    fake_env.ipm, fake_env.window_seconds, fake_env.limiter = 4, 1.0, "bucket"
+    fake_env.fixed_ratelimit_headers = {"x-ratelimit-limit-requests": "5000",
+                                        "x-ratelimit-remaining-requests": "4999", "x-ratelimit-reset-requests": "12ms"}
+    fake_env.latency = 0.05
+    out = tmp_path / "out"
+    assert run_story(story_of(tmp_path, 16, parallel=4), out).exit_code == 0
+    limited = sum(r.status == 429 for r in fake_env.image_requests())
+    assert limited <= 8, limited  # before: 30, and two frames gave up
+
+
 @pytest.mark.parametrize("hint", ["seconds", "date"])
 def test_retry_after_in_seconds_or_as_a_date_is_waited_without_using_an_attempt(
     fake_env: FakeImagesAPI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, hint: str
@@ -348,7 +361,12 @@ def test_retry_after_an_hour_stops_the_run_saying_when_nothing_lost(fake_env: Fa
 
 def test_max_wait_is_the_users_to_raise(fake_env: FakeImagesAPI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     VirtualClock().install(monkeypatch)
-    fake_env.faults = [{"status": 503, "retry_after": 3600}]
     story = story_of(tmp_path, 1)
-    assert cli("run", story, "-o", tmp_path / "a", "--max-wait", "90").exit_code == 0
-    assert cli("run", story, "-o", tmp_path / "b", "--max-wait", "-1").exit_code == 2
+    fake_env.faults = [{"status": 503, "retry_after": 3600}]  # one frame's own wait, judged the same
+    stopped = cli("run", story, "-o", tmp_path / "a")
+    assert stopped.exit_code == 1
+    assert "Error: the server asks to wait 1 h" in stopped.stderr
+    assert picked(tmp_path / "a")["f01"]["status"] == "skipped"
+    fake_env.faults = [{"status": 503, "retry_after": 3600}]
+    assert cli("run", story, "-o", tmp_path / "b", "--max-wait", "90").exit_code == 0
+    assert cli("run", story, "-o", tmp_path / "c", "--max-wait", "-1").exit_code == 2

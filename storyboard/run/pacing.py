@@ -6,8 +6,9 @@ server's `x-ratelimit-*-requests` headers set the bucket's size, its level (what
 was sent since) and its refill rate ((limit - remaining) / reset); the `-tokens` triple keeps a
 second bucket, charged with the tokens an image really used. A 429 empties the bucket until its
 Retry-After (every request waits), after which requests go one refill apart until answers speak
-again. A server that sends no headers teaches the rate by its 429s alone: halved at each new 429,
-raised a step with each success (AIMD), so the run speeds up again. `--ipm` (images_per_minute)
+again. A 429 the headers did not foresee (a server without them, or a limit no header reports,
+such as images per minute) teaches a rate of its own: halved at each new such 429, raised a
+step with each success (AIMD), so the run speeds up again. `--ipm` (images_per_minute)
 spaces starts evenly on top, for keys whose limit no header reports.
 
 Waits longer than a minute are announced (`on_wait`); one beyond `max_wait` raises `WaitTooLong`.
@@ -133,10 +134,11 @@ class Pacer:
         self._clock = clock
         self._next = 0.0  # the --ipm spacing: the earliest next start
         self._paused_until = 0.0
-        self._requests = _Bucket()
+        self._requests = _Bucket()  # the -requests triple's
+        self._learned_rate = _Bucket()  # learned from 429s no header explains (AIMD)
         self._tokens = _Bucket()
         self._tokens_per_request = 0.0  # the mean an image used, once usage says
-        self._told = False  # the server sends x-ratelimit headers: no need to learn the rate
+        self._told = False  # the server sends x-ratelimit-*-requests headers
         # seq -> (start, tokens charged) of the requests the server may count, in start order
         self._sends: dict[int, tuple[float, float]] = {}
         self._seq = 0
@@ -155,7 +157,8 @@ class Pacer:
     @property
     def rate(self) -> float | None:
         """Return the request rate the run keeps to now (a second), or None when unlimited."""
-        return self._requests.rate
+        rates = [b.rate for b in (self._requests, self._learned_rate) if b.rate is not None]
+        return min(rates) if rates else None
 
     # -- starting a request --------------------------------------------------------------------
 
@@ -166,7 +169,8 @@ class Pacer:
                 now = self._clock.monotonic()
                 pause = self._paused_until - now
                 spacing = self._next - now
-                limit = max(self._requests.wait(now, 1), self._tokens.wait(now, self._tokens_per_request))
+                limit = max(self._requests.wait(now, 1), self._learned_rate.wait(now, 1),
+                            self._tokens.wait(now, self._tokens_per_request))
                 wait = max(pause, spacing, limit)
                 if wait <= 1e-6 and self._probing and self._probe_out:
                     await self._sleep(1.0)  # the probe's answer (or refusal) wakes us
@@ -179,6 +183,7 @@ class Pacer:
                     self.expect(wait, "the server's rate limit")
                 await self._sleep(wait)
             self._requests.take(now, 1)
+            self._learned_rate.take(now, 1)
             self._tokens.take(now, self._tokens_per_request)
             self._next = max(self._next, now) + self.interval
             self._seq += 1
@@ -227,11 +232,12 @@ class Pacer:
         self._limited_in_a_row = 0
         self._probing = self._probe_out = False
         self._refused = 0
-        if not self._told and self._requests.rate is not None:
+        learned = self._learned_rate
+        if learned.rate is not None:
             # Additive increase: the run speeds up again while the server keeps answering.
-            self._requests.rate += self._step
-            if self._requests.rate > 1000:
-                self._requests.rate = None  # as good as unlimited
+            learned.rate += self._step
+            if learned.rate > 1000:
+                learned.rate = None  # as good as unlimited
         self._changed.set()
 
     def unsent(self, turn: Turn) -> None:
@@ -255,26 +261,31 @@ class Pacer:
 
         Raise WaitTooLong when that wait is beyond `max_wait`."""
         now = self._clock.monotonic()
+        # Did the headers see it coming (the bucket they describe was empty)? If not, another limit
+        # binds, one no header reports (images per minute): that one is learned from the 429s.
+        explained = self._told and self._requests.level_at(now) < 1.0
         self._sends.pop(turn.seq, None)  # rejected: the server did not count it
         self._observe(turn, limits, now)
         self._probing = self._probe_out = False
         self._refused = 0
         self._limited_in_a_row += 1
-        bucket = self._requests
-        if not self._told and turn.seq > self._learned and now - self._learned_at >= _CALM:
+        learned = self._learned_rate
+        if not explained and turn.seq > self._learned and now - self._learned_at >= _CALM:
             # A new 429, not one more answer to the burst that met the last (nor a quick run of them,
             # which one halving answers): halve the rate (AIMD).
             recent = [t for t, _ in self._sends.values() if t > now - _SPAN]
             span = max(1.0, now - min(recent)) if recent else _SPAN
             measured = (len(recent) + 1) / span
-            bucket.rate = max(MIN_RATE, 0.5 * (bucket.rate if bucket.rate is not None else measured))
-            bucket.capacity, self._step = 1.0, bucket.rate / 8
+            learned.rate = max(MIN_RATE, 0.5 * (learned.rate if learned.rate is not None else measured))
+            learned.capacity, self._step = 1.0, learned.rate / 8
             self._learned, self._learned_at = self._seq, now
+        known = [b for b in (self._requests, learned) if b.rate is not None]
         if retry_after is None:
-            retry_after = 1 / bucket.rate if bucket.rate else min(30.0, 0.5 * 2 ** (self._limited_in_a_row - 1))
-        # Empty until the hint; one request fits then, and more as the bucket refills.
-        if bucket.rate is not None:
-            bucket.level, bucket.at = 1.0 - retry_after * bucket.rate, now
+            slowest = min((b.rate for b in known), default=None)  # type: ignore[type-var]
+            retry_after = 1 / slowest if slowest else min(30.0, 0.5 * 2 ** (self._limited_in_a_row - 1))
+        # Empty until the hint; one request fits then, and more as the buckets refill.
+        for bucket in known:
+            bucket.level, bucket.at = min(bucket.level_at(now), 1.0 - retry_after * bucket.rate), now  # type: ignore[operator]
         if now + retry_after >= self._paused_until:
             self._paused_until, wait = now + retry_after, retry_after
         else:  # an earlier 429 holds everyone longer

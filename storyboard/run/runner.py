@@ -265,8 +265,8 @@ class Runner:
                     try:
                         self._pacer.expect(verdict.delay, "the server")  # a 429's wait was judged by the pacer
                     except WaitTooLong as w:
-                        self._wait_too_long(w)
-                        self._fail(r, e, f"{verdict.reason} (the server asked to wait {say_seconds(verdict.delay)})")
+                        self._wait_too_long(w)  # nothing lost: this take is as unmade as the others
+                        self._skip(r, self._halt_reason())
                         return
                 self.stats.retries += 1
                 self.on_event("retry", r)
