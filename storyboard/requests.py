@@ -77,7 +77,7 @@ def assemble(plan: Plan, job: Job, sources: Mapping[int, Image]) -> Assembled:
             data, media = imaging.square_png(data, int((size or "1024x1024").split("x")[0])), "image/png"
         if media not in SENDABLE:
             data, media = imaging.to_png(data), "image/png"
-        images.append(InputImage(data, _sha(data), media, "source", job.source.label))
+        images.append(InputImage(data, _sha(data), media, "source", _source_label(plan, job)))
 
     if job.mask is not None:
         data = _read(job.mask, "mask")
@@ -123,6 +123,17 @@ def assemble(plan: Plan, job: Job, sources: Mapping[int, Image]) -> Assembled:
         images=tuple(images), mask=mask, label=label,
     )
     return Assembled(request, inputs, added, copies)
+
+
+def _source_label(plan: Plan, job: Job) -> str:
+    """Name a chain's source for people (a draft draws it): by the source frame's id, never its
+    number, which a reorder changes without changing any request; a file by its path."""
+    src = job.source
+    assert src is not None
+    if src.job is None:
+        return src.label
+    frame_id = plan.jobs[src.job].id
+    return f"frame {frame_id}" if frame_id else "an earlier frame"
 
 
 def for_take(plan: Plan, job: Job, take: int, request: ImageRequest) -> tuple[ImageRequest, str]:

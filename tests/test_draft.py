@@ -52,9 +52,13 @@ def request(
     images: tuple[InputImage, ...] = (),
     mask: InputImage | None = None,
     options: dict[str, object] | None = None,
+    frame_id: str | None = "lab",
+    chain: str | None = None,
+    seed: int | None = None,
 ) -> ImageRequest:
     """Build a request with a label, as the runner sends them."""
-    label = FrameLabel(number, "lab", caption, take[0], take[1], ("rex",), outpaint)
+    chain = chain or ("outpaint" if outpaint else kind)
+    label = FrameLabel(number, frame_id, caption, take[0], take[1], ("rex",), outpaint, chain)
     return ImageRequest(
         kind=kind,  # type: ignore[arg-type]
         model="gpt-image-2",
@@ -64,6 +68,7 @@ def request(
         options=options or {},
         images=images,
         mask=mask,
+        seed=seed,
         label=label,
     )
 
@@ -170,15 +175,29 @@ def test_same_request_same_bytes() -> None:
     assert asyncio.run(DraftBackend().generate(req)).data == first
 
 
-def test_frames_and_takes_differ() -> None:
-    one = render(request(number=1)).data
-    assert render(request(number=2)).data != one
-    assert render(request(number=1, take=(2, 3))).data != render(request(number=1, take=(1, 3))).data
+def test_a_draft_draws_only_what_its_request_key_holds() -> None:
+    """SPEC §4: the number, caption and take count change without the request (a reorder, a new
+    caption, one more take): a cached draft showing them would go stale (#12.13)."""
+    one = render(request(number=1, caption="Rex wakes up.", take=(1, 2))).data
+    assert render(request(number=7, caption="Something else entirely", take=(1, 5))).data == one
+    # What is in the key shows: the frame's id, the take's index, the seed.
+    assert render(request(frame_id="city", take=(1, 2))).data != one
+    assert render(request(take=(2, 2))).data != one
+    assert render(request(take=(1, 2), seed=42)).data != one
 
 
-def test_colour_hint_varies_per_frame() -> None:
-    accents = {draft_module.accent(request(number=n)) for n in range(1, 9)}
-    assert len(accents) == 8
+def test_a_generation_with_references_is_not_badged_as_an_edit() -> None:
+    """References go through the edits endpoint, but the story asked for a generation (#12.13)."""
+    ref = image_input(png((300, 300), REFERENCE), "reference", "refs/rex.png")
+    as_sent = render(request(kind="edit", chain="generate", images=(ref,))).data
+    assert as_sent == render(request(kind="generate", chain="generate", images=(ref,))).data
+    assert as_sent != render(request(kind="edit", chain="edit", images=(ref,))).data
+
+
+def test_colour_hint_varies_per_frame_and_not_with_its_number() -> None:
+    accents = {draft_module.accent(request(frame_id=f"f{n}")) for n in range(1, 30)}
+    assert len(accents) >= 8
+    assert {draft_module.accent(request(number=n)) for n in range(1, 9)} == {draft_module.accent(request())}
 
 
 @pytest.mark.parametrize(

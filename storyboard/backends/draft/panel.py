@@ -1,23 +1,24 @@
-"""A draft panel, drawn with Pillow: what a real image would be asked for.
+"""A draft panel, drawn with Pillow: the request a real image would be asked with (its kind,
+prompt, size, model, chain and seed), and nothing that can change without the request changing:
+a frame's number and caption come from the sheet and the exports, never from a cached draft.
 
 The same request always gives the same bytes, so drafts cache like real images.
 """
 
 from __future__ import annotations
 
-import contextlib
 import io
-import re
-import threading
 import unicodedata
 import zlib
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from storyboard.backends import GeneratedImage, ImageRequest, InputImage
+from storyboard.backends.draft.pictures import PAPER, fitted, shape
 from storyboard.errors import FrameFailure
-from storyboard.render.fonts import is_rtl, load_font, wrap_text
+from storyboard.models import parse_size as parse_wxh
+from storyboard.render.fonts import load_font
+from storyboard.render.text import draw_lines, draw_text, fit, line_height, measure, wrap
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -29,7 +30,6 @@ MAX_SIDE = 8192  # beyond any model's sizes; keeps a typo from drawing a gigapix
 PROMPT_CHARS = 4000  # more than any panel can show; wrapping the rest would be wasted work
 
 Colour = tuple[int, int, int]
-PAPER: Colour = (246, 242, 233)
 INK: Colour = (40, 38, 35)
 MUTED: Colour = (120, 113, 102)
 RULE: Colour = (206, 198, 184)
@@ -58,21 +58,21 @@ def parse_size(size: str | None) -> tuple[int, int]:
     """Return (width, height) of a request size; None and 'auto' mean 1024x1024."""
     if size is None or size == "auto":
         return DEFAULT_SIZE
-    m = re.fullmatch(r"\s*(\d+)\s*[xX×]\s*(\d+)\s*", size)
-    if not m:
-        raise FrameFailure(f"the draft backend cannot draw size {size!r}; give WIDTHxHEIGHT", type="draft")
-    w, h = int(m[1]), int(m[2])
+    try:
+        w, h = parse_wxh(size)
+    except ValueError:
+        raise FrameFailure(f"the draft backend cannot draw size {size!r}; give WIDTHxHEIGHT", type="draft") from None
     if not (1 <= w <= MAX_SIDE and 1 <= h <= MAX_SIDE):
         raise FrameFailure(f"size {size} is outside 1..{MAX_SIDE} px a side", type="draft")
     return w, h
 
 
 def accent(request: ImageRequest) -> Colour:
-    """Return the frame's accent colour (by frame number, else by prompt)."""
+    """Return the frame's accent colour: by its id (in the request key), else by its prompt; never by
+    its number, which a reorder changes without changing the request."""
     label = request.label
-    if label is not None and label.number > 0:
-        return ACCENTS[(label.number - 1) % len(ACCENTS)]
-    return ACCENTS[zlib.crc32(request.prompt.encode()) % len(ACCENTS)]
+    who = label.id if label is not None and label.id else request.prompt
+    return ACCENTS[zlib.crc32(who.encode("utf-8", "surrogatepass")) % len(ACCENTS)]
 
 
 def render(request: ImageRequest) -> GeneratedImage:
@@ -118,7 +118,7 @@ def _mix(a: Colour, b: Colour, t: float) -> Colour:
 
 
 class _Panel:
-    """One draft panel: header (number, caption, badge), body (picture, prompt), inputs, footer."""
+    """One draft panel: header (id, kind, take), body (picture, prompt), inputs, footer (model, size, seed)."""
 
     def __init__(self, img: Image.Image, request: ImageRequest) -> None:
         from PIL import ImageDraw
@@ -144,41 +144,20 @@ class _Panel:
         return load_font(self.px(n, 9), text, bold=bold)
 
     def text(self, xy: tuple[float, float], text: str, font: Font, fill: Colour, anchor: str = "la") -> None:
-        """Draw text; Pillow's bitmap fallback font is Latin-1 only, so degrade, never fail."""
-        try:
-            self.draw.text(xy, text, font=font, fill=fill, anchor=anchor)
-        except (UnicodeError, ValueError, OSError):
-            safe = text.encode("latin-1", "replace").decode("latin-1")
-            with contextlib.suppress(UnicodeError, ValueError, OSError):
-                self.draw.text(xy, safe, font=font, fill=fill)
+        """Draw one line of text (never fails, whatever the font covers)."""
+        draw_text(self.draw, xy, text, font, fill, anchor)
 
     def lines(self, rows: list[str], font: Font, box: _Box, y: float, lh: int, fill: Colour) -> float:
-        """Draw lines left-aligned (right-aligned when right to left); return the next y."""
-        for line in rows:
-            rtl = is_rtl(line)
-            self.text((box.x1 if rtl else box.x0, y), line, font, fill, "ra" if rtl else "la")
-            y += lh
-        return y
+        """Draw lines at their start side (right to left at the right); return the next y."""
+        return draw_lines(self.draw, rows, font, box.x0, box.x1, y, lh, fill)
 
     def length(self, text: str, font: Font) -> float:
         """Measure text width in pixels."""
-        try:
-            return self.draw.textlength(text, font=font)
-        except (UnicodeError, ValueError, OSError):
-            return len(text) * getattr(font, "size", 10) * 0.6
+        return measure(self.draw, text, font)
 
-    def fit_tail(self, text: str, font: Font, width: float) -> str:
+    def fit_end(self, text: str, font: Font, width: float) -> str:
         """Shorten text from the left to fit `width` (a path's file name is its telling end)."""
-        if self.length(text, font) <= width:
-            return text
-        while len(text) > 1 and self.length("…" + text, font) > width:
-            text = text[1:]
-        return "…" + text
-
-    @staticmethod
-    def lh(font: Font, factor: float = 1.3) -> int:
-        """Return the distance between baselines for a font."""
-        return round(getattr(font, "size", 10) * factor)
+        return fit(self.draw, text, font, width, keep="end")
 
     # -- layout ------------------------------------------------------------------------------
 
@@ -197,47 +176,30 @@ class _Panel:
         self.body(_Box(box.x0, top, box.x1, bottom))
 
     def header(self, box: _Box) -> int:
-        """Draw number, caption, id and characters, and the kind badge; return the body's top."""
+        """Draw the frame's id (its name in the request key) and the kind badge; return the body's top."""
         label = self.r.label
-        x, num_h = box.x0, 0
-        if label is not None and label.number > 0:
-            font = self.font(118, "0", bold=True)
-            number = f"{label.number:02d}"
-            left, top, right, bottom = self.draw.textbbox((0, 0), number, font=font, anchor="lt")
-            # Place the digits' visible top on the box's top (fonts leave room above digits).
-            self.text((x - left, box.y0 - top), number, font, self.accent, "lt")
-            x += right - left + self.px(30)
-            num_h = bottom - top
         badge_left, badge_bottom = self.badge(box)
-        column = _Box(x, box.y0, max(badge_left - self.px(24), x + self.px(60)), box.y1)
-
-        caption = (label.caption if label else None) or ""
-        sub = [s for s in ((label.id, ", ".join(label.characters)) if label else ()) if s]
-        if not caption and not sub:
-            sub = ["untitled frame"]
-        cap_font = self.font(48, caption, bold=True)
-        cap_lines = wrap_text(self.draw, caption, cap_font, column.width, max_lines=2) if caption else []
-        sub_text = "  ·  ".join(sub)
-        sub_font = self.font(30, sub_text)
-        sub_lines = wrap_text(self.draw, sub_text, sub_font, column.width, max_lines=1) if sub else []
-        block = len(cap_lines) * self.lh(cap_font, 1.22) + len(sub_lines) * self.lh(sub_font)
-        # Centre the text block on the number, as a title sits beside a panel number.
-        y = box.y0 + max(0, (num_h - block) / 2 - self.px(6))
-        y = self.lines(cap_lines, cap_font, column, y, self.lh(cap_font, 1.22), INK)
-        y = self.lines(sub_lines, sub_font, column, y + self.px(2), self.lh(sub_font), MUTED)
-
-        rule_y = round(max(box.y0 + num_h, y, badge_bottom) + self.px(24))
+        column = _Box(box.x0, box.y0, max(badge_left - self.px(24), box.x0 + self.px(60)), box.y1)
+        title = (label.id if label is not None else None) or "untitled frame"
+        font = self.font(60, title, bold=True)
+        rows = wrap(self.draw, title, font, column.width, max_lines=1)
+        colour = self.accent if label is not None and label.id else MUTED
+        y = self.lines(rows, font, column, box.y0, line_height(font, 1.2), colour)
+        rule_y = round(max(y, badge_bottom) + self.px(20))
         self.draw.line((box.x0, rule_y, box.x1, rule_y), fill=RULE, width=self.px(2))
         self.draw.line((box.x0, rule_y, box.x0 + self.px(150), rule_y), fill=self.accent, width=self.px(6))
         return rule_y + self.px(28)
 
     def badge(self, box: _Box) -> tuple[int, int]:
-        """Draw the kind badge and the take at the top right; return (left edge, bottom)."""
+        """Draw the story's kind of request (and a take after the first) at the top right; return
+        (left edge, bottom). A frame that sends references through the edits endpoint is still a
+        generation: the badge says what the story asked for, not which endpoint."""
         label = self.r.label
+        chain = label.chain if label is not None else self.r.kind
         if label is not None and label.outpaint is not None:
             kind = f"outpaint {label.outpaint.extend}"
         else:
-            kind = {"generate": "draft"}.get(self.r.kind, self.r.kind)
+            kind = "draft" if chain == "generate" else chain
         font = self.font(25, "A", bold=True)
         text = kind.upper()
         size = getattr(font, "size", 12)
@@ -245,36 +207,35 @@ class _Panel:
         x1, y0 = box.x1, box.y0
         x0 = round(x1 - self.length(text, font) - 2 * ph)
         y1 = y0 + size + 2 * pv
-        if kind == "draft":  # a plain generate: an outline, quieter than a chain's filled badge
-            self.draw.rounded_rectangle(
-                (x0, y0, x1, y1), radius=(y1 - y0) // 2, outline=MUTED, width=self.px(2)
-            )
+        if kind == "draft":  # a plain generation: an outline, quieter than a chain's filled badge
+            self.draw.rounded_rectangle((x0, y0, x1, y1), radius=(y1 - y0) // 2, outline=MUTED, width=self.px(2))
             self.text(((x0 + x1) / 2, (y0 + y1) / 2), text, font, MUTED, "mm")
         else:
             self.draw.rounded_rectangle((x0, y0, x1, y1), radius=(y1 - y0) // 2, fill=self.accent)
             self.text(((x0 + x1) / 2, (y0 + y1) / 2), text, font, PAPER, "mm")
-        if label is None or label.takes <= 1:
+        if label is None or label.take <= 1:
             return x0, y1
+        # The take's index is in the request key; how many takes the frame has is not.
         take_font = self.font(30, "0", bold=True)
-        take = f"take {label.take}/{label.takes}"
+        take = f"take {label.take}"
         y = y1 + self.px(14)
         self.text((x1, y), take, take_font, INK, "ra")
-        return min(x0, round(x1 - self.length(take, take_font))), y + self.lh(take_font)
+        return min(x0, round(x1 - self.length(take, take_font))), y + line_height(take_font)
 
     def footer(self, box: _Box) -> int:
-        """Draw model, size, quality, take and options along the bottom; return the space's end."""
-        r, label = self.r, self.r.label
+        """Draw model, size, quality, seed and options along the bottom; return the space's end."""
+        r = self.r
         parts = [r.model, f"{self.w}x{self.h}"]
         if r.quality:
             parts.append(f"{r.quality} quality")
-        if label is not None:
-            parts.append(f"take {label.take}/{label.takes}")
+        if r.seed is not None:
+            parts.append(f"seed {r.seed}")
         parts += [f"{k} {v}" for k, v in sorted(r.options.items()) if v not in (None, "")]
         font = self.font(25, " ".join(str(p) for p in parts))
         mark = "DRAFT PREVIEW"
         mark_font = self.font(22, mark, bold=True)
         width = round(box.width - self.length(mark, mark_font) - self.px(30))
-        # Break between the parts, never inside one ("take 1/2" stays whole).
+        # Break between the parts, never inside one ("seed 42" stays whole).
         lines = [""]
         for part in (str(p) for p in parts):
             joined = f"{lines[-1]}  ·  {part}" if lines[-1] else part
@@ -283,8 +244,8 @@ class _Panel:
             else:
                 lines[-1] = joined
         if len(lines) > 2:
-            lines = [lines[0], wrap_text(self.draw, "  ·  ".join(lines[1:]), font, width, max_lines=1)[0]]
-        lh = self.lh(font)
+            lines = [lines[0], wrap(self.draw, "  ·  ".join(lines[1:]), font, width, max_lines=1)[0]]
+        lh = line_height(font)
         base = box.y1 - (len(lines) - 1) * lh
         for i, line in enumerate(lines):
             self.text((box.x0, base + i * lh), line, font, MUTED, "ls")
@@ -317,15 +278,15 @@ class _Panel:
                 break
             rect = (x, top, x + size, top + size)
             used = self.thumb(image, rect) if image is not None else self.checker(rect)
-            text = self.fit_tail(text, font, min(label_w, box.x1 - x - used - gap))
+            text = self.fit_end(text, font, min(label_w, box.x1 - x - used - gap))
             self.text((x + used + gap, top + size / 2), text, font, INK, "lm")
             x += round(used + gap + self.length(text, font) + self.px(40))
-        return top - self.px(12) - self.lh(head_font) - self.px(18)
+        return top - self.px(12) - line_height(head_font) - self.px(18)
 
     def thumb(self, image: InputImage, rect: tuple[int, int, int, int]) -> int:
         """Draw an input image fitted to the rect's height; return the width used."""
         x0, y0, _, y1 = rect
-        pic = _fitted(image, (self.px(240), y1 - y0))
+        pic = fitted(image, (self.px(240), y1 - y0))
         if pic is None:
             return self.checker(rect)
         top = y0 + (y1 - y0 - pic.height) // 2
@@ -370,8 +331,8 @@ class _Panel:
         label = self.r.label
         outpaint = label.outpaint if label is not None else None
         cap_font = self.font(25, source.label)
-        area = _Box(box.x0, box.y0, box.x1, box.y1 - self.lh(cap_font) - self.px(12))
-        aspect = self.w / self.h if outpaint else _aspect(source) or self.w / self.h
+        area = _Box(box.x0, box.y0, box.x1, box.y1 - line_height(cap_font) - self.px(12))
+        aspect = self.w / self.h if outpaint else shape(source) or self.w / self.h
         pw = min(area.width, round(area.height * aspect))
         ph = min(area.height, round(pw / aspect))
         if pw < 8 or ph < 8:
@@ -386,20 +347,20 @@ class _Panel:
             bl, bt, br, bb = outpaint.box
             rect = (x0 + round(bl * sx), y0 + round(bt * sy), x0 + round(br * sx), y0 + round(bb * sy))
             size = (rect[2] - rect[0], rect[3] - rect[1])
-            pic = _fitted(source, size, crop=outpaint.box, canvas=(self.w, self.h), exact=True)
+            pic = fitted(source, size, crop=outpaint.box, canvas=(self.w, self.h), exact=True)
             if pic is not None:
                 self.img.paste(pic, rect[:2])
             self.draw.rectangle((rect[0], rect[1], rect[2] - 1, rect[3] - 1), outline=INK, width=self.px(2))
             caption = f"source: {source.label}  ·  new area hatched"
         else:
-            pic = _fitted(source, (pw, ph), exact=True)
+            pic = fitted(source, (pw, ph), exact=True)
             if pic is not None:
                 self.img.paste(pic, (x0, y0))
             else:
                 self.hatch(frame)
             caption = f"source: {source.label}"
         self.draw.rectangle((x0, y0, x0 + pw - 1, y0 + ph - 1), outline=INK, width=self.px(2))
-        self.text((x0, y0 + ph + self.px(12)), self.fit_tail(caption, cap_font, pw), cap_font, MUTED)
+        self.text((x0, y0 + ph + self.px(12)), self.fit_end(caption, cap_font, pw), cap_font, MUTED)
 
     def hatch(self, rect: tuple[int, int, int, int]) -> None:
         """Fill a rect with the tint and diagonal accent hatching (the area the model paints)."""
@@ -423,7 +384,7 @@ class _Panel:
         self.draw.rounded_rectangle((box.x0, box.y0, box.x1, box.y1), radius=self.px(16), fill=self.tint)
         inner = _Box(box.x0 + self.px(34), box.y0 + self.px(30), box.x1 - self.px(34), box.y1 - self.px(30))
         head_font = self.font(21, "A", bold=True)
-        head_h = self.lh(head_font) + self.px(10)
+        head_h = line_height(head_font) + self.px(10)
         prompt, colour = self.r.prompt.strip()[:PROMPT_CHARS], INK
         if not prompt:
             prompt = "no prompt: a variation of the source" if self.r.kind == "variation" else "empty prompt"
@@ -445,83 +406,11 @@ class _Panel:
         # The estimate can be off for a short prompt: step down (twice at most) if it was cut.
         for n in sizes[start : start + 3]:
             font = self.font(n, prompt)
-            lh = self.lh(font, 1.36)
-            text = wrap_text(self.draw, prompt, font, inner.width, max_lines=max(1, avail // lh))
+            lh = line_height(font, 1.36)
+            text = wrap(self.draw, prompt, font, inner.width, max_lines=max(1, avail // lh))
             if not text or not text[-1].endswith("…") or prompt.endswith("…"):
                 break
         # Centre the block in the card: a short prompt reads as a title, not as a stray line.
         y = inner.y0 + max(0, (avail - len(text) * lh) // 2)
         self.text((inner.x0, y), "PROMPT", head_font, self.accent)
         self.lines(text, font, inner, y + head_h, lh, colour)
-
-
-def _aspect(image: InputImage) -> float | None:
-    """Return an input image's width / height, or None when it cannot be read."""
-    from storyboard.render.imaging import dimensions
-
-    try:
-        w, h = dimensions(image.data)
-    except ValueError:
-        return None
-    return w / h if h else None
-
-
-# Decoded, scaled inputs by hash: a reference appears in many frames of a run.
-_CACHE: OrderedDict[tuple[object, ...], Image.Image | None] = OrderedDict()
-_CACHE_LOCK = threading.Lock()
-
-
-def _fitted(
-    image: InputImage,
-    size: tuple[int, int],
-    *,
-    crop: tuple[int, int, int, int] | None = None,
-    canvas: tuple[int, int] | None = None,
-    exact: bool = False,
-) -> Image.Image | None:
-    """Return the image scaled to `size` (`exact`) or within it, on paper; None if unreadable.
-
-    With `crop` and `canvas`: when the image is the prepared outpaint canvas (its size is
-    `canvas`), only the part under `crop` is used; an unprepared source is used whole.
-    """
-    key = (image.sha256, size, crop, canvas, exact)
-    with _CACHE_LOCK:
-        if key in _CACHE:
-            _CACHE.move_to_end(key)
-            return _CACHE[key]
-    pic = _decode_scaled(image.data, size, crop, canvas, exact)
-    with _CACHE_LOCK:
-        _CACHE[key] = pic
-        while len(_CACHE) > 48:
-            _CACHE.popitem(last=False)
-    return pic
-
-
-def _decode_scaled(
-    data: bytes,
-    size: tuple[int, int],
-    crop: tuple[int, int, int, int] | None,
-    canvas: tuple[int, int] | None,
-    exact: bool,
-) -> Image.Image | None:
-    """Decode and scale an image, flattening transparency onto paper."""
-    from PIL import Image, ImageOps
-
-    try:
-        img = Image.open(io.BytesIO(data))
-        if img.format == "JPEG" and crop is None:
-            img.draft("RGB", size)  # decode at a reduced scale: much faster
-        img = ImageOps.exif_transpose(img)
-        if crop is not None and canvas is not None and img.size == canvas:
-            img = img.crop(crop)
-        img = img.convert("RGBA")
-    except (OSError, ValueError, SyntaxError):
-        return None
-    w, h = max(1, size[0]), max(1, size[1])
-    if not exact:
-        scale = min(w / img.width, h / img.height)
-        w, h = max(1, round(img.width * scale)), max(1, round(img.height * scale))
-    img = img.resize((w, h), Image.Resampling.BILINEAR, reducing_gap=2.0)
-    flat = Image.new("RGB", (w, h), PAPER)
-    flat.paste(img, (0, 0), img)
-    return flat
