@@ -311,7 +311,7 @@ def test_captions_are_boxes_at_the_top_of_their_panel(talky_pages: list[Page], t
 
 
 def test_text_too_long_for_its_panel_is_cut_inside_it_with_a_warning_naming_the_frame(tmp_path: Path) -> None:
-    chatter = talk(*[("ann" if i % 2 else "bob", LONG) for i in range(8)])
+    chatter = talk(*[("ann" if i % 2 else "bob", LONG) for i in range(20)])
     out = make_dir(tmp_path, [{"id": "talk", "dialogue": chatter}, {"id": "quiet", "caption": "Silence."}] * 1 + [{"id": "x"}] * 3)
     path, warnings = comic(out)
     assert warnings == [
@@ -374,6 +374,22 @@ def test_rows_span_the_page_with_widths_following_aspects(tmp_path: Path) -> Non
         assert any(_close(box, p, 0.6) for p in page.panels)
     aspects = sorted(round((b[2] - b[0]) / (b[3] - b[1]), 2) for b in page.panels)
     assert aspects == sorted([1.5, 1.0, 2.0, 0.67] * 2)
+
+
+def test_rows_slightly_too_tall_for_a_page_are_set_a_little_narrower_all_alike(tmp_path: Path) -> None:
+    # The comic example's first six frames on letter paper: at full width they overflow one page by ~2 %.
+    sizes = [(160, 90), (96, 64), (64, 96), (64, 64), (64, 64), (160, 90), (96, 64)]
+    specs = [{"id": f"f{i}", "caption": f"Panel {i}.", "image_size": s, "page_break": i == 6} for i, s in enumerate(sizes)]
+    pages = read(comic(make_dir(tmp_path, specs), paper="letter")[0])
+    assert [len(p.panels) for p in pages] == [6, 1]
+    first = pages[0]
+    rows: dict[float, list[tuple[float, float, float, float]]] = {}
+    for box in first.panels:
+        rows.setdefault(round(box[1], 1), []).append(box)
+    spans = {(round(min(b[0] for b in r), 1), round(max(b[2] for b in r), 1)) for r in rows.values() if len(r) > 1}
+    (left, right), = spans  # every row of several panels spans the same width
+    assert 36 < left < 50 and abs((left - 36) - (first.width - 36 - right)) < 0.2  # narrower, centred
+    assert max(b[3] for b in first.panels) <= first.height - 44 + 0.01
 
 
 def test_rtl_mirrors_the_panels_and_the_reading_order(talky_pages: list[Page], talky_rtl: list[Page]) -> None:
@@ -487,6 +503,22 @@ def test_an_adventure_reads_from_the_start_with_turn_to_page_notes(tmp_path: Pat
     assert len(links) == 2
     targets = sorted(reader.get_page_number(link["/Dest"][0].get_object()) for link in links)
     assert targets == [1, 2]  # pages 2 and 3, counted from 0
+
+
+def test_a_passage_too_long_for_its_page_is_cut_on_it_with_a_warning(tmp_path: Path) -> None:
+    specs = [dict(s) for s in ADVENTURE if s["id"] != "lost"]
+    specs[0]["text"] = "The wood is very old and very deep. " * 300
+    path, warnings = comic(make_dir(tmp_path, specs, name="adv"))
+    assert warnings == [
+        "frame 01 (edge): its passage does not fit the page even at 7 pt, so the end is cut (…). "
+        "Shorten it, or split it over two frames."
+    ]
+    page = read(path)[0]
+    foot = [c["text"] for c in page.chars if c["bottom"] > page.height - 44]
+    assert foot == ["1"]  # below the text area, only the page number
+    assert all(c["top"] >= 36 for c in page.chars)
+    text = PdfReader(path).pages[0].extract_text()
+    assert "…" in text and "Follow the light: turn to page 2." in text  # the choices are never cut
 
 
 # --- files and the command line ----------------------------------------------------------------

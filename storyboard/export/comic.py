@@ -53,8 +53,16 @@ def write_comic(f: IO[bytes], job: ExportJob) -> None:
     measure = draw.PdfMeasure(pdf)
     sheet = _sheet(pdf, board, options.paper)
     adventure = any(fr.choices for fr in board.frames)
+    book: list[gamebook.Section] = []
     if adventure:
-        pages = gamebook.pages(frames, sheet, measure, [_aspect(fr, board) for fr in frames])
+        book = gamebook.sections(frames, sheet, measure, [_aspect(fr, board) for fr in frames])
+        pages = [[section.slot] for section in book]
+        for section in book:
+            if section.cut:
+                job.warn(
+                    f"{frames[section.slot.index].name}: its passage does not fit the page even at "
+                    f"{section.size:g} pt, so the end is cut (…). Shorten it, or split it over two frames."
+                )
     else:
         pages = paginate([_aspect(fr, board) for fr in frames], [_breaks(fr) for fr in frames], sheet.areas, rtl=options.rtl)
     page_of: dict[str, int] = {}
@@ -67,7 +75,7 @@ def write_comic(f: IO[bytes], job: ExportJob) -> None:
     for number, slots in enumerate(pages, 1):
         if number > 1:
             pdf.add_page()
-        draw.page_furniture(pdf, sheet, number, len(pages), board.title if number == 1 else "")
+        draw.page_furniture(pdf, sheet, number, len(pages), board.title if number == 1 else "", big=adventure)
         for slot in slots:
             frame = frames[slot.index]
             lettering = letter(slot.box, frame.caption, speeches(frame, rtl=options.rtl), measure, rtl=options.rtl)
@@ -79,7 +87,7 @@ def write_comic(f: IO[bytes], job: ExportJob) -> None:
             draw.panel(pdf, frame, slot.box, lettering)
             draw.lettering(pdf, lettering)
             if adventure:
-                gamebook.draw_text(pdf, frame, slot.box, sheet, measure, page_of, links)
+                gamebook.draw_text(pdf, book[slot.index], sheet, measure, links)
             done += 1
             job.progress(done, len(frames))
     data = bytes(pdf.output())

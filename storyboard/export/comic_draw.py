@@ -52,18 +52,18 @@ class PdfMeasure:
         return [line for line in pdfdoc.wrap(self.pdf, text, width) if line.strip()] or [""]
 
 
-def page_furniture(pdf: FPDF, sheet: Sheet, number: int, count: int, title: str) -> None:
-    """Draw the title (first page) and the page number at the foot of the page."""
+def page_furniture(pdf: FPDF, sheet: Sheet, number: int, count: int, title: str, *, big: bool = False) -> None:
+    """Draw the title (first page) and the page number at the foot of the page (`big` in a gamebook)."""
     if title:
         pdf.set_font("comic", "B", 20)
         pdf.set_text_color(*INK)
         for i, line in enumerate(sheet.title_lines):
             pdf.set_xy(sheet.areas[1].x, sheet.areas[1].y + i * 24)
             pdfdoc.cell(pdf, sheet.areas[1].w, 24, line, align="C")
-    pdf.set_font("sans", "", 8)
-    pdf.set_text_color(*GREY)
-    pdf.set_xy(0, sheet.h - 30)
-    pdfdoc.cell(pdf, sheet.w, 10, f"{number}" if count > 1 else "", align="C")
+    pdf.set_font("sans", "B" if big else "", 11 if big else 8)
+    pdf.set_text_color(*(INK if big else GREY))
+    pdf.set_xy(0, sheet.h - 31)
+    pdfdoc.cell(pdf, sheet.w, 12, f"{number}" if count > 1 else "", align="C")
 
 
 def panel(pdf: FPDF, frame: Frame, box: Box, lettering: Lettering) -> None:
