@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
+from storyboard import names
 from storyboard.export.board import uncovered_warnings
 from storyboard.export.comic_balloons import Speech, letter
 from storyboard.export.comic_layout import Box, Sheet, paginate
@@ -171,8 +172,8 @@ def _names(frames: list[Frame]) -> str:
 
 def page_files(target: Path, count: int) -> list[Path]:
     """Return the PNG files of a comic's pages beside its PDF: robot-dog-comic-01.png, ..."""
-    digits = max(2, len(str(count)))
-    return [target.with_name(f"{target.stem}-{n:0{digits}d}.png") for n in range(1, count + 1)]
+    width = names.digits(count)
+    return [target.with_name(f"{target.stem}-{names.number(n, width)}.png") for n in range(1, count + 1)]
 
 
 def _page_pattern(target: Path) -> re.Pattern[str]:
