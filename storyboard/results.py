@@ -83,6 +83,7 @@ class TakeResult:
     possibly_billed_twice: int = 0
     seed: int | None = None  # set where the backend takes seeds
     lost: bool = False  # received (and paid for) but could not be saved: the disk was full
+    details: dict[str, Any] = field(default_factory=dict)  # the backend's facts (GeneratedImage.meta), for the manifest
 
     def reuse(self, image: Image, meta: dict[str, Any]) -> None:
         """Become a cached take: the stored image and what its store record says of it."""
@@ -90,6 +91,7 @@ class TakeResult:
         self.attempts, self.seconds, self.usage = meta.get("attempts", 0), meta.get("seconds"), meta.get("usage")
         self.cost_usd, self.cost_estimated = meta.get("cost_usd"), meta.get("cost_estimated", True)
         self.request_id, self.revised_prompt = meta.get("request_id"), meta.get("revised_prompt")
+        self.details = dict(meta.get("details") or {})
 
     def keep(self, kept: Kept) -> None:
         """Become the kept take of an edited or locked frame, as its manifest entry recorded it."""
@@ -99,6 +101,8 @@ class TakeResult:
         self.prompt = kept.entry.get("prompt", self.job.prompt)
         self.size = kept.entry.get("size", self.job.size)
         self.cost_estimated = kept.entry.get("cost_estimated", True)
+        # what the backend recorded of the kept image: the keys the entry names in `backend_facts`
+        self.details = {k: kept.entry[k] for k in kept.entry.get("backend_facts") or () if k in kept.entry}
 
 
 @dataclass

@@ -102,7 +102,8 @@ def test_a_round_trip_writes_every_example_story_back_byte_for_byte(story: Path)
 @pytest.mark.parametrize("story", PIPELINES, ids=lambda p: p.name)
 def test_a_no_op_changes_file_gives_an_empty_diff_on_every_example_story(story: Path, tmp_path: Path) -> None:
     copy = write(tmp_path / story.name, story.read_text(encoding="utf-8"))
-    shutil.copytree(ROOT / "pipelines" / "masks", tmp_path / "masks")  # a symlink out of the story's folder is refused
+    for folder in ("masks", "refs"):  # copies: a symlink out of the story's folder is refused
+        shutil.copytree(ROOT / "pipelines" / folder, tmp_path / folder)
     loaded = load_story(copy)
     ids = [f.id or f"#{i + 1}" for i, f in enumerate(loaded.story.frames)]
     same = [

@@ -26,7 +26,7 @@ from storyboard.requests import assemble, for_take, request_key
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "backend-plugin"
-BUILT_IN = ("draft", "openai")
+BUILT_IN = ("draft", "local", "openai")
 
 
 def sb(*args: object, env: dict[str, str] | None = None) -> object:
@@ -51,7 +51,7 @@ def solid(monkeypatch: pytest.MonkeyPatch) -> Iterator[Plugin]:
 def test_the_built_in_backends_register_as_entry_points() -> None:
     dist = metadata.distribution("storyboard-chain")
     mine = {ep.name: ep.value for ep in dist.entry_points if ep.group == registry.GROUP}
-    assert mine == {"draft": "storyboard.backends.draft:plugin", "openai": "storyboard.backends.openai:plugin"}
+    assert mine == {name: f"storyboard.backends.{name}:plugin" for name in BUILT_IN}
     assert set(BUILT_IN) <= set(registry.names())
     for name in BUILT_IN:
         assert registry.get(name).name == name
@@ -68,7 +68,8 @@ def test_help_and_names_import_no_backend() -> None:
         "        app(args)\n"
         "    except SystemExit:\n"
         "        pass\n"
-        "bad = ('openai', 'PIL', 'torch', 'httpx2', 'storyboard.backends.draft', 'storyboard.backends.openai')\n"
+        "bad = ('openai', 'PIL', 'torch', 'diffusers', 'transformers', 'huggingface_hub', 'httpx2',\n"
+        "       'storyboard.backends.draft', 'storyboard.backends.openai', 'storyboard.backends.local')\n"
         "print(names, sorted(m for m in sys.modules if m.startswith(bad)))\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
@@ -79,7 +80,7 @@ def test_help_and_names_import_no_backend() -> None:
 def test_an_unknown_backend_lists_the_installed_ones(solid: Plugin) -> None:
     with pytest.raises(UsageError) as info:
         registry.get("cloud")
-    assert info.value.message == "unknown backend 'cloud'; use auto, draft, openai or solid."
+    assert info.value.message == "unknown backend 'cloud'; use auto, draft, local, openai or solid."
 
 
 def test_a_plugin_whose_name_disagrees_is_refused(monkeypatch: pytest.MonkeyPatch, solid: Plugin) -> None:

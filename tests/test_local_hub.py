@@ -201,3 +201,25 @@ def test_an_unreachable_hub_names_repo_size_and_cache(tmp_path: Path, monkeypatc
     with pytest.raises(hub.ModelUnavailable) as e:
         hub.resolve("stabilityai/sd-turbo", None, cache=tmp_path / "hub", want_fp16=True, offline=False)
     assert "cannot be reached (ConnectError)" in e.value.message and "2.6 GB" in e.value.message and str(tmp_path / "hub") in e.value.message
+
+
+def test_the_cli_asks_before_a_first_download(fake_hub: FakeHub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from storyboard.cli import app
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    monkeypatch.delenv("OPENAI_BASE_URL")
+    story = tmp_path / "s.yaml"
+    story.write_text("title: T\nmodel: stabilityai/sd-turbo\nsize: 64x64\nframes:\n  - id: a\n    prompt: a dog\n")
+    args = ["run", str(story), "-o", str(tmp_path / "out"), "--device", "cpu"]
+    refused = CliRunner().invoke(app, args)  # no terminal to ask in
+    assert refused.exit_code == 2, refused.output
+    assert f"Download stabilityai/sd-turbo (revision {SHA[:12]})" in refused.stderr and "add --yes" in refused.stderr
+    assert fake_hub.fetched() == [] and not (tmp_path / "out").exists()
+    done = CliRunner().invoke(app, [*args, "--yes"])
+    assert done.exit_code == 0, done.output
+    entry = json.loads((tmp_path / "out" / "manifest.json").read_text())["frames"][0]
+    assert entry["status"] == "ok" and entry["revision"] == SHA and entry["licence"].startswith("sai-nc-community")

@@ -297,6 +297,43 @@ STORY_KEYS = {  # (story, backend, host) -> [(job, take, key)]
         ("02-city", 1, "13713f5be4cbeb903dfcc3699205ce88667587269cee3fc12cf931ed281d1468"),
         ("03-sunset", 1, "f18ff5af713b82cfbbe75b1ef3cfddc573012efe9d1e5b8fd72f6c7d38db1852"),
     ],
+    # the local backend's example stories, as the draft previews them (local keys hash the weights)
+    ("local-edit.yaml", "draft", None): [
+        ("01-day", 1, "852cfd7c16c6b8435e169e0146d863b778dc5ce6419bdd8084a54a790b3b0313"),
+        ("02-winter", 1, "d08574e3e8f03e8485c8d58377a1865a7c7b00422f0f3a9629aece77ab855a56"),
+        ("03-aurora", 1, "c0028e0850e3ac993568a458e19c7ba6f3662f1c3baf09e9cae5952227d3865d"),
+    ],
+    ("local-generate.yaml", "draft", None): [
+        ("01-storm", 1, "6231409e263eb78a539d759fc50ba3c04366c324621b734d90f718bcc09e218f"),
+        ("01-storm", 2, "baf803de8b60794739fef1b9358c970381d4e1f4011ceb3ed1471d367e1f4da2"),
+        ("01-storm", 3, "5ae8a19fd5635ac4bc31c24b4f2ed1f3871bae34b8993a6c9e3199e29829af70"),
+        ("02-stairs", 1, "b400875500c17e022ea749514ec267e91d9625fee0a30b0f22794f8199ef50f7"),
+    ],
+    ("local-outpaint.yaml", "draft", None): [
+        ("01-rock", 1, "88b29b736e1b63be1836d5b437540e4a5204a4c9d4830c906230c65365256c8b"),
+        ("02-coast", 1, "dcb150a3cfbf8141c0484c5a553ea10b0ce5b15d5169e1bddf2e29ff36a8613a"),
+    ],
+    ("local-references.yaml", "draft", None): [
+        ("mira", 1, "4b75f4c23ff64d3862701770e8d7102c209aa4a8ddeda73e235740b977681cc1"),
+        ("01-dawn", 1, "a63080deb4c020f7639f659bdb267032cce58180e47938477e2db9ab9618dc6e"),
+        ("02-storm", 1, "d216766b33e91dd43570de59ef5e6ba07febf2bee32028e60c882a688e8ae80d"),
+        ("03-night", 1, "87a5990e8307e5068fff89cf3a8647b2bc727fe9fc28a509fc34bd84083d3019"),
+    ],
+    ("local-tiny.yaml", "draft", None): [
+        ("01-lab", 1, "5e009c26dc89cb16f52ee4a3d104a969aa65459c4fcc5ea037830166f7fd7f63"),
+        ("01-lab", 2, "25f0276dc76a86798a6f6aff832d2867c83b16622a127fec0de75fd9cc282afc"),
+        ("02-night", 1, "f2937307a1eba2a09d4182c7239eb2f69d85b933e74238e3bd1bdd2479369982"),
+        ("03-sky", 1, "18be7e837f62968d512e11e9baed2beb6f84d214ae5e8ca350a00c1389bb1e8f"),
+        ("04-wider", 1, "b695f34e51ccad9adee9c7f6c4e96897c950a599807039831b52e611a8787ae3"),
+        ("05-again", 1, "8217937eeb8be3b4fecdc3045b1fe6a379869671ddff690a56f7cf05f8fea8c0"),
+        ("06-walk", 1, "7cf7b6c3d550e616f07324c538c4465ba5aec5ce4d1acabb9aff5f689572259d"),
+    ],
+    ("local-variation.yaml", "draft", None): [
+        ("01-keeper", 1, "76181ec7f397c3c4c550534f87d8027b3a41fa994aa854fb6e1141c94fe7eca0"),
+        ("02-again", 1, "dfea42854fcccdd74c1921a6b6daba57f5b0cdd7c5127bbdb2f703473c694ecd"),
+        ("02-again", 2, "a95ea01274b93124c8cd590dce3594b6c6ac8a657dbdcc56cd1cb25e6397ca0d"),
+        ("02-again", 3, "a6ce0b30364adaab346e2039a4673b2b4ef98fc549984ead6de5d5543c55e4dd"),
+    ],
 }
 
 

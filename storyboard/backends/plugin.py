@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from storyboard.models import ModelProfile, check_options, unknown_profile, unknown_warning
@@ -46,6 +47,7 @@ class Hints:
     unconfigured: str | None = None  # why `auto` did not choose it, e.g. "No OPENAI_API_KEY or OPENAI_BASE_URL"
     fallback: str | None = None  # what `auto` does when it falls back to this one: "drawing offline draft frames"
     auth: str | None = None  # what to check when the server refuses the credentials (401)
+    references: str | None = None  # what to use when a model takes no reference images: "use X, which takes them"
 
 
 class Plugin:
@@ -63,6 +65,11 @@ class Plugin:
     fallback: bool = False  # `auto` chooses it when nothing else is chosen (the draft)
     notice: Notice | None = None
     hints: Hints = Hints()
+
+    def for_story(self, folder: Path) -> Plugin:
+        """Return the plugin to plan one story with, whose file is in `folder` (a backend whose model
+        names are paths resolves them there); the default is this plugin itself."""
+        return self
 
     def profiles(self) -> Sequence[ModelProfile]:
         """Return the profiles of the models this backend knows (for `storyboard models`)."""
@@ -102,6 +109,10 @@ class Plugin:
     def check_options(self, profile: ModelProfile, options: dict[str, Any], *, kind: str) -> list[str]:
         """Return the problems of a frame's `options` for a model and request kind, one sentence each."""
         return check_options(profile, options, kind=kind)
+
+    def settings_text(self, job: Any) -> str | None:
+        """Say the settings a job runs with, where quality does not say it (`plan` shows it), e.g. "4 steps"."""
+        return None
 
     def key_material(self, request: ImageRequest) -> dict[str, Any]:
         """Return what else a request key must hash for this backend; {} keeps keys as they were."""

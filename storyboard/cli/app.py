@@ -120,3 +120,17 @@ AssetsOpt = Annotated[
                  "also STORYBOARD_ASSETS, folders separated by ':')."),
 ]
 
+
+def _device(value: str | None) -> str | None:
+    import re
+
+    if value is not None and not re.fullmatch(r"cpu|mps|cuda(:\d+)?", value):
+        raise typer.BadParameter("use cuda, cuda:N, mps or cpu")
+    return value
+
+
+# Machine settings, for backends that run models here (local): never story keys, never in request keys.
+DeviceOpt = Annotated[str | None, typer.Option("--device", callback=_device, help="Where local models run: cuda, cuda:N, mps or cpu [default: cuda, then mps, then cpu].")]
+
+
+OffloadOpt = Annotated[bool, typer.Option("--offload", help="Local models: keep only the working part on the GPU (small GPUs; slower).")]

@@ -68,7 +68,7 @@ def models() -> None:
             shut = "" if p.shutdown is None else f"{p.shutdown}{' (retired)' if p.shutdown <= today else ''}"
             rows.append({"model": p.name, "backend": b.name, "sizes": sizes, "qualities": " ".join(p.qualities),
                          "edits": "yes" if p.edits else "no", "refs": str(p.max_inputs) if p.references else "no",
-                         "variations": p.variations, "3:2 image": price, "shutdown": shut})
+                         "variations": p.variations, "3:2 image": price, "shutdown": shut, "licence": p.licence or ""})
     console = Console()
     if console.width >= 120 and rows:
         table = Table(title="Image models (prices are estimates)", title_justify="left")
@@ -86,6 +86,8 @@ def models() -> None:
             typer.echo(f"  qualities: {row['qualities']}")
             typer.echo(f"  edits: {row['edits']}  refs: {row['refs']}  variations: {row['variations']}")
             typer.echo(f"  3:2 image: {row['3:2 image']}" + (f"  shutdown: {row['shutdown']}" if row["shutdown"] else ""))
+            if row["licence"]:
+                typer.echo(f"  licence: {row['licence']}")
     for b in plugins:
         if not b.profiles():
             what = "a stand-in that draws any backend's models" if b.previews else "no model profiles of its own"

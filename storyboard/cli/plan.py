@@ -10,8 +10,10 @@ import typer
 from storyboard.cli.app import (
     AssetsOpt,
     BackendOpt,
+    DeviceOpt,
     ForceOpt,
     ModelOpt,
+    OffloadOpt,
     OnlyOpt,
     OutOpt,
     StoryArg,
@@ -29,6 +31,8 @@ def validate(
     stories: Annotated[list[Path], typer.Argument(help="Story files.", metavar="STORY", show_default=False)],
     backend: BackendOpt = "auto",
     assets_dirs: AssetsOpt = None,
+    device: DeviceOpt = None,
+    offload: OffloadOpt = False,
 ) -> None:
     """Check story files; nothing is sent, nothing written."""
     from storyboard.errors import StoryError
@@ -61,6 +65,8 @@ def plan(
     only: OnlyOpt = None,
     force: ForceOpt = False,
     assets_dirs: AssetsOpt = None,
+    device: DeviceOpt = None,
+    offload: OffloadOpt = False,
 ) -> None:
     """Show each request: frame, kind, model, size, what it waits for, cached/new/stale and why, cost."""
     from storyboard.run.forecast import forecast
@@ -85,7 +91,7 @@ def print_plan(p: Any, rows: list[Any], out_dir: Path, *, err: bool = False) -> 
     from storyboard.run.forecast import new_cost
 
     title = f"{p.loaded.story.title}  ({p.backend}{' @ ' + p.host if p.host else ''})"
-    cells = [_plan_cells(r) for r in rows]
+    cells = [_plan_cells(r, p.plugin.settings_text(r.job)) for r in rows]
     if len(cells) <= RICH_ROWS:
         from rich.console import Console
         from rich.table import Table
@@ -112,13 +118,14 @@ def print_plan(p: Any, rows: list[Any], out_dir: Path, *, err: bool = False) -> 
     say(f"{todo} request(s) to send, {len(rows) - todo} kept or cached; estimated ${cost:.2f}{tail} (estimate).  Output: {out_dir}")
 
 
-def _plan_cells(r: Any) -> tuple[str, ...]:
-    """Return one plan row as text, in PLAN_COLUMNS order."""
+def _plan_cells(r: Any, settings: str | None = None) -> tuple[str, ...]:
+    """Return one plan row as text, in PLAN_COLUMNS order (the backend's settings, e.g. a local
+    model's steps, in the quality column)."""
     j = r.job
     take = f"{r.take}/{j.takes}" + ("*" if j.takes > 1 and r.take == j.pick else "")
     est = "?" if r.estimate is None else f"{r.estimate:.3f}"
     if r.status in ("cached", "edited", "locked"):
         est = "-"
     kind = "character" if j.character else j.kind + (" + refs" if j.references else "")
-    return (j.name, take, kind, j.model, j.size or "?", j.quality or "", ", ".join(r.waits_for), r.status, r.reason, est)
+    return (j.name, take, kind, j.model, j.size or "?", settings or j.quality or "", ", ".join(r.waits_for), r.status, r.reason, est)
 

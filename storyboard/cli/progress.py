@@ -17,6 +17,7 @@ class Progress:
         self.spend = 0.0
         self._live: Any = None
         self._task: Any = None
+        self._stage: str | None = None  # what the backend is doing now: "frame 03: step 2/4"
 
     def __enter__(self) -> Progress:
         if self.enabled and sys.stderr.isatty():
@@ -55,6 +56,22 @@ class Progress:
             done = sum(v for k, v in self.counts.items() if k != "retry")
             self._live.update(self._task, completed=done, description=self._text())
 
+    def backend_event(self, event: str, d: dict[str, Any]) -> None:
+        """Show what a backend reports: a model loading (a line), denoising steps (on the bar only).
+        Called from the backend's worker thread too (rich's updates are thread-safe)."""
+        if not self.enabled:
+            return
+        if event == "loading":
+            self.say(f"Loading {d['model']} on {d['device']} ...")
+        elif event == "loaded":
+            self.say(f"Loaded {d['model']} in {d['seconds']:.1f} s.")
+        elif event == "step" and self._live is not None:
+            self._stage = f"frame {d['frame']}" + (f" take {d['take']}" if d.get("takes", 1) > 1 else "") + \
+                f": step {d['done']}/{d['total']}"
+            self._live.update(self._task, description=self._text())
+        elif event == "made":
+            self._stage = None
+
     def interrupt(self, count: int) -> None:
         """Say what a Ctrl-C does."""
         self.say("Stopping: no new requests; waiting for those in flight (already paid for). Ctrl-C again to abandon them."
@@ -72,7 +89,18 @@ class Progress:
         waiting = self.total - sum(v for k, v in c.items() if k != "retry")
         parts = [f"{c['ok']} new", f"{c['cached']} cached", f"{waiting} waiting"]
         parts += [f"{c[k]} {k}" for k in ("failed", "skipped", "retry", "edited", "locked") if c[k]]
-        return " · ".join(parts) + f" · ${self.spend:.2f}"
+        return " · ".join(parts) + f" · ${self.spend:.2f}" + (f" · {self._stage}" if self._stage else "")
+
+
+class BackendEvents:
+    """Relays what a backend reports to whatever shows it; made before the display exists."""
+
+    def __init__(self) -> None:
+        self.target: Any = None
+
+    def __call__(self, event: str, details: dict[str, Any]) -> None:
+        if self.target is not None:
+            self.target(event, details)
 
 
 def _waiting(wait: Any) -> str:

@@ -13,9 +13,11 @@ from storyboard.cli.app import (
     AssetsOpt,
     BackendOpt,
     BudgetOpt,
+    DeviceOpt,
     ForceOpt,
     IpmOpt,
     ModelOpt,
+    OffloadOpt,
     OnlyOpt,
     OutOpt,
     StoryArg,
@@ -43,7 +45,9 @@ def run(
     budget: BudgetOpt = None,
     ipm: IpmOpt = None,
     max_wait: Annotated[float, typer.Option("--max-wait", metavar="MIN", help="Stop the run (nothing lost) when the server asks to wait longer than this many minutes.")] = 15.0,
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask before spending.")] = False,
+    device: DeviceOpt = None,
+    offload: OffloadOpt = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask before spending or downloading a model.")] = False,
     open_: Annotated[bool, typer.Option("--open", help="Open the contact sheet when done.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors.")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print a JSON summary on stdout.")] = False,
@@ -53,6 +57,7 @@ def run(
     import math
 
     from storyboard.cli.plan import print_plan
+    from storyboard.cli.progress import BackendEvents
     from storyboard.run.budget import Budget
     from storyboard.run.forecast import forecast, new_cost
     from storyboard.run.runner import RunOptions
@@ -72,7 +77,12 @@ def run(
     s = plan.loaded.story
     out_dir = out or default_out_dir(plan.loaded)
     selected, forced = selection(plan, only, force)
-    sender = make_backend(plan)  # a missing key is refused before anything is priced or asked
+    events = BackendEvents()
+    # a missing key is refused before anything is priced or asked
+    sender = make_backend(plan, {"device": device, "offload": offload, "progress": events})
+    if not quiet:
+        events.target = lambda e, d: err(f"Downloading {d['model']} ...") if e == "downloading" else None
+    _prepare(sender, plan, yes, terminal=sys.stdin.isatty())
     terminal = sys.stdin.isatty() and sys.stderr.isatty()
     if only and forced:
         _confirm_replacing(plan, out_dir, forced, yes, terminal)
@@ -108,6 +118,7 @@ def run(
     from storyboard.cli.progress import Progress
 
     progress = Progress(plan, enabled=not quiet and not json_out)
+    events.target = progress.backend_event
     with progress:
         # Reported while the folder is held: an earlier run's unanswered requests are marked as
         # reported only once this report is out.
@@ -117,6 +128,22 @@ def run(
     if open_ and outcome.sheet:
         _open(outcome.sheet)
     raise typer.Exit(outcome.exit_code)
+
+
+def _prepare(engine: Any, plan: Any, yes: bool, *, terminal: bool) -> None:
+    """Let the backend get ready before the run (a local model's first download), asking where it must."""
+    prepare = getattr(engine, "prepare", None)
+    if prepare is None:
+        return
+
+    def confirm(question: str) -> bool:
+        if yes:
+            return True
+        if not terminal:
+            raise UsageError(f"{question} There is no terminal to ask in: add --yes to go ahead.")
+        return typer.confirm(question, err=True)
+
+    prepare([j.model for j in plan.jobs], confirm)
 
 
 def _confirm_replacing(plan: Any, out_dir: Path, forced: set[int], yes: bool, terminal: bool) -> None:

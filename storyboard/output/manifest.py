@@ -36,6 +36,9 @@ Shape (schema_version 1; keys are added, never renamed)::
        dialogue ([{speaker, line}] in order), camera (static|push-in|pull-out|pan-left|pan-right|
        tilt-up|tilt-down), balloon (null|left|right), page_break (bool),
        seed (the take's seed where the backend takes seeds, else null),
+       and the backend's own facts beside them: local models add steps, guidance, strength, scheduler,
+       pipeline, revision (a Hub repo's commit), weights (the weights' identity) and licence, and
+       backend_facts names them (absent when the backend records nothing),
        reads (what the request depends on beyond the frame's own keys, see templating.reads:
               {number, previous: [id|number|caption|prompt|image], frames: {id: [...]}, any,
               position_seed}),
@@ -199,7 +202,18 @@ def picked_entries(manifest: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _take_entry(job: Any, r: Any, placed: dict[str, Any] | None, digits_number: int | None) -> dict[str, Any]:
-    """Return one manifest entry for one take of a frame."""
+    """Return one manifest entry for one take of a frame, with the backend's own facts (`details`)
+    added under keys the entry does not already have."""
+    entry = _shared_entry(job, r, placed, digits_number)
+    added = [k for k in getattr(r, "details", None) or {} if k not in entry]
+    for k in added:
+        entry[k] = r.details[k]
+    if added:
+        entry["backend_facts"] = added
+    return entry
+
+
+def _shared_entry(job: Any, r: Any, placed: dict[str, Any] | None, digits_number: int | None) -> dict[str, Any]:
     img = r.image
     placed = placed or {}
     return {

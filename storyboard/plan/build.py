@@ -40,7 +40,7 @@ def build_plan(
 
     s = loaded.story
     today = today or date.today()
-    plugin = registry.get(backend)
+    plugin = registry.get(backend).for_story(loaded.path.resolve().parent)  # model paths resolve in its folder
     identity = Identity(backend, host)
     takes_seeds = plugin.seeds if seeds is None else ("every" if seeds else "none")
     problems: list[Problem] = []
@@ -176,7 +176,7 @@ def build_plan(
     if plugin.free:  # e.g. drafts, drawn offline
         for job in jobs:
             job.estimate = 0.0
-    return Plan(loaded, backend, host, jobs, digits, warnings, takes_seeds)
+    return Plan(loaded, backend, host, jobs, digits, warnings, takes_seeds, plugin)
 
 
 def _foreign(plugin: Plugin, model: str, first: str) -> str | None:
@@ -193,7 +193,7 @@ def _foreign(plugin: Plugin, model: str, first: str) -> str | None:
     if plugin.claims(model):
         return None
     owner = registry.owner(model)
-    if owner is None or owner is plugin:
+    if owner is None or owner.name == plugin.name:
         return None
     return (f"{model} is a model of the {owner.name} backend, but this run uses {plugin.name}: a run uses "
             f"one backend; use --backend {owner.name}, or a model of {plugin.name}")  # fmt: skip

@@ -63,7 +63,8 @@ def check_job(
         problems.append(loaded.problem(where, f"{job.model} cannot take input images ({why}); use a GPT image model such as gpt-image-2"))
     elif job.references and not p.references:
         names = ", ".join(sorted({r.character for r in job.references}))
-        problems.append(loaded.problem(where, f"frame {job.name} names {names}, whose reference images {job.model} cannot take; use a model that takes references, such as gpt-image-2, or leave them out with `characters: []`."))
+        fix = plugin.hints.references or "use a model that takes references, such as gpt-image-2"
+        problems.append(loaded.problem(where, f"frame {job.name} names {names}, whose reference images {job.model} cannot take; {fix}, or leave them out with `characters: []`."))
     elif job.input_count > p.max_inputs:
         problems.append(loaded.problem(where, f"frame {job.name} sends {job.input_count} input images (source and character references); {job.model} takes at most {p.max_inputs}. Name fewer characters with `characters: [...]`."))
     if job.mask and not p.mask:

@@ -105,10 +105,13 @@ class Plan:
     digits: int
     warnings: list[str]
     seeds: str = "none"  # which takes' requests carry a seed: 'every', 'explicit' (a story's `seed:`) or 'none'
+    story_plugin: Plugin | None = None  # the backend's plugin as `for_story` made it for this story
 
     @property
     def plugin(self) -> Plugin:
         """Return the backend's plugin: its profiles, checks and facts (free, notice, key material)."""
+        if self.story_plugin is not None:
+            return self.story_plugin
         from storyboard.backends import registry
 
         return registry.get(self.backend)

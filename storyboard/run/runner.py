@@ -83,7 +83,10 @@ class Runner:
         self.retried_ambiguous: list[str] = []
         self.budget = Budget(options.budget)
         self.retry = RetryPolicy(options.max_attempts, options.backoff_base, options.backoff_cap)
-        self._sem = asyncio.Semaphore(max(1, options.parallel))
+        # A backend that makes one image at a time (a local model on its device) says so: more in
+        # flight would only queue inside it, journalled as sent and not sent.
+        cap = getattr(backend, "max_parallel", None) or options.parallel
+        self._sem = asyncio.Semaphore(max(1, min(options.parallel, cap)))
         self._pacer = Pacer(options.ipm, max_wait=options.max_wait, on_wait=self._announce)
         self._reach = Reachability()
         self._done: dict[int, asyncio.Future[Image | None]] = {}

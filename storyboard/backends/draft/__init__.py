@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 from storyboard.backends import GeneratedImage, ImageRequest
@@ -50,13 +51,21 @@ class DraftPlugin(Plugin):
     )
     hints = Hints(fallback="drawing offline draft frames")
 
-    @staticmethod
-    def _owner(model: str) -> Plugin | None:
+    story_dir: Path | None = None
+
+    def for_story(self, folder: Path) -> DraftPlugin:
+        """Return the draft for a story in `folder`: the owners of its models see that folder too."""
+        draft = DraftPlugin()
+        draft.story_dir = folder
+        return draft
+
+    def _owner(self, model: str) -> Plugin | None:
         """Return the backend whose rules a draft of this model follows: its owner, else the
         default model's (the backend `auto` would send an unclaimed name to)."""
         from storyboard.backends import registry
 
-        return registry.owner(model) or registry.owner(DEFAULT_MODEL)
+        owner = registry.owner(model) or registry.owner(DEFAULT_MODEL)
+        return owner.for_story(self.story_dir) if owner is not None and self.story_dir is not None else owner
 
     def get_profile(self, model: str) -> ModelProfile:
         """Return the profile the model has on the backend that owns it."""

@@ -52,7 +52,8 @@ def request_settings(profile: LocalProfile, request: ImageRequest) -> Settings:
     """Return the effective settings (task, pipeline class, steps, ...) of one request."""
     chain = chain_of(request)
     refs = sum(1 for i in request.images if i.role == "reference")
-    task = profiles.task_of(profile, chain, masked=request.mask is not None, references=refs)
+    task = profiles.task_of(profile, chain, masked=request.mask is not None, references=refs,
+                            strength="strength" in request.options)
     return profiles.settings(profile, request.options, task, chain=chain)
 
 
@@ -98,22 +99,14 @@ class LocalBackend:
         hit = self._resolved.get(model)
         if hit is not None:
             return hit
-        ref = sources.parse(model, self.base)
-        if ref.kind == "folder":
-            profile = sources.folder_profile(model, ref.path)  # type: ignore[arg-type]
-            resolved = Resolved(ref, profile, "sha256:" + sources.fingerprint(ref, self._hashes), folder=ref.path)
-        elif ref.kind == "file":
-            profile = sources.file_profile(model, ref.path)  # type: ignore[arg-type]
-            resolved = Resolved(ref, profile, "sha256:" + sources.fingerprint(ref, self._hashes))
-        else:
+        ref, profile = sources.profile_of(model, self.base, self.cache)
+        resolved = Resolved(ref, profile, sources.identity(ref, self._hashes, self.cache), folder=ref.path)
+        if ref.kind == "repo":
             from storyboard.backends.local import hub
 
-            profile = profiles.PROFILES.get(ref.repo) or profiles.permissive(ref.repo, "sd", 512)  # type: ignore[arg-type]
             snap = hub.resolve(ref.repo, ref.revision, cache=self.cache,  # type: ignore[arg-type]
                                want_fp16=self.device_name() != "cpu", offline=self.offline)
-            resolved = Resolved(ref, profile, "rev:" + snap.revision, snapshot=snap, folder=snap.folder)
-            if snap.folder is not None and not profile.known:
-                resolved.profile = sources.folder_profile(model, snap.folder)
+            resolved.snapshot, resolved.folder, resolved.identity = snap, snap.folder, "rev:" + snap.revision
         self._hashes.save()
         self._resolved[model] = resolved
         return resolved
@@ -219,10 +212,13 @@ class LocalBackend:
         engine = self._load(request.model)
         seed = request.seed if request.seed is not None else 0
         label = request.label
-        frame = f"{label.number:02d}" if label and label.number else (label.id if label else None)
+        frame = None
+        if label is not None:
+            frame = "-".join(x for x in (f"{label.number:02d}" if label.number else "", label.id or "") if x)
 
         def on_step(done: int, total: int) -> None:
-            self._emit("step", frame=frame, take=label.take if label else 1, done=done, total=total)
+            self._emit("step", frame=frame, take=label.take if label else 1, takes=label.takes if label else 1,
+                       done=done, total=total)
 
         t0 = time.monotonic()
         try:
@@ -241,7 +237,7 @@ class LocalBackend:
                 "reword the prompt, or try another seed", type="moderation", code="nsfw_content_detected",
             )
         self._emit("made", frame=frame, steps=out.steps_run, seconds=round(time.monotonic() - t0, 3))
-        return GeneratedImage(images.png_bytes(out.image), "image/png")
+        return GeneratedImage(images.png_bytes(out.image), "image/png", meta=self.meta(request))
 
     def meta(self, request: ImageRequest) -> dict[str, Any]:
         """Return what the manifest records about a request beyond the shared keys."""
@@ -252,7 +248,7 @@ class LocalBackend:
         return {
             "steps": s.steps, "guidance": s.guidance, "strength": s.strength, "scheduler": scheduler,
             "pipeline": s.pipeline, "revision": r.snapshot.revision if r.snapshot else None,
-            "weights": r.identity, "licence": r.profile.licence, "seed": request.seed,
+            "weights": r.identity, "licence": r.profile.licence,
         }
 
     async def aclose(self) -> None:

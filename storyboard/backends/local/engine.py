@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import threading
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -84,7 +85,9 @@ class Engine:
 
         pipe = self._pipes.get(cls_name)
         if pipe is None:
-            pipe = getattr(diffusers, cls_name).from_pipe(self.base, torch_dtype=self.dtype)
+            with warnings.catch_warnings():  # `torch_dtype` (diffusers 0.42 prefers `dtype`; older ones know only it)
+                warnings.filterwarnings("ignore", message=".*torch_dtype.*", category=FutureWarning)
+                pipe = getattr(diffusers, cls_name).from_pipe(self.base, torch_dtype=self.dtype)
             pipe.set_progress_bar_config(disable=True)
             self._pipes[cls_name] = pipe
         if self.offload and self._hooked != cls_name:

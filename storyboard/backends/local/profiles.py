@@ -58,6 +58,8 @@ FAMILIES = {
     "sd": Family("sd", "StableDiffusionPipeline", 8, 1, True, SD_SCHEDULERS),
     "sdxl": Family("sdxl", "StableDiffusionXLPipeline", 8, 1, True, SD_SCHEDULERS),
     "flux2-klein": Family("flux2-klein", "Flux2KleinPipeline", 16, 5, False, FLOW_SCHEDULERS),
+    # a model that cannot be looked at (a folder not there yet): nothing refused, for drafts of it
+    "unknown": Family("unknown", "DiffusionPipeline", 8, 16, True, {**SD_SCHEDULERS, **FLOW_SCHEDULERS}),
 }
 
 
@@ -68,7 +70,7 @@ class LocalProfile:
     name: str  # Hugging Face repo id, or the folder / file as the story names it
     known: bool
     family: str  # a FAMILIES key
-    licence: str  # short name, e.g. "apache-2.0", "sai-nc-community (non-commercial)"
+    licence: str  # short name, e.g. "apache-2.0", "sai-nc-community"
     licence_url: str | None
     commercial: bool | None  # None: unknown (a folder)
     native: int  # the side the model was trained at (pixels)
@@ -110,13 +112,13 @@ PROFILES = {
     p.name: p
     for p in (
         LocalProfile(
-            "stabilityai/sd-turbo", True, "sd", "sai-nc-community (non-commercial)",
+            "stabilityai/sd-turbo", True, "sd", "sai-nc-community",
             "https://huggingface.co/stabilityai/sd-turbo/blob/main/LICENSE.md", False,
             native=512, max_side=1024, steps=1, guidance=0.0, strength=0.5, memory_gb=3.0,
             download_bytes=int(2.6 * GB), download_bytes_full=int(5.2 * GB), note=_TURBO_NOTE,
         ),
         LocalProfile(
-            "stabilityai/sdxl-turbo", True, "sdxl", "sai-nc-community (non-commercial)",
+            "stabilityai/sdxl-turbo", True, "sdxl", "sai-nc-community",
             "https://huggingface.co/stabilityai/sdxl-turbo/blob/main/LICENSE.md", False,
             native=512, max_side=1024, steps=1, guidance=0.0, strength=0.5, memory_gb=8.0,
             download_bytes=int(6.9 * GB), download_bytes_full=int(13.9 * GB), note=_TURBO_NOTE,
@@ -217,8 +219,8 @@ def check_options(profile: LocalProfile, options: dict, *, task: str) -> list[st
         elif name == "strength":
             problem = _number(name, value, 0.01, 1, whole=False)
             if not problem and task not in ("img2img", "inpaint"):
-                problem = ("strength is for frames drawn over an input image (an edit with a mask, an outpaint, a "
-                           f"variation{'' if profile.references else ', an edit'}); this frame has none.")
+                problem = ("strength is for frames drawn over an input image (an edit, an outpaint, a variation); "
+                           "this frame has none.")
         elif name == "negative_prompt":
             if not fam.negative_prompt:
                 problem = f"{profile.name} takes no negative_prompt; say what to avoid in the prompt."
@@ -259,14 +261,18 @@ PIPELINES = {
 }
 
 
-def task_of(profile: LocalProfile, chain: str, *, masked: bool, references: int) -> str:
-    """Return the task a chain kind is on this model: text2img, img2img, inpaint or references."""
+def task_of(profile: LocalProfile, chain: str, *, masked: bool, references: int, strength: bool = False) -> str:
+    """Return the task a chain kind is on this model: text2img, img2img, inpaint or references.
+
+    An edit without a mask is image-to-image; on a model that edits by reference (FLUX.2 klein) it
+    is a reference edit, the source first, unless a `strength` asks to start from its pixels.
+    """
     if chain == "outpaint" or (chain == "edit" and masked):
         return "inpaint"
     if chain == "variation":
         return "img2img"
     if chain == "edit":
-        return "references" if profile.references else "img2img"
+        return "references" if profile.references and not strength else "img2img"
     return "references" if references else "text2img"
 
 
@@ -303,7 +309,7 @@ def settings(profile: LocalProfile, options: dict, task: str, *, chain: str) -> 
         strength = float(options.get("strength", profile.strength if chain == "variation" else EDIT_STRENGTH))
     return Settings(
         task=task,
-        pipeline=PIPELINES[(profile.family, task)],
+        pipeline=PIPELINES.get((profile.family, task), "DiffusionPipeline"),
         steps=int(options.get("steps", profile.steps)),
         guidance=float(options.get("guidance", profile.guidance)),
         strength=strength,

@@ -212,3 +212,33 @@ def fingerprint(ref: ModelRef, cache: HashCache) -> str:
     for p in folder_files(ref.path):
         h.update(f"{p.relative_to(ref.path).as_posix()}\0{cache.sha256(p)}\n".encode())
     return h.hexdigest()
+
+
+def profile_of(model: str, base: Path, hf_cache: Path) -> tuple[ModelRef, LocalProfile]:
+    """Return a model's source and profile: a folder's or file's from its files, a repo's from storyboard's
+    profiles or its cached model_index.json; raise NotAModel when it names nothing loadable."""
+    ref = parse(model, base)
+    if ref.kind == "folder":
+        return ref, folder_profile(model, ref.path)  # type: ignore[arg-type]
+    if ref.kind == "file":
+        return ref, file_profile(model, ref.path)  # type: ignore[arg-type]
+    known = profiles.PROFILES.get(ref.repo)  # type: ignore[arg-type]
+    if known:
+        return ref, known
+    from storyboard.backends.local import hub
+
+    folder = hub.cached(ref.repo, ref.revision, hf_cache)  # type: ignore[arg-type]
+    return ref, folder_profile(model, folder) if folder else profiles.permissive(model, "sd", 512)
+
+
+def identity(ref: ModelRef, hashes: HashCache, hf_cache: Path) -> str:
+    """Return the weights' identity a request key hashes: a repo's revision (the cached one; "unresolved"
+    before its first download), or a folder's or file's content hash."""
+    if ref.kind != "repo":
+        return "sha256:" + fingerprint(ref, hashes)
+    if ref.revision and re.fullmatch(r"[0-9a-f]{40}", ref.revision):
+        return "rev:" + ref.revision
+    from storyboard.backends.local import hub
+
+    folder = hub.cached(ref.repo, ref.revision, hf_cache)  # type: ignore[arg-type]
+    return "rev:" + (folder.name if folder else "unresolved")
