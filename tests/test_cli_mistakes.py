@@ -55,7 +55,8 @@ def storyboard(*args: object, cwd: Path, **kw: object) -> subprocess.CompletedPr
     )
 
 
-def in_terminal(args: list[str], cwd: Path, answer: str | None, *, stderr_tty: bool = True) -> tuple[int, str]:
+def in_terminal(args: list[str], cwd: Path, answer: str | None, *, stderr_tty: bool = True,
+                question: bytes = b"Send them?") -> tuple[int, str]:
     """Run the CLI with stdin (and stderr) on a pseudo-terminal; answer the first question; return (exit, terminal text)."""
     master, slave = pty.openpty()
     proc = subprocess.Popen(
@@ -74,7 +75,7 @@ def in_terminal(args: list[str], cwd: Path, answer: str | None, *, stderr_tty: b
             if not chunk:
                 break
             seen += chunk
-        if not answered and b"Send them?" in seen:
+        if not answered and question in seen:
             os.write(master, answer.encode() + b"\n")  # type: ignore[union-attr]
             answered = True
         if proc.poll() is not None and not ready:
@@ -130,6 +131,57 @@ def test_in_a_terminal_the_plan_is_shown_and_asked(pricey: Path, fake_env: FakeI
     rc, screen = in_terminal(["run", pricey.name, "--backend", "openai"], pricey.parent, "y")
     assert rc == 0, screen
     assert len(fake_env.image_requests()) == 8
+
+
+# -- --force alone asks first (SPEC §4): refused without a terminal, like the spend guard -----------------
+
+CHEAP = "title: Cheap\nquality: low\nsize: 1024x1024\nframes:\n  - id: a\n    prompt: a lighthouse\n  - id: b\n    prompt: a boat\n"
+FORCE_REFUSED = (
+    "Error: --force without --only sends all 2 request(s) of this story again, each paid for again, and without a "
+    "terminal there is no one to ask. Nothing was sent. Add --yes to go ahead, or choose frames with --only ID,...\n"
+)
+
+
+@pytest.fixture
+def cheap(tmp_path: Path, fake_env: FakeImagesAPI, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    story = write_story(tmp_path, CHEAP)
+    assert sb("run", story, "--backend", "openai", "-q").exit_code == 0  # cents: nothing asked
+    assert len(fake_env.image_requests()) == 2
+    return story
+
+
+def test_force_alone_without_a_terminal_is_refused_and_nothing_is_sent(cheap: Path, fake_env: FakeImagesAPI) -> None:
+    result = sb("run", cheap, "--backend", "openai", "--force")
+    assert (result.exit_code, result.stdout, result.stderr) == (2, "", FORCE_REFUSED)
+    proc = storyboard("run", cheap.name, "--backend", "openai", "--force", cwd=cheap.parent, stdin=subprocess.DEVNULL)
+    assert (proc.returncode, proc.stderr) == (2, FORCE_REFUSED)
+    assert len(fake_env.image_requests()) == 2
+
+
+def test_force_alone_with_yes_or_only_sends_without_asking(cheap: Path, fake_env: FakeImagesAPI) -> None:
+    assert sb("run", cheap, "--backend", "openai", "--force", "--yes", "-q").exit_code == 0
+    assert len(fake_env.image_requests()) == 4
+    assert sb("run", cheap, "--backend", "openai", "--force", "--only", "b", "-q").exit_code == 0
+    assert len(fake_env.image_requests()) == 5
+
+
+def test_force_alone_on_the_free_draft_backend_asks_nothing(tmp_path: Path) -> None:
+    story = write_story(tmp_path, CHEAP)
+    result = sb("run", story, "-o", tmp_path / "out", "--backend", "draft", "--force", "-q")
+    assert (result.exit_code, result.output) == (0, "")
+
+
+def test_force_alone_in_a_terminal_asks_first(cheap: Path, fake_env: FakeImagesAPI) -> None:
+    args = ["run", cheap.name, "--backend", "openai", "--force"]
+    rc, screen = in_terminal(args, cheap.parent, "n", question=b"Continue?")
+    assert rc == 1, screen
+    assert ("--force without --only sends all 2 request(s) of this story again, each paid for again (edited and "
+            "locked frames are kept). Continue? [y/N]") in screen
+    assert len(fake_env.image_requests()) == 2
+    rc, screen = in_terminal(args, cheap.parent, "y", question=b"Continue?")
+    assert rc == 0, screen
+    assert len(fake_env.image_requests()) == 4
 
 
 # -- 6. a chain may name a later frame ------------------------------------------------------------------

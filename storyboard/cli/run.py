@@ -86,9 +86,8 @@ def run(
     terminal = sys.stdin.isatty() and sys.stderr.isatty()
     if only and forced:
         _confirm_replacing(plan, out_dir, forced, yes, terminal)
-    asks = force and only is None and not yes and terminal
-    if asks and not typer.confirm("--force without --only requests every frame again (edited and locked frames are kept). Continue?", err=True):
-        raise typer.Exit(1)
+    if force and only is None and not yes and plan.backend != "draft":  # drafts are free: nothing to ask
+        _confirm_force_all(plan, terminal)
     options = RunOptions(
         parallel=1 if sequential else (jobs or s.parallel),
         ipm=ipm or s.images_per_minute,
@@ -158,6 +157,17 @@ def _confirm_replacing(plan: Any, out_dir: Path, forced: set[int], yes: bool, te
     if not terminal:
         raise UsageError(f"{question} Add --yes to go ahead.")
     if not typer.confirm(f"{question} Continue?", err=True):
+        raise typer.Exit(1)
+
+
+def _confirm_force_all(plan: Any, terminal: bool) -> None:
+    """Ask before `--force` without `--only` buys every frame again; without a terminal, refuse (or --yes)."""
+    takes = sum(j.takes for j in plan.jobs)
+    what = f"--force without --only sends all {takes} request(s) of this story again, each paid for again"
+    if not terminal:
+        raise UsageError(f"{what}, and without a terminal there is no one to ask. Nothing was sent. Add --yes to go "
+                         "ahead, or choose frames with --only ID,...")
+    if not typer.confirm(f"{what} (edited and locked frames are kept). Continue?", err=True):
         raise typer.Exit(1)
 
 
