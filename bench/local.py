@@ -72,7 +72,9 @@ def main() -> None:
         model = args.model
         if model is None:
             from storyboard.backends.local import tiny
+            from storyboard.backends.local.loader import quiet
 
+            quiet()
             model = tiny.build_sd(tmp / "tiny-sd")
         w, h = (int(x) for x in args.size.split("x"))
 

@@ -213,3 +213,24 @@ def test_a_non_commercial_licence_is_a_warning_in_plan(tmp_path: Path) -> None:
 def test_device_flag_is_checked(tmp_path: Path, models: dict[str, Path]) -> None:
     result = sb("run", story(tmp_path, models), "--backend", "local", "--device", "gpu0")
     assert result.exit_code == 2 and "use cuda, cuda:N, mps or cpu" in result.output
+
+
+def test_requests_go_one_at_a_time_however_parallel_the_story(tmp_path: Path, models: dict[str, Path],
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    from storyboard.backends.local.backend import LocalBackend
+
+    real, now, most = LocalBackend.generate, [0], [0]
+
+    async def counted(self, request):  # type: ignore[no-untyped-def]
+        now[0] += 1
+        most[0] = max(most[0], now[0])
+        try:
+            return await real(self, request)
+        finally:
+            now[0] -= 1
+
+    monkeypatch.setattr(LocalBackend, "generate", counted)
+    result = sb("run", story(tmp_path, models), "--backend", "local", "-o", tmp_path / "out", "-q", "-j", "4",
+                "--only", "lab,night,sky")
+    assert result.exit_code == 0, result.output
+    assert most[0] == 1  # the runner sends no more than the backend makes at once: nothing queues unsent

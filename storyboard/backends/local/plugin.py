@@ -113,7 +113,12 @@ class LocalPlugin(Plugin):
         looked = self.look(profile.name)
         if looked.problem:
             return (looked.problem, None) if identity.name == NAME else (None, looked.problem)
-        return None, looked.profile.licence_warning()
+        notes = [looked.profile.licence_warning()]
+        if identity.name == NAME and self.identity_of(profile.name) == "rev:unresolved":
+            size = looked.profile.download_bytes_full  # the most it can be (a GPU fetches the fp16 files)
+            notes.append(f"{profile.name} is not downloaded yet: `run` asks before fetching it"
+                         + (f" (up to {profiles.size_text(size)})" if size else ""))
+        return None, "; ".join(n for n in notes if n) or None
 
     def check_options(self, profile: ModelProfile, options: dict[str, Any], *, kind: str) -> list[str]:
         """Check steps, guidance, strength, negative_prompt and scheduler against the model."""
