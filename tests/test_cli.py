@@ -549,6 +549,23 @@ def test_models_lists_profiles_with_their_shutdown_dates() -> None:
     assert rows["gpt-image-1.5"]["shutdown"].startswith("2026-12-01")
 
 
+@pytest.mark.parametrize("columns", ["80", "120", "149", "150", "200"])
+def test_models_never_cut_a_model_name(columns: str) -> None:
+    """The names are what a user types into `model:`: whole at any width (one block per model when narrow)."""
+    from storyboard.backends import registry
+
+    result = sb("models", env={"COLUMNS": columns})
+    assert result.exit_code == 0
+    lines = result.stdout.splitlines()
+    assert max(len(line.rstrip()) for line in lines) <= int(columns)
+    cells = {line.split("│")[1].strip() if "│" in line else line.split("  (")[0] for line in lines}
+    names = [p.name for b in registry.installed() for p in b.profiles()]
+    assert "gpt-image-2.5-sunburst-2026-09-08" in names
+    for name in names:
+        assert name in cells, name
+    assert "…" not in result.stdout
+
+
 def test_new_writes_a_story_that_validates_and_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     result = sb("new", "my-film")

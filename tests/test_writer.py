@@ -109,6 +109,14 @@ def invoke(*args: str) -> Any:
     return CliRunner().invoke(app, list(args))
 
 
+def test_write_quotes_a_path_with_spaces_in_its_hint(fake_env: FakeImagesAPI, tmp_path: Path) -> None:
+    reply_with(fake_env, ADVENTURE)
+    out = tmp_path / "My Story.yaml"
+    result = invoke("write", PREMISE, "--branches", "--frames", "4", "-o", str(out))
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == f"wrote {out}. Try: storyboard run '{out}' --backend draft\n"
+
+
 def test_write_sends_a_strict_schema_and_writes_a_valid_adventure(fake_env: FakeImagesAPI, tmp_path: Path) -> None:
     reply_with(fake_env, ADVENTURE)
     out = tmp_path / "blue.yaml"

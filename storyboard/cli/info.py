@@ -70,7 +70,7 @@ def models() -> None:
                          "edits": "yes" if p.edits else "no", "refs": str(p.max_inputs) if p.references else "no",
                          "variations": p.variations, "3:2 image": price, "shutdown": shut, "licence": p.licence or ""})
     console = Console()
-    if console.width >= 120 and rows:
+    if console.width >= 150 and rows:  # narrower, the table cuts its headers and wraps every cell
         table = Table(title="Image models (prices are estimates)", title_justify="left")
         for col in rows[0]:
             table.add_column(col, no_wrap=col == "model")  # the names people type are never cut
@@ -124,5 +124,7 @@ def write(
         raise UsageError("--frames takes 1 to 60.")
     path = write_story(premise, frames=frames, branches=branches, out=out, model=model,
                        api_key=key or None, base_url=base or None)
-    typer.echo(f"wrote {path}. Try: storyboard run {path} --backend draft")
+    import shlex
+
+    typer.echo(f"wrote {path}. Try: storyboard run {shlex.quote(str(path))} --backend draft")
 
