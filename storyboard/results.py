@@ -83,7 +83,7 @@ class TakeResult:
     possibly_billed_twice: int = 0
     seed: int | None = None  # set where the backend takes seeds
     lost: bool = False  # received (and paid for) but could not be saved: the disk was full
-    details: dict[str, Any] = field(default_factory=dict)  # the backend's facts (GeneratedImage.meta), for the manifest
+    details: dict[str, Any] = field(default_factory=dict)  # the backend's facts (GeneratedImage.details), for the manifest
 
     def reuse(self, image: Image, meta: dict[str, Any]) -> None:
         """Become a cached take: the stored image and what its store record says of it."""

@@ -26,7 +26,7 @@ def account(job: Job, r: TakeResult, image: GeneratedImage, seconds: float, free
         cost = job.estimate
     r.seconds, r.usage, r.cost_usd, r.cost_estimated = round(seconds, 3), image.usage, cost, estimated
     r.request_id, r.revised_prompt = image.request_id, image.revised_prompt
-    r.details = dict(image.meta or {})
+    r.details = dict(image.details or {})
     return {
         "attempts": r.attempts, "seconds": r.seconds, "usage": image.usage, "cost_usd": cost,
         "cost_estimated": estimated, "request_id": image.request_id, "revised_prompt": image.revised_prompt,

@@ -237,7 +237,7 @@ class LocalBackend:
                 "reword the prompt, or try another seed", type="moderation", code="nsfw_content_detected",
             )
         self._emit("made", frame=frame, steps=out.steps_run, seconds=round(time.monotonic() - t0, 3))
-        return GeneratedImage(images.png_bytes(out.image), "image/png", meta=self.meta(request))
+        return GeneratedImage(images.png_bytes(out.image), "image/png", details=self.meta(request))
 
     def meta(self, request: ImageRequest) -> dict[str, Any]:
         """Return what the manifest records about a request beyond the shared keys."""
