@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import time
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
@@ -27,7 +28,7 @@ from storyboard.run.budget import Budget
 from storyboard.run.cache import reusable, stored_image
 from storyboard.run.pacing import Pacer, Turn, Wait, WaitTooLong, say_seconds
 from storyboard.run.retry import Action, Reachability, RetryPolicy
-from storyboard.run.verify import Verified
+from storyboard.run.verify import Verified, verify
 
 
 @dataclass
@@ -92,9 +93,11 @@ class Runner:
         self._done: dict[int, asyncio.Future[Image | None]] = {}
         self._in_flight: set[asyncio.Task[Any]] = set()
         self._halt = asyncio.Event()  # set once nothing new may start: waits for slots end early
-        # Storing holds a request's slot (decode, write, fsync: mostly waiting on the disk), so it gets
-        # a thread per slot; thumbnails do not, and get one thread of their own, so they never queue
-        # ahead of a store.
+        # Thumbnails hold no slot: one thread of their own, so they never queue ahead of a store.
+        # Decoding is CPU work: as many threads as cores, so the first image of a round is stored (and
+        # its slot free) first, not all of them together at the end of the round. Storing is mostly
+        # waiting on the disk (fsync): a thread per slot, so those waits overlap.
+        self._decoding = ThreadPoolExecutor(max(1, min(_cores(), options.parallel)), thread_name_prefix="decode")
         self._storing = ThreadPoolExecutor(max(1, min(options.parallel, 32)), thread_name_prefix="store")
         self._after = ThreadPoolExecutor(1, thread_name_prefix="after")
         # Decoded images waiting for their thumbnail, at most this many: when thumbnails lag, requests
@@ -117,6 +120,7 @@ class Runner:
         finally:
             for t in tasks:
                 t.cancel()
+            self._decoding.shutdown(wait=True)
             self._storing.shutdown(wait=True)
             self._after.shutdown(wait=True)
             self.store.close()
@@ -389,12 +393,12 @@ class Runner:
 
     async def _save(self, job: Job, r: TakeResult, image: GeneratedImage, seconds: float) -> Verified | None:
         """Verify and store the image first, then account for it: nothing paid for is lost."""
+        # Decoding, hashing and fsync run in worker threads, overlapping other requests' waits.
+        loop = asyncio.get_running_loop()
+        received = await loop.run_in_executor(self._decoding, verify, image.data, image.media_type)  # or BadImage
         meta = saving.account(job, r, image, seconds, self.plan.free)
-        # Decoding, hashing and fsync run in a worker thread, overlapping other requests' waits.
         try:
-            r.image, received = await asyncio.get_running_loop().run_in_executor(
-                self._storing, saving.store_image, self.store, r.key, image, meta
-            )
+            r.image = await loop.run_in_executor(self._storing, saving.store, self.store, r.key, image.data, received, meta)
         except OSError as e:  # received and paid for, but not on disk: said now and by the next run
             saving.mark_lost(r, e)
             self._journal("lost", r.key)
@@ -448,3 +452,11 @@ def _tokens(usage: dict[str, Any] | None) -> float | None:
     """Return the tokens an answer's usage says the request used (what the -tokens limit counts)."""
     total = (usage or {}).get("total_tokens")
     return float(total) if isinstance(total, int | float) and not isinstance(total, bool) else None
+
+
+def _cores() -> int:
+    """Return how many cores this process may use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1

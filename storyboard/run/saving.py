@@ -1,4 +1,4 @@
-"""Saving what arrives: each image verified, then stored durably (bytes, then its key's record,
+"""Saving what arrives: each image (verified by run/verify.py) stored durably (bytes, then its key's record,
 then the journal's "done"), with what it cost; the input files copied into `DIR/inputs/`. What
 cannot be written (a full disk) is said in a few words, and a take received but not saved is
 marked lost: paid for, and requested again by the next run."""
@@ -15,7 +15,7 @@ from storyboard.output import fs
 from storyboard.output.store import Store
 from storyboard.plan import Job
 from storyboard.results import Image, Status, TakeResult
-from storyboard.run.verify import Verified, verify
+from storyboard.run.verify import Verified
 
 
 def account(job: Job, r: TakeResult, image: GeneratedImage, seconds: float, free: bool) -> dict[str, Any]:
@@ -34,14 +34,13 @@ def account(job: Job, r: TakeResult, image: GeneratedImage, seconds: float, free
     }
 
 
-def store_image(store: Store, key: str, image: GeneratedImage, meta: dict[str, Any]) -> tuple[Image, Verified]:
-    """Verify the image (raise BadImage), write it to the store durably and journal it done."""
-    received = verify(image.data, image.media_type)
-    meta = {**meta, "width": received.width, "height": received.height}
-    record = store.put(key, image.data, received.ext, received.media_type, meta)
+def store(store: Store, key: str, data: bytes, received: Verified, meta: dict[str, Any]) -> Image:
+    """Write a verified image to the store durably (bytes, then the key's record) and journal it done."""
+    record = store.put(key, data, received.ext, received.media_type,
+                       {**meta, "width": received.width, "height": received.height})
     store.journal("done", key)
     path = store.object_path(record.sha256, received.ext)
-    return Image(path, record.sha256, received.ext, received.media_type, received.width, received.height), received
+    return Image(path, record.sha256, received.ext, received.media_type, received.width, received.height)
 
 
 def mark_lost(r: TakeResult, e: OSError) -> None:
