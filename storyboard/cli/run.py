@@ -86,7 +86,7 @@ def run(
     terminal = sys.stdin.isatty() and sys.stderr.isatty()
     if only and forced:
         _confirm_replacing(plan, out_dir, forced, yes, terminal)
-    if force and only is None and not yes and plan.backend != "draft":  # drafts are free: nothing to ask
+    if force and only is None and not yes and not plan.free:  # a free backend (drafts) has nothing to ask about
         _confirm_force_all(plan, terminal)
     options = RunOptions(
         parallel=1 if sequential else (jobs or s.parallel),
