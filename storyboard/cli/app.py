@@ -130,7 +130,7 @@ def _device(value: str | None) -> str | None:
 
 
 # Machine settings, for backends that run models here (local): never story keys, never in request keys.
-DeviceOpt = Annotated[str | None, typer.Option("--device", callback=_device, help="Where local models run: cuda, cuda:N, mps or cpu [default: cuda, then mps, then cpu].")]
+DeviceOpt = Annotated[str | None, typer.Option("--device", metavar="DEVICE", callback=_device, help="Where local models run: cuda, cuda:N, mps or cpu [default: cuda, then mps, then cpu].")]
 
 
 OffloadOpt = Annotated[bool, typer.Option("--offload", help="Local models: keep only the working part on the GPU (small GPUs; slower).")]
