@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import threading
 import time
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
@@ -99,7 +100,7 @@ class Runner:
         # waiting on the disk (fsync): a thread per slot, so those waits overlap.
         self._decoding = ThreadPoolExecutor(max(1, min(_cores(), options.parallel)), thread_name_prefix="decode")
         self._storing = ThreadPoolExecutor(max(1, min(options.parallel, 32)), thread_name_prefix="store")
-        self._after = ThreadPoolExecutor(1, thread_name_prefix="after")
+        self._after = ThreadPoolExecutor(1, thread_name_prefix="after", initializer=_yield_cpu)
         # Decoded images waiting for their thumbnail, at most this many: when thumbnails lag, requests
         # wait for room (memory stays bounded: ~5 MB of pixels per 1536x1024 image).
         self._after_room = asyncio.Semaphore(max(2, options.parallel))
@@ -460,3 +461,10 @@ def _cores() -> int:
         return len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         return os.cpu_count() or 1
+
+
+def _yield_cpu() -> None:
+    """Lower this thread's CPU priority (Linux: a thread has its own nice value), so the work that holds
+    request slots wins the cores; thumbnails get what is left, and all of it at the end."""
+    with contextlib.suppress(AttributeError, OSError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
