@@ -557,7 +557,33 @@ def test_not_utf8(here: Path) -> None:
     (here / "story.yaml").write_bytes("title: caf\u00e9\nframes:\n  - prompt: x\n".encode("latin-1"))
     with pytest.raises(StoryError) as err:
         load_story("story.yaml")
-    assert err.value.message == "story.yaml: is not UTF-8 text (byte 10)."
+    assert err.value.message == (
+        "story.yaml:1:11: not UTF-8 text (a character saved in another encoding, e.g. Latin-1 or Windows-1252); "
+        "save the file as UTF-8."
+    )
+    (here / "story.yaml").write_bytes("title: T\nframes:\n  - prompt: ça \u00e9t\u00e9\n".encode("latin-1"))
+    with pytest.raises(StoryError) as err:
+        load_story("story.yaml")
+    assert err.value.message.startswith("story.yaml:3:13: not UTF-8 text")
+
+
+def test_utf16_says_to_save_as_utf8(here: Path) -> None:
+    """Windows Notepad's "Unicode" is UTF-16: say so, rather than "binary"."""
+    for encoding in ("utf-16", "utf-16-be"):
+        data = "title: T\nframes:\n  - prompt: x\n".encode(encoding)
+        (here / "story.yaml").write_bytes(data if data[:2] in (b"\xff\xfe", b"\xfe\xff") else b"\xfe\xff" + data)
+        with pytest.raises(StoryError) as err:
+            load_story("story.yaml")
+        assert err.value.message == (
+            "story.yaml: is UTF-16 text; save it as UTF-8 (in most editors: Save As, Encoding UTF-8)."
+        )
+
+
+@pytest.mark.skipif(not Path("/dev/zero").exists(), reason="no /dev/zero")
+def test_an_endless_file_is_refused_not_read_into_memory() -> None:
+    with pytest.raises(StoryError) as err:
+        load_story("/dev/zero")
+    assert err.value.message == "/dev/zero: holds more than 2,000,000 bytes; a story file is at most 2,000,000."
 
 
 def test_huge_file_is_refused_before_parsing(here: Path) -> None:

@@ -41,7 +41,8 @@ def load_story(path: str | Path, *, assets: tuple[Path, ...] = ()) -> LoadedStor
     p = Path(path)
     shown = str(path)
     try:
-        raw = p.read_bytes()
+        with p.open("rb") as f:  # bounded: /dev/zero or a huge file is refused, not read into memory
+            raw = f.read(MAX_STORY_BYTES + 1)
     except FileNotFoundError:
         raise StoryError([Problem(shown, None, None, "", "no such file. Check the path.")]) from None
     except IsADirectoryError:
@@ -49,15 +50,21 @@ def load_story(path: str | Path, *, assets: tuple[Path, ...] = ()) -> LoadedStor
     except OSError as e:
         raise StoryError([Problem(shown, None, None, "", f"cannot be read ({e.strerror}).")]) from None
     if len(raw) > MAX_STORY_BYTES:
-        raise StoryError(
-            [Problem(shown, None, None, "", f"is {len(raw):,} bytes; a story file is at most {MAX_STORY_BYTES:,}.")]
-        )
+        size = p.stat().st_size if p.is_file() else 0
+        what = f"is {size:,} bytes" if size > MAX_STORY_BYTES else f"holds more than {MAX_STORY_BYTES:,} bytes"
+        raise StoryError([Problem(shown, None, None, "", f"{what}; a story file is at most {MAX_STORY_BYTES:,}.")])
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise StoryError([Problem(shown, None, None, "", "is UTF-16 text; save it as UTF-8 (in most editors: Save As, "
+                                  "Encoding UTF-8).")])
     if b"\0" in raw[:8192]:
         raise StoryError([Problem(shown, None, None, "", "is a binary file, not a YAML story.")])
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:
-        raise StoryError([Problem(shown, None, None, "", f"is not UTF-8 text (byte {e.start}).")]) from None
+        line = raw.count(b"\n", 0, e.start) + 1
+        column = len(raw[raw.rfind(b"\n", 0, e.start) + 1 : e.start].decode("utf-8", "replace")) + 1
+        raise StoryError([Problem(shown, line, column, "", "not UTF-8 text (a character saved in another encoding, "
+                                  "e.g. Latin-1 or Windows-1252); save the file as UTF-8.")]) from None
 
     parser = loader()(text)
     positions: dict[tuple[Any, ...], tuple[int, int]] = {}
