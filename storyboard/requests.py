@@ -74,7 +74,7 @@ def assemble(plan: Plan, job: Job, sources: Mapping[int, Image]) -> Assembled:
             mask = InputImage(mask_png, _sha(mask_png), "image/png", "mask", "outpaint mask")
             inputs.append({"role": "mask", "frame": None, "file": copy(mask_png), "sha256": mask.sha256})
         elif job.kind == "variation" and job.request_kind == "variation":
-            data, media = imaging.square_png(data, int((size or "1024x1024").split("x")[0])), "image/png"
+            data, media = imaging.square_png(data, models.parse_size(size or "1024x1024")[0]), "image/png"
         if media not in SENDABLE:
             data, media = imaging.to_png(data), "image/png"
         images.append(InputImage(data, _sha(data), media, "source", _source_label(plan, job)))
@@ -106,7 +106,7 @@ def assemble(plan: Plan, job: Job, sources: Mapping[int, Image]) -> Assembled:
 
     if job.profile.square_inputs and job.request_kind == "edit" and images:
         # DALL·E 2 edits take one square PNG under 4 MB (and a mask of its size): normalised as variations are.
-        side = int((size or "1024x1024").split("x")[0])
+        side = models.parse_size(size or "1024x1024")[0]
         first = images[0]
         if first.media_type != "image/png" or imaging.dimensions(first.data) != (side, side) or len(first.data) >= imaging.MAX_MASK_BYTES:
             data = imaging.square_png(first.data, side)

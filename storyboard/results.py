@@ -13,9 +13,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from storyboard.plan import Job
 
-# Media type -> file extension of the image types storyboard keeps (bytes are never re-encoded).
-EXT = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp", "image/gif": "gif"}
-MEDIA = {ext: media for media, ext in EXT.items()}
+from storyboard.media import EXT, MEDIA  # noqa: F401  (re-exported: frames, kept and requests read them here)
 
 
 class Status(StrEnum):

@@ -30,7 +30,9 @@ class InputImage:
     @property
     def filename(self) -> str:
         """Return a file name with the extension of its type, as multipart uploads need."""
-        ext = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}.get(self.media_type, "png")
+        from storyboard.media import EXT
+
+        ext = EXT.get(self.media_type, "png")
         return f"{self.role}-{self.sha256[:12]}.{ext}"
 
 

@@ -8,7 +8,6 @@ duration that is not a finite positive number, or a file path outside DIR are re
 from __future__ import annotations
 
 import math
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any
@@ -203,11 +202,9 @@ class Board:
 
     def aspect(self) -> float:
         """Return the most common width/height of the frames with images (1.5 without any)."""
-        aspects: Counter[float] = Counter()
-        for f in self.frames:
-            if f.path is not None and f.size:
-                aspects[round(f.size[0] / f.size[1], 3)] += 1
-        return aspects.most_common(1)[0][0] if aspects else 1.5
+        from storyboard.models import dominant_aspect
+
+        return dominant_aspect(f.size for f in self.frames if f.path is not None and f.size)
 
 
 def uncovered_warnings(board: Board, missing: frozenset[str], what: str = "the PDF") -> list[str]:

@@ -21,11 +21,18 @@ from storyboard.models.profile import (
     unknown_profile,
     unknown_warning,
 )
-from storyboard.models.sizes import aspect_of, closest_presets, format_aspect, parse_size, resolve_size
+from storyboard.models.sizes import (
+    aspect_of,
+    closest_presets,
+    dominant_aspect,
+    format_aspect,
+    parse_size,
+    resolve_size,
+)
 
 __all__ = [
     "DEFAULT_MODEL", "EXTENDS", "FLEXIBLE_PRESETS", "KINDS", "PRESET_NAMES", "ModelProfile", "OptionValues",
     "Outpaint", "Price", "SizeRule", "aspect_of", "check_options", "check_quality", "check_value",
-    "closest_presets", "cost_from_usage", "estimate_cost", "format_aspect", "or_list", "outpaint_geometry",
+    "closest_presets", "cost_from_usage", "dominant_aspect", "estimate_cost", "format_aspect", "or_list", "outpaint_geometry",
     "output_tokens", "parse_size", "resolve_size", "shutdown_check", "unknown_profile", "unknown_warning",
 ]  # fmt: skip

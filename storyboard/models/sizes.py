@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import math
 import re
+from collections import Counter
+from collections.abc import Iterable
 
 from storyboard.models.profile import PRESET_NAMES, ModelProfile, SizeRule
 
@@ -23,6 +25,12 @@ def aspect_of(size: str) -> float:
     """Return width / height of a 'WxH' size."""
     w, h = parse_size(size)
     return w / h
+
+
+def dominant_aspect(sizes: Iterable[tuple[int, int]], default: float = 1.5) -> float:
+    """Return the most common width / height among sizes (each use clamps it as it needs)."""
+    ratios = Counter(round(w / h, 4) for w, h in sizes if w and h)
+    return ratios.most_common(1)[0][0] if ratios else default
 
 
 def _area(size: str) -> int:

@@ -121,8 +121,7 @@ def _source_size(job: Job, jobs: list[Job]) -> tuple[int, int] | None:
 
 
 def _wh(size: str) -> tuple[int, int]:
-    w, h = size.lower().split("x")
-    return int(w), int(h)
+    return models.parse_size(size)
 
 
 def estimate(job: Job) -> float | None:

@@ -335,16 +335,20 @@ def _files_by_sha(manifest: dict[str, Any]) -> dict[str, str]:
 
 def _dominant_aspect(entries: list[dict[str, Any]]) -> str:
     """Return the most common width/height of the frames, so every card's picture box matches it."""
-    ratios: Counter[tuple[int, int]] = Counter()
+    from storyboard.models import dominant_aspect, parse_size
+
+    sizes = []
     for e in entries:
         w, h = e.get("width"), e.get("height")
-        if not (w and h) and isinstance(e.get("size"), str) and "x" in e["size"]:
-            w, h = (int(p) if p.isdigit() else 0 for p in e["size"].split("x", 1))
-        if w and h:
-            ratios[(w, h)] += 1
-    if not ratios:
+        if not (w and h) and isinstance(e.get("size"), str):
+            try:
+                w, h = parse_size(e["size"])
+            except ValueError:
+                continue
+        if isinstance(w, int) and isinstance(h, int) and w > 0 and h > 0:
+            sizes.append((w, h))
+    if not sizes:
         return "3 / 2"
-    (w, h), _ = ratios.most_common(1)[0]
     # Keep the box between 2:1 and 1:1, so one odd frame cannot make every card tall or thin.
-    ratio = min(2.0, max(1.0, w / h))
+    ratio = min(2.0, max(1.0, dominant_aspect(sizes)))
     return f"{ratio:.4f}"

@@ -23,6 +23,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from storyboard.errors import Problem
+from storyboard.models import DEFAULT_MODEL  # the product's default, in one place
 from storyboard.story.yaml12 import as_text, plain
 
 RESERVED = frozenset({"frame", "frames", "previous", "characters", "vars"})
@@ -45,7 +46,6 @@ def _scalar(value: Any) -> Any:
 VarValue = Annotated[Any, AfterValidator(_scalar), WithJsonSchema({"type": ["string", "number", "boolean"]})]
 Options = Annotated[dict[str, Any], AfterValidator(plain)]  # sent to the API as plain numbers
 
-DEFAULT_MODEL = "gpt-image-2"
 _TAKE: TypeAdapter[int] = TypeAdapter(Annotated[int, Field(ge=1)])
 CAMERA_MOVES = ("static", "push-in", "pull-out", "pan-left", "pan-right", "tilt-up", "tilt-down")
 Camera = Literal["static", "push-in", "pull-out", "pan-left", "pan-right", "tilt-up", "tilt-down"]

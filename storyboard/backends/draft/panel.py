@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from storyboard.backends import GeneratedImage, ImageRequest, InputImage
 from storyboard.backends.draft.pictures import PAPER, fitted, shape
 from storyboard.errors import FrameFailure
+from storyboard.media import FORMATS, PIL_FORMATS
 from storyboard.models import parse_size as parse_wxh
 from storyboard.render.fonts import load_font
 from storyboard.render.text import draw_lines, draw_text, fit, line_height, measure, wrap
@@ -46,12 +47,6 @@ ACCENTS: tuple[Colour, ...] = (
     (146, 98, 62),  # umber
     (60, 136, 104),  # jade
 )
-_FORMATS = {
-    "png": ("PNG", "image/png"),
-    "jpeg": ("JPEG", "image/jpeg"),
-    "jpg": ("JPEG", "image/jpeg"),
-    "webp": ("WEBP", "image/webp"),
-}
 
 
 def parse_size(size: str | None) -> tuple[int, int]:
@@ -83,7 +78,10 @@ def render(request: ImageRequest) -> GeneratedImage:
     img = Image.new("RGB", (w, h), PAPER)
     _Panel(img, request).layout()
     fmt = str(request.options.get("output_format") or "png").lower()
-    pil_format, media_type = _FORMATS.get(fmt, _FORMATS["png"])
+    media_type = FORMATS.get(fmt, "image/png")
+    if media_type not in ("image/png", "image/jpeg", "image/webp"):
+        media_type = "image/png"  # what a draft cannot encode (gif, svg) is drawn as PNG
+    pil_format = PIL_FORMATS[media_type]
     out = io.BytesIO()
     # The fastest settings: a draft is mostly flat paper, and Pillow's defaults cost more than
     # the drawing (compress_level 1 for PNG; WebP method 0 is ~3x faster than its default).

@@ -19,6 +19,7 @@ from storyboard.backends import GeneratedImage, ImageRequest
 from storyboard.backends.local import profiles, sources
 from storyboard.backends.local.profiles import LocalProfile, Settings
 from storyboard.errors import FatalFailure, FrameFailure
+from storyboard.models import parse_size
 
 Progress = Callable[[str, dict[str, Any]], None]  # event name, details: "loading", "loaded", "step"
 
@@ -202,7 +203,7 @@ class LocalBackend:
         except (sources.NotAModel, ValueError) as e:
             raise FatalFailure(str(e), type="model") from None
         s = request_settings(r.profile, request)
-        w, h = (int(x) for x in (request.size or f"{r.profile.native}x{r.profile.native}").split("x"))
+        w, h = parse_size(request.size or f"{r.profile.native}x{r.profile.native}")
         src = next((i for i in request.images if i.role == "source"), None)
         inputs = Inputs(
             source=images.source_rgb(src.data, (w, h)) if src else None,

@@ -18,6 +18,7 @@ from storyboard.backends.openai import DEFAULT_BASE_URL, base_url_problem, host_
 from storyboard.backends.openai.errors import clean, map_error
 from storyboard.backends.openai.profiles import OpenAIProfile, get_profile
 from storyboard.errors import FatalFailure, FrameFailure, TransientFailure, UsageError
+from storyboard.media import FORMATS
 
 if TYPE_CHECKING:  # openai is imported lazily: `storyboard --help` must not pay for it
     from openai import AsyncOpenAI
@@ -33,14 +34,6 @@ MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 
 # Local OpenAI-compatible servers want some bearer token; the SDK refuses to start without one.
 PLACEHOLDER_KEY = "sk-no-key-required"
-_FORMATS = {
-    "png": "image/png",
-    "jpeg": "image/jpeg",
-    "jpg": "image/jpeg",
-    "webp": "image/webp",
-    "gif": "image/gif",
-    "svg": "image/svg+xml",
-}
 _FileTuple = tuple[str, bytes, str]
 
 
@@ -233,7 +226,7 @@ class OpenAIBackend:
             assert answer.url is not None
             # Legacy URLs expire (an hour on OpenAI): fetch now or lose a paid image.
             data = await download(answer.url, request_id, deadline=self.timeout, max_bytes=self.max_bytes)
-        media_type = _FORMATS.get(answer.output_format or "") or sniff_media_type(data)
+        media_type = FORMATS.get(answer.output_format or "") or sniff_media_type(data)
         return GeneratedImage(
             data=data,
             media_type=media_type,
