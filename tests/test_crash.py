@@ -15,9 +15,10 @@ import random
 import shutil
 import signal
 import sys
+import tempfile
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,21 @@ from storyboard.cli import app
 from storyboard.output import fs
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="forks the run")
+
+
+@pytest.fixture
+def tmp_path(tmp_path: Path) -> Iterator[Path]:
+    """A folder in memory where there is one (/dev/shm): a process crash is the same there, and the
+    hundreds of runs here do not wait for a disk's fsyncs."""
+    shm = Path("/dev/shm")
+    if not (shm.is_dir() and os.access(shm, os.W_OK)):
+        yield tmp_path
+        return
+    folder = Path(tempfile.mkdtemp(prefix="storyboard-crash-", dir=shm))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 PARALLEL = 2
 
