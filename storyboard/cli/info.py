@@ -70,12 +70,16 @@ def models() -> None:
                          "edits": "yes" if p.edits else "no", "refs": str(p.max_inputs) if p.references else "no",
                          "variations": p.variations, "3:2 image": price, "shutdown": shut, "licence": p.licence or ""})
     console = Console()
-    if console.width >= 150 and rows:  # narrower, the table cuts its headers and wraps every cell
-        table = Table(title="Image models (prices are estimates)", title_justify="left")
-        for col in rows[0]:
-            table.add_column(col, no_wrap=col == "model")  # the names people type are never cut
-        for row in rows:
-            table.add_row(*row.values())
+    table = Table(title="Image models (prices are estimates)", title_justify="left")
+    for col in rows[0] if rows else ():
+        table.add_column(col, no_wrap=True)  # the names people type are never cut, nor any other cell
+    for row in rows:
+        table.add_row(*row.values())
+    from rich.cells import cell_len
+
+    # The table's natural width: each column's widest cell, a space either side and a rule between.
+    widths = [max(cell_len(str(v)) for v in (col, *(r[col] for r in rows))) for col in (rows[0] if rows else ())]
+    if rows and sum(widths) + 3 * len(widths) + 1 <= console.width:  # the table only where it fits whole
         console.print(table)
     else:
         # A narrow terminal: one block per model, so no name is ever cut.
