@@ -329,6 +329,24 @@ def test_a_typo_in_a_story_names_the_frame_and_the_fix(tmp_path: Path, monkeypat
     )
 
 
+def test_a_typo_is_an_error_on_the_draft_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A first hour without a key drafts: the typo fails now, not on the first paid run."""
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.chdir(tmp_path)
+    story = write_story(Path("."), "title: T\nmodel: gpt-imgae-2\nframes:\n  - prompt: a cat\n")
+    for flags in ((), ("--backend", "draft")):
+        result = sb("validate", story, *flags)
+        assert (result.exit_code, result.stderr) == (  # type: ignore[attr-defined]
+            2, "Error: story.yaml:2:8: model: unknown model gpt-imgae-2 (did you mean gpt-image-2?)\n"
+        )
+    # Drafting for another server (its settings say which): that server may serve any name.
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
+    result = sb("validate", story, "--backend", "draft")
+    assert result.exit_code == 0  # type: ignore[attr-defined]
+    assert "unknown model gpt-imgae-2: sizes and options are not checked" in result.stderr  # type: ignore[attr-defined]
+
+
 # -- nothing outside backends/ names a backend ---------------------------------------------
 
 

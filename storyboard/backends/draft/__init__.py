@@ -15,6 +15,7 @@ from typing import Any
 
 from storyboard.backends import GeneratedImage, ImageRequest
 from storyboard.backends.plugin import Hints, Identity, Notice, Plugin
+from storyboard.errors import UsageError
 from storyboard.models import DEFAULT_MODEL, ModelProfile
 
 NAME = "draft"
@@ -75,9 +76,22 @@ class DraftPlugin(Plugin):
     def check_model(self, profile: ModelProfile, *, identity: Identity, today: date) -> tuple[str | None, str | None]:
         """Check the model as its owner does for a server of its own (retired models may be drafted)."""
         owner = self._owner(profile.name)
-        return owner.check_model(profile, identity=identity, today=today) if owner else super().check_model(
-            profile, identity=identity, today=today
-        )
+        if owner is None:
+            return super().check_model(profile, identity=identity, today=today)
+        error, warning = owner.check_model(profile, identity=identity, today=today)
+        if error is None and not profile.known:
+            # A typo is one wherever it is drafted: ask the owner about the server its settings name
+            # (without settings, its own), so `gpt-imgae-2` fails now, not on the first paid run.
+            import os
+
+            try:
+                real = owner.identity(os.environ)
+            except UsageError:
+                return error, warning
+            typo, _ = owner.check_model(profile, identity=real, today=today)
+            if typo is not None:
+                return typo, None
+        return error, warning
 
     def check_options(self, profile: ModelProfile, options: dict[str, Any], *, kind: str) -> list[str]:
         """Check the options as the model's owner does."""
