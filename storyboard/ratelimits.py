@@ -1,6 +1,7 @@
 """What a server says about its rate limits with an answer: the `x-ratelimit-*` headers (a limit,
-what remains of it, and how long until it is whole again, for requests and for tokens) and the
-wait hints of a 429 or 503 (`retry-after-ms`, `retry-after` in seconds or as an HTTP date).
+what remains of it, and how long until it is whole again, for requests and for tokens), the
+wait hints of a 429 or 503 (`retry-after-ms`, `retry-after` in seconds or as an HTTP date), and
+the tokens an answer's usage says it used (what the `-tokens` limit counts).
 
 Parsed here once for every HTTP backend; the run's pacer (run/pacing.py) acts on them."""
 
@@ -12,6 +13,7 @@ import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(h|ms|m|s|us|µs|ns)")
 _UNIT = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
@@ -104,3 +106,9 @@ def parse_retry_after(headers: Mapping[str, str] | None, now: float | None = Non
         except (TypeError, ValueError, OverflowError):
             pass
     return None
+
+
+def tokens_used(usage: Mapping[str, Any] | None) -> float | None:
+    """Return the tokens an answer's usage says the request used (what the -tokens limit counts)."""
+    total = (usage or {}).get("total_tokens")
+    return float(total) if isinstance(total, int | float) and not isinstance(total, bool) else None

@@ -11,7 +11,8 @@ such as images per minute) teaches a rate of its own: halved at each new such 42
 step with each success (AIMD), so the run speeds up again. `--ipm` (images_per_minute)
 spaces starts evenly on top, for keys whose limit no header reports.
 
-Waits longer than a minute are announced (`on_wait`); one beyond `max_wait` raises `WaitTooLong`.
+Waits longer than a minute are announced (`on_wait`); one beyond `max_wait` raises `WaitTooLong`,
+which says what to do.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from storyboard.errors import RequestFailed, TransientFailure, Unreachable
 from storyboard.ratelimits import Limit, Limits
 
 ANNOUNCE_AFTER = 60.0  # seconds: a wait this long is announced with its length
@@ -56,6 +58,15 @@ class WaitTooLong(Exception):
         self.wait = wait
         self.max_wait = max_wait
         self.failure: Exception | None = None  # the 429 that asked for it, if one did
+
+    def sentence(self) -> str:
+        """Return what stops the run, said for people: who asks to wait how long, until when, and
+        what to do. Nothing is lost."""
+        wait = self.wait
+        until = time.strftime("%H:%M" if wait.seconds < 20 * 3600 else "%Y-%m-%d %H:%M", time.localtime(wait.until))
+        return (f"{wait.why} asks to wait {say_seconds(wait.seconds)} (until {until}), longer than "
+                f"--max-wait {say_seconds(self.max_wait)}. Nothing is lost: run the same command again after "
+                f"{until}, or raise --max-wait.")
 
 
 def say_seconds(seconds: float) -> str:
@@ -239,6 +250,25 @@ class Pacer:
             if learned.rate > 1000:
                 learned.rate = None  # as good as unlimited
         self._changed.set()
+
+    def heard(self, failure: RequestFailed, turn: Turn) -> bool:
+        """Take a failed attempt: what it says of the server's limits. A 429's `retry_after` becomes
+        the wait the whole run shares (WaitTooLong past `max_wait`, carrying the 429). Return whether
+        the server answered (False: the connection was refused, dropped or timed out)."""
+        if isinstance(failure, Unreachable):
+            self.refused(turn)
+            return False
+        if failure.status is None and isinstance(failure, TransientFailure):
+            return False  # a dropped connection or a timeout: no answer, nothing learned
+        if failure.status == 429 and isinstance(failure, TransientFailure):
+            try:
+                failure.retry_after = self.limited(turn, failure.retry_after, failure.limits)
+            except WaitTooLong as w:
+                w.failure = failure
+                raise
+        else:
+            self.answered(turn, failure.limits)
+        return True
 
     def unsent(self, turn: Turn) -> None:
         """Forget a request that was never sent: it took no token."""

@@ -2,17 +2,15 @@
 its sources exist), at most `parallel` requests in flight, every image verified and stored the
 moment it arrives. The decisions live in their own modules: requests.py (what is sent),
 run/cache.py (what is reused), run/retry.py (what follows a failure), run/pacing.py (when a
-request may start), run/budget.py (whether it may). Never prints: progress goes to `on_event`."""
+request may start), run/budget.py (whether it may); run/workers.py holds the threads that decode
+and store. Never prints: progress goes to `on_event`."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import threading
 import time
 from collections.abc import Callable, Coroutine
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -20,16 +18,18 @@ from typing import Any
 
 from storyboard import requests
 from storyboard.backends import Backend, GeneratedImage, ImageRequest
-from storyboard.errors import FatalFailure, FrameFailure, RequestFailed, TransientFailure, Unreachable
+from storyboard.errors import FatalFailure, FrameFailure, RequestFailed, Unreachable
 from storyboard.output.store import Store
 from storyboard.plan import Job, Plan
+from storyboard.ratelimits import tokens_used
 from storyboard.results import Image, Kept, RunStats, Status, TakeResult
 from storyboard.run import saving
 from storyboard.run.budget import Budget
 from storyboard.run.cache import reusable, stored_image
-from storyboard.run.pacing import Pacer, Turn, Wait, WaitTooLong, say_seconds
+from storyboard.run.pacing import Pacer, Wait, WaitTooLong
 from storyboard.run.retry import Action, Reachability, RetryPolicy
 from storyboard.run.verify import Verified, verify
+from storyboard.run.workers import Workers
 
 
 @dataclass
@@ -94,17 +94,7 @@ class Runner:
         self._done: dict[int, asyncio.Future[Image | None]] = {}
         self._in_flight: set[asyncio.Task[Any]] = set()
         self._halt = asyncio.Event()  # set once nothing new may start: waits for slots end early
-        # Thumbnails hold no slot: one thread of their own, so they never queue ahead of a store.
-        # Decoding is CPU work: as many threads as cores, so the first image of a round is stored (and
-        # its slot free) first, not all of them together at the end of the round. Storing is mostly
-        # waiting on the disk (fsync): a thread per slot, so those waits overlap.
-        self._decoding = ThreadPoolExecutor(max(1, min(_cores(), options.parallel)), thread_name_prefix="decode")
-        self._storing = ThreadPoolExecutor(max(1, min(options.parallel, 32)), thread_name_prefix="store")
-        self._after = ThreadPoolExecutor(1, thread_name_prefix="after", initializer=_yield_cpu)
-        # Decoded images waiting for their thumbnail, at most this many: when thumbnails lag, requests
-        # wait for room (memory stays bounded: ~5 MB of pixels per 1536x1024 image).
-        self._after_room = asyncio.Semaphore(max(2, options.parallel))
-        self._after_jobs: list[asyncio.Future[None]] = []
+        self._workers = Workers(options.parallel)  # decoding, storing, thumbnails: off the event loop
 
     # -- the graph --------------------------------------------------------------------------
 
@@ -117,13 +107,11 @@ class Runner:
         tasks = [asyncio.create_task(self._job(j), name=j.name) for j in jobs]
         try:
             await asyncio.gather(*tasks)
-            await asyncio.gather(*self._after_jobs)
+            await self._workers.drain()
         finally:
             for t in tasks:
                 t.cancel()
-            self._decoding.shutdown(wait=True)
-            self._storing.shutdown(wait=True)
-            self._after.shutdown(wait=True)
+            self._workers.shutdown()
             self.store.close()
             self.stats.seconds = time.monotonic() - t0
         return self.results
@@ -238,11 +226,7 @@ class Runner:
             try:
                 await self._attempt(job, r, request, task, ambiguous_before)
             except WaitTooLong as w:
-                if w.failure is not None:  # a 429 asked for it: answered, nothing made
-                    self.stats.rate_limited += 1
-                    self._journal("failed", r.key)
-                self._wait_too_long(w)
-                self._skip(r, self._halt_reason())
+                self._wait_too_long(w, r)
                 return
             except RequestFailed as e:
                 if e.status == 429:
@@ -273,8 +257,7 @@ class Runner:
                     try:
                         self._pacer.expect(verdict.delay, "the server")  # a 429's wait was judged by the pacer
                     except WaitTooLong as w:
-                        self._wait_too_long(w)  # nothing lost: this take is as unmade as the others
-                        self._skip(r, self._halt_reason())
+                        self._wait_too_long(w, r)
                         return
                 self.stats.retries += 1
                 self.on_event("retry", r)
@@ -306,9 +289,7 @@ class Runner:
                 try:
                     # Durable before the request goes; synced off the event loop, which meanwhile
                     # reads other responses.
-                    await asyncio.get_running_loop().run_in_executor(
-                        self._storing, partial(self.store.journal, "sent", r.key, frame=job.name, take=r.take)
-                    )
+                    await self._workers.store(self.store.journal, "sent", r.key, frame=job.name, take=r.take)
                 except OSError as e:  # nothing sent yet: nothing lost
                     self._journal("failed", r.key)  # the line may be on disk though its sync failed
                     self._pacer.unsent(turn)
@@ -330,10 +311,11 @@ class Runner:
                     try:
                         image = await self.backend.generate(request)
                     except RequestFailed as e:
-                        self._heard(e, turn)
+                        if self._pacer.heard(e, turn):  # or WaitTooLong: a 429 asked for too long
+                            self._reach.answered()
                         raise
                     self._reach.answered()
-                    self._pacer.answered(turn, image.limits, tokens=_tokens(image.usage))
+                    self._pacer.answered(turn, image.limits, tokens=tokens_used(image.usage))
                     # Verified, on disk and its cost counted before this slot lets the next request
                     # go: a kill at any later moment loses nothing paid for, and the budget sees no gap.
                     received = await self._save(job, r, image, time.monotonic() - t0)
@@ -343,63 +325,32 @@ class Runner:
                 settled = True
                 self.budget.settle(estimate, r.cost_usd if r.status is Status.OK or r.lost else None)
                 if received is not None and self.on_image is not None:
-                    await self._after_received(r, received)
+                    # the thumbnail, on a thread of its own: the slot frees without waiting for it
+                    await self._workers.after(partial(self.on_image, r, received))
             finally:
                 if not settled:
                     self.budget.settle(estimate, None)
 
-    async def _after_received(self, r: TakeResult, received: Verified) -> None:
-        """Hand the decoded image to `on_image` (the thumbnail) on its own thread; the slot frees
-        without waiting for it, unless too many are waiting already."""
-        await self._after_room.acquire()
-        loop = asyncio.get_running_loop()
-
-        def work() -> None:
-            try:
-                self.on_image(r, received)  # type: ignore[misc]
-            finally:
-                loop.call_soon_threadsafe(self._after_room.release)
-
-        self._after_jobs.append(loop.run_in_executor(self._after, work))
-
-    def _heard(self, e: RequestFailed, turn: Turn) -> None:
-        """Tell the pacer what a failed attempt says of the server's limits. A 429's `retry_after`
-        becomes the wait the whole run shares (WaitTooLong past --max-wait)."""
-        if isinstance(e, Unreachable):
-            self._pacer.refused(turn)
-            return
-        if e.status is None and isinstance(e, TransientFailure):
-            return  # a dropped connection or a timeout: no answer, nothing learned
-        self._reach.answered()
-        if e.status == 429 and isinstance(e, TransientFailure):
-            try:
-                e.retry_after = self._pacer.limited(turn, e.retry_after, e.limits)
-            except WaitTooLong as w:
-                w.failure = e
-                raise
-        else:
-            self._pacer.answered(turn, e.limits)
-
     def _announce(self, wait: Wait) -> None:
         self.on_event("wait", wait)
 
-    def _wait_too_long(self, w: WaitTooLong) -> None:
-        """Stop the run: the server asks for a wait beyond --max-wait. Nothing is lost."""
-        until = time.strftime("%H:%M" if w.wait.seconds < 20 * 3600 else "%Y-%m-%d %H:%M", time.localtime(w.wait.until))
-        message = (f"{w.wait.why} asks to wait {say_seconds(w.wait.seconds)} (until {until}), longer than "
-                   f"--max-wait {say_seconds(w.max_wait)}. Nothing is lost: run the same command again after "
-                   f"{until}, or raise --max-wait.")
-        self.fatal = self.fatal or FatalFailure(message, type="rate_limit", code="wait_too_long")
+    def _wait_too_long(self, w: WaitTooLong, r: TakeResult) -> None:
+        """Stop the run: the server asks for a wait beyond --max-wait. Nothing is lost: the take is
+        skipped, as unmade as the others."""
+        if w.failure is not None:  # a 429 asked for it: answered, nothing made
+            self.stats.rate_limited += 1
+            self._journal("failed", r.key)
+        self.fatal = self.fatal or FatalFailure(w.sentence(), type="rate_limit", code="wait_too_long")
         self._halt.set()
+        self._skip(r, self._halt_reason())
 
     async def _save(self, job: Job, r: TakeResult, image: GeneratedImage, seconds: float) -> Verified | None:
         """Verify and store the image first, then account for it: nothing paid for is lost."""
         # Decoding, hashing and fsync run in worker threads, overlapping other requests' waits.
-        loop = asyncio.get_running_loop()
-        received = await loop.run_in_executor(self._decoding, verify, image.data, image.media_type)  # or BadImage
+        received = await self._workers.decode(verify, image.data, image.media_type)  # or BadImage
         meta = saving.account(job, r, image, seconds, self.plan.free)
         try:
-            r.image = await loop.run_in_executor(self._storing, saving.store, self.store, r.key, image.data, received, meta)
+            r.image = await self._workers.store(saving.store, self.store, r.key, image.data, received, meta)
         except OSError as e:  # received and paid for, but not on disk: said now and by the next run
             saving.mark_lost(r, e)
             self._journal("lost", r.key)
@@ -448,23 +399,3 @@ class Runner:
         self.storage_error = self.storage_error or e
         self._halt.set()
 
-
-def _tokens(usage: dict[str, Any] | None) -> float | None:
-    """Return the tokens an answer's usage says the request used (what the -tokens limit counts)."""
-    total = (usage or {}).get("total_tokens")
-    return float(total) if isinstance(total, int | float) and not isinstance(total, bool) else None
-
-
-def _cores() -> int:
-    """Return how many cores this process may use."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
-
-
-def _yield_cpu() -> None:
-    """Lower this thread's CPU priority (Linux: a thread has its own nice value), so the work that holds
-    request slots wins the cores; thumbnails get what is left, and all of it at the end."""
-    with contextlib.suppress(AttributeError, OSError):
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
