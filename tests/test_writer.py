@@ -263,6 +263,11 @@ INVALID = [
         "  the reply of gpt-5.1: extra: unexpected key\n",
         id="off-schema",
     ),
+    pytest.param(
+        {**ADVENTURE, "characters": ADVENTURE["characters"] * 2},
+        "Error: the reply of gpt-5.1: characters: `wren` appears twice\n",
+        id="named-twice",
+    ),
 ]
 
 
