@@ -2,19 +2,20 @@
 prompt, size, model, chain and seed), and nothing that can change without the request changing:
 a frame's number and caption come from the sheet and the exports, never from a cached draft.
 
-The same request always gives the same bytes, so drafts cache like real images.
+The same request always gives the same bytes, so drafts cache like real images. The colours are
+palette.py's; the pictures a panel shows (a source, references) are prepared by pictures.py.
 """
 
 from __future__ import annotations
 
 import io
 import unicodedata
-import zlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from storyboard.backends import GeneratedImage, ImageRequest, InputImage
-from storyboard.backends.draft.pictures import PAPER, fitted, shape
+from storyboard.backends.draft.palette import INK, MUTED, PAPER, RULE, Colour, accent, mix
+from storyboard.backends.draft.pictures import fitted, shape
 from storyboard.errors import FrameFailure
 from storyboard.media import FORMATS, PIL_FORMATS
 from storyboard.models import parse_size as parse_wxh
@@ -30,24 +31,6 @@ DEFAULT_SIZE = (1024, 1024)
 MAX_SIDE = 8192  # beyond any model's sizes; keeps a typo from drawing a gigapixel panel
 PROMPT_CHARS = 4000  # more than any panel can show; wrapping the rest would be wasted work
 
-Colour = tuple[int, int, int]
-INK: Colour = (40, 38, 35)
-MUTED: Colour = (120, 113, 102)
-RULE: Colour = (206, 198, 184)
-# Muted, distinct accents; consecutive frames differ, so a sheet of drafts has a rhythm.
-ACCENTS: tuple[Colour, ...] = (
-    (190, 92, 62),  # terracotta
-    (44, 122, 126),  # teal
-    (86, 96, 164),  # indigo
-    (170, 128, 40),  # ochre
-    (128, 82, 140),  # plum
-    (88, 128, 70),  # moss
-    (176, 78, 108),  # rose
-    (58, 108, 160),  # slate blue
-    (146, 98, 62),  # umber
-    (60, 136, 104),  # jade
-)
-
 
 def parse_size(size: str | None) -> tuple[int, int]:
     """Return (width, height) of a request size; None and 'auto' mean 1024x1024."""
@@ -60,14 +43,6 @@ def parse_size(size: str | None) -> tuple[int, int]:
     if not (1 <= w <= MAX_SIDE and 1 <= h <= MAX_SIDE):
         raise FrameFailure(f"size {size} is outside 1..{MAX_SIDE} px a side", type="draft")
     return w, h
-
-
-def accent(request: ImageRequest) -> Colour:
-    """Return the frame's accent colour: by its id (in the request key), else by its prompt; never by
-    its number, which a reorder changes without changing the request."""
-    label = request.label
-    who = label.id if label is not None and label.id else request.prompt
-    return ACCENTS[zlib.crc32(who.encode("utf-8", "surrogatepass")) % len(ACCENTS)]
 
 
 def render(request: ImageRequest) -> GeneratedImage:
@@ -110,11 +85,6 @@ class _Box:
         return self.y1 - self.y0
 
 
-def _mix(a: Colour, b: Colour, t: float) -> Colour:
-    """Blend colour a toward b by t (0 = a, 1 = b)."""
-    return (round(a[0] + (b[0] - a[0]) * t), round(a[1] + (b[1] - a[1]) * t), round(a[2] + (b[2] - a[2]) * t))
-
-
 class _Panel:
     """One draft panel: header (id, kind, take), body (picture, prompt), inputs, footer (model, size, seed)."""
 
@@ -127,7 +97,7 @@ class _Panel:
         self.w, self.h = img.size
         self.u = min(self.w, self.h) / 1000  # one unit: every size scales with the shorter side
         self.accent = accent(request)
-        self.tint = _mix(self.accent, PAPER, 0.88)
+        self.tint = mix(self.accent, PAPER, 0.88)
         self.source = next((i for i in request.images if i.role == "source"), None)
         self.refs = [i for i in request.images if i.role == "reference"]
 
@@ -247,7 +217,7 @@ class _Panel:
         base = box.y1 - (len(lines) - 1) * lh
         for i, line in enumerate(lines):
             self.text((box.x0, base + i * lh), line, font, MUTED, "ls")
-        self.text((box.x1, box.y1), mark, mark_font, _mix(MUTED, PAPER, 0.35), "rs")
+        self.text((box.x1, box.y1), mark, mark_font, mix(MUTED, PAPER, 0.35), "rs")
         top = base - lh - self.px(12)
         self.draw.line((box.x0, top, box.x1, top), fill=RULE, width=self.px(2))
         return top - self.px(24)
@@ -365,7 +335,7 @@ class _Panel:
         x0, y0, x1, y1 = rect
         self.draw.rectangle((x0, y0, x1 - 1, y1 - 1), fill=self.tint)
         step = self.px(18, 4)
-        colour = _mix(self.accent, self.tint, 0.5)
+        colour = mix(self.accent, self.tint, 0.5)
         width = self.px(2.5)
         h = y1 - 1 - y0
         for k in range(x0 - h, x1, step):

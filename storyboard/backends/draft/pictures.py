@@ -9,11 +9,10 @@ from collections import OrderedDict
 from typing import TYPE_CHECKING
 
 from storyboard.backends import InputImage
+from storyboard.backends.draft.palette import PAPER
 
 if TYPE_CHECKING:
     from PIL import Image
-
-PAPER = (246, 242, 233)
 
 
 def shape(image: InputImage) -> float | None:
