@@ -11,8 +11,7 @@ import signal
 import subprocess
 import sys
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -28,6 +27,7 @@ from test_runner import (
     requested,
     run_story,
     stderr_lines,
+    wait_until,
     write_story,
 )
 
@@ -80,15 +80,6 @@ def lock_is_free(out: Path) -> bool:
             return True
     except OutputDirError:
         return False
-
-
-def wait_until(condition: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
-    """Poll until the condition holds (a generous deadline: this is not a timing assertion)."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.005)
 
 
 class Gate:

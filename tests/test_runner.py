@@ -12,6 +12,7 @@ import os
 import threading
 import time
 import types
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -125,6 +126,24 @@ def picked(out: Path) -> dict[str | None, dict[str, Any]]:
 def stderr_lines(result: Any) -> list[str]:
     """Return what the command printed on stderr, line by line."""
     return result.stderr.splitlines()
+
+
+def wait_until(condition: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
+    """Poll until the condition holds (a generous deadline: this is not a timing assertion)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.005)
+
+
+def journalled(out: Path, event: str) -> int:
+    """Return how many `event` lines the run's journal holds so far (0 before it exists)."""
+    try:
+        lines = (out / ".cache" / "journal.jsonl").read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        return 0
+    return sum(f'"{event}":' in line for line in lines)
 
 
 class VirtualClock:
@@ -392,15 +411,28 @@ STOPPERS = {
 def test_quota_401_and_403_stop_the_run_at_once(
     fake_env: FakeImagesAPI, tmp_path: Path, stopper: str
 ) -> None:
-    # a is quick, b slow: c goes out when a is done and is refused while b is still in flight.
-    fake_env.latency = lambda rec: 0.3 if rec.index == 1 else 0.02
+    # a is quick, b slow: c goes out when a is done and is refused while b is still in flight. b
+    # answers only once the run has journalled c's failure (it stops before it journals), so b's
+    # slot comes free after the refusal however slow the machine; the deadline only bounds a hang.
+    out = tmp_path / "out"
+    held: list[str] = []
+
+    def latency(rec: RequestRecord) -> float:
+        if rec.index == 1:
+            try:
+                wait_until(lambda: journalled(out, "failed") > 0, "the refusal in the journal")
+            except AssertionError as e:
+                held.append(str(e))
+        return 0.0
+
+    fake_env.latency = latency
     if stopper == "quota":
         fake_env.quota_images = 2  # the third image asked for is refused
     else:
         fake_env.faults = [None, None, {"status": int(stopper)}]
-    out = tmp_path / "out"
     result = cli("run", write_story(tmp_path, frames_of(*"abcdef"), parallel=2), "-o", out)
 
+    assert held == []
     assert result.exit_code == 1
     reqs = fake_env.image_requests()
     # Nothing new after the refusal, though b's slot came free again.
