@@ -13,6 +13,10 @@ from storyboard.sheet.render import write_sheet
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
 expect = sync_api.expect
+# Waits are on conditions (a value shown, an element visible); this only turns a hang into a failure.
+# Playwright's own defaults (5 s for expect, 30 s for actions) are exceeded by a loaded machine.
+HANG_MS = 120_000
+expect.set_options(timeout=HANG_MS)
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = [
@@ -55,6 +59,13 @@ def branch_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+def new_context(browser: Any, **options: Any) -> Any:
+    """Return a browser context (a desktop window unless told otherwise) whose waits only bound a hang."""
+    context = browser.new_context(**{"viewport": {"width": 1400, "height": 1000}, **options})
+    context.set_default_timeout(HANG_MS)
+    return context
+
+
 class Watch:
     """What a page did behind our back: requests, dialogs, script errors."""
 
@@ -66,8 +77,7 @@ class Watch:
 
 @pytest.fixture
 def page(browser: Any) -> Iterator[tuple[Any, Watch]]:
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    context.set_default_timeout(10_000)
+    context = new_context(browser)
     pg = context.new_page()
     watch = Watch()
     pg.on("request", lambda r: watch.requests.append(r.url))
@@ -189,7 +199,7 @@ def test_the_page_requests_nothing_outside_its_folder(page: tuple[Any, Watch], r
 
 
 def test_no_horizontal_scroll_on_a_phone(browser: Any, rich_dir: Path) -> None:
-    context = browser.new_context(viewport={"width": 375, "height": 812}, device_scale_factor=2)
+    context = new_context(browser, viewport={"width": 375, "height": 812}, device_scale_factor=2)
     pg = context.new_page()
     pg.goto(url(rich_dir))
     # Open every details block too: long prompts and request ids must wrap, not widen the page.
@@ -204,7 +214,7 @@ def test_no_horizontal_scroll_on_a_phone(browser: Any, rich_dir: Path) -> None:
 
 
 def test_dark_mode(browser: Any, rich_dir: Path) -> None:
-    context = browser.new_context(viewport={"width": 1400, "height": 1000}, color_scheme="dark")
+    context = new_context(browser, color_scheme="dark")
     pg = context.new_page()
     pg.goto(url(rich_dir))
     background = pg.evaluate("getComputedStyle(document.body).backgroundColor")

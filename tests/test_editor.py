@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import test_browser
 from fakeapi import FakeImagesAPI
-from test_browser import ARTIFACTS, CHROMIUM, Watch, url
+from test_browser import ARTIFACTS, CHROMIUM, Watch, new_context, url
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
 expect = sync_api.expect
@@ -254,7 +254,7 @@ def test_two_tabs_stay_in_step(browser: Any, tmp_path: Path) -> None:
 
     sheetdata.rich(tmp_path)
     write_sheet(tmp_path)
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    context = new_context(browser)
     one, two = context.new_page(), context.new_page()
     one.goto(url(tmp_path))
     two.goto(url(tmp_path))
@@ -277,7 +277,7 @@ def test_without_javascript_the_sheet_shows_everything_read_only(browser: Any, t
 
     sheetdata.rich(tmp_path)
     write_sheet(tmp_path)
-    context = browser.new_context(java_script_enabled=False, viewport={"width": 1400, "height": 1000})
+    context = new_context(browser, java_script_enabled=False)
     pg = context.new_page()
     pg.goto(url(tmp_path))
     card = pg.locator("#f01")
