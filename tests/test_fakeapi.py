@@ -11,6 +11,7 @@ import io
 import json
 import subprocess
 import sys
+import threading
 import time
 import typing
 from collections.abc import Awaitable, Callable
@@ -460,12 +461,23 @@ def test_rate_limit_fault_carries_retry_after(
     assert (err.response.headers["retry-after-ms"], err.response.headers["retry-after"]) == (ms, seconds)
 
 
-def test_the_sdk_waits_retry_after_ms(fake_api: FakeImagesAPI) -> None:
+def test_the_sdk_waits_retry_after_ms(fake_api: FakeImagesAPI, monkeypatch: pytest.MonkeyPatch) -> None:
     fake_api.faults = [{"status": 429, "retry_after": 0.05}, {"status": 500, "retry_after": 0.01}]
-    start = time.monotonic()
+    waits: list[float] = []  # what the SDK decided to wait (retry-after alone would say 1 s each)
+    decide = openai.AsyncOpenAI._calculate_retry_timeout
+
+    def recorded(self: Any, *args: Any, **kwargs: Any) -> float:
+        waits.append(decide(self, *args, **kwargs))
+        return waits[-1]
+
+    monkeypatch.setattr(openai.AsyncOpenAI, "_calculate_retry_timeout", recorded)
     got = call(fake_api, lambda c: c.images.generate(model="gpt-image-2", prompt="p"), max_retries=2)
-    assert got.data and 0.05 < time.monotonic() - start < 2
-    assert [r.headers["x-stainless-retry-count"] for r in fake_api.image_requests()] == ["0", "1", "2"]
+    assert got.data
+    assert waits == [0.05, 0.01]
+    reqs = fake_api.image_requests()
+    assert [r.headers["x-stainless-retry-count"] for r in reqs] == ["0", "1", "2"]
+    # and it did wait: a retry reaches the server no sooner (a loaded machine only makes it later)
+    assert all(b.started - (a.finished or 0) >= w for a, b, w in zip(reqs, reqs[1:], waits, strict=False))
 
 
 @pytest.mark.parametrize(("drop", "billed"), [("before", 0), ("after", 1)])
@@ -479,12 +491,11 @@ def test_dropped_connections(fake_api: FakeImagesAPI, drop: str, billed: int) ->
 
 
 def test_hang_then_client_timeout(fake_api: FakeImagesAPI) -> None:
-    # The one tight timeout: the server is told to hang, so this cannot be flaky.
-    fake_api.faults = [{"hang": 2}]  # stop() at teardown wakes it
-    start = time.monotonic()
+    # The one tight timeout: the server hangs far longer, so this cannot be flaky. (A timeout at all
+    # proves the deadline: after its hang the fake drops the connection, a connection error.)
+    fake_api.faults = [{"hang": 120}]  # stop() at teardown wakes it
     err = error(call, fake_api, lambda c: c.images.generate(model="gpt-image-2", prompt="p"), timeout=0.1)
     assert type(err) is openai.APITimeoutError
-    assert time.monotonic() - start < 1.5
     assert fake_api.billed == 0
 
 
@@ -550,9 +561,13 @@ def test_quota(fake_api: FakeImagesAPI) -> None:
 
 def test_max_in_flight_under_concurrency(fake_api: FakeImagesAPI) -> None:
     seen: list[str] = []
+    # No request is answered before all five are in: sent in parallel, they all get through (the
+    # barrier's deadline only bounds a hang; one after another, the first would break it).
+    together = threading.Barrier(5, timeout=60)
 
     def latency(rec: Any) -> float:
         seen.append(rec.request_id)
+        together.wait()
         return 0.2
 
     fake_api.latency = latency
@@ -560,12 +575,9 @@ def test_max_in_flight_under_concurrency(fake_api: FakeImagesAPI) -> None:
     async def burst(c: openai.AsyncOpenAI) -> list[ImagesResponse]:
         return await asyncio.gather(*(c.images.generate(model="gpt-image-2", prompt="p") for _ in range(5)))
 
-    start = time.monotonic()
     results = call(fake_api, burst)
-    elapsed = time.monotonic() - start
     assert len(results) == 5 and len(seen) == 5
     assert fake_api.max_in_flight == 5 and fake_api.in_flight == 0
-    assert elapsed < 0.9  # in parallel: one after another would take 5 x 0.2 s
     assert all((r.seconds or 0) >= 0.2 for r in fake_api.image_requests())
     fake_api.reset()
     assert (fake_api.max_in_flight, fake_api.billed, fake_api.requests) == (0, 0, [])
@@ -581,19 +593,17 @@ def test_keep_alive_reuses_one_connection(fake_api: FakeImagesAPI) -> None:
 
 
 def test_stop_is_fast_and_closes_kept_alive_connections() -> None:
-    server = FakeImagesAPI(latency=5).start()
+    server = FakeImagesAPI(latency=600).start()  # a stop that waited out a request's work would hang
 
     async def scenario() -> None:
         async with client(server) as c:
             server.latency = 0
             await c.images.generate(model="gpt-image-2", prompt="p")
-            server.latency = 5
+            server.latency = 600
             task = asyncio.create_task(c.images.generate(model="gpt-image-2", prompt="p"))
             while server.in_flight == 0:
                 await asyncio.sleep(0.005)
-            start = time.monotonic()
-            await asyncio.to_thread(server.stop)
-            assert time.monotonic() - start < 1
+            await asyncio.wait_for(asyncio.to_thread(server.stop), 120)  # the deadline only bounds the hang
             with pytest.raises(openai.APIConnectionError):
                 await task
             with pytest.raises(openai.APIConnectionError):
