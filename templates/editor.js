@@ -47,10 +47,15 @@
     try {
       if (actions.length) localStorage.setItem(cfg.storage, JSON.stringify({ version: 1, actions: actions, saved: savedNet }));
       else localStorage.removeItem(cfg.storage);
+      seen = localStorage.getItem(cfg.storage);
     } catch (e) { /* private mode or full: the changes live in this tab only */ }
   }
 
   let actions = load();
+  let seen = stored();  // the stored changes as this tab last wrote or read them
+  function stored() {
+    try { return localStorage.getItem(cfg.storage); } catch (e) { return null; }
+  }
   let savedNet = null;
   try { savedNet = (JSON.parse(localStorage.getItem(cfg.storage) || 'null') || {}).saved || null; } catch (e) { savedNet = null; }
   let typing = null;  // {key, field} while a text field is being typed in: one undo step per visit
@@ -394,15 +399,21 @@
     const inText = e.target.closest && e.target.closest('textarea, input[type="text"]');
     if ((e.ctrlKey || e.metaKey) && !e.shiftKey && e.key.toLowerCase() === 'z' && !inText) { e.preventDefault(); undo(); }
   });
-  // Another tab of the same sheet changed something: show it here too.
-  window.addEventListener('storage', (e) => {
-    if (e.key !== cfg.storage) return;
+  // Another tab of the same sheet changed something: show it here too. The storage event says so at
+  // once; coming back to this tab checks again (a browser may drop the event for a background tab).
+  function fromElsewhere() {
+    const now = stored();
+    if (now === seen) return;
+    seen = now;
     actions = load();
-    try { savedNet = (JSON.parse(e.newValue || 'null') || {}).saved || null; } catch (err) { savedNet = null; }
+    try { savedNet = (JSON.parse(now || 'null') || {}).saved || null; } catch (err) { savedNet = null; }
     state = replay(actions);
     typing = null;
     render(false, true);
-  });
+  }
+  window.addEventListener('storage', (e) => { if (e.key === cfg.storage) fromElsewhere(); });
+  window.addEventListener('focus', fromElsewhere);
+  document.addEventListener('visibilitychange', () => { if (!document.hidden) fromElsewhere(); });
 
   frames.forEach(buildCard);
   document.body.classList.add('editing');

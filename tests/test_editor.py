@@ -258,15 +258,45 @@ def test_two_tabs_stay_in_step(browser: Any, tmp_path: Path) -> None:
     one, two = context.new_page(), context.new_page()
     one.goto(url(tmp_path))
     two.goto(url(tmp_path))
+    # The user switches tabs between the steps, as people do (bring_to_front): a browser may drop the
+    # storage event for a background tab, and coming back to a tab reads the changes again.
+    one.bring_to_front()
     one.get_by_role("textbox", name="Caption of frame lab").fill("Changed in tab one.")
+    two.bring_to_front()
     expect(two.get_by_role("textbox", name="Caption of frame lab")).to_have_value("Changed in tab one.")
     expect(two.locator(".editbar-count")).to_have_text("1 unsaved change")
     two.get_by_role("button", name="Discard changes").click()
+    one.bring_to_front()
     expect(one.get_by_role("textbox", name="Caption of frame lab")).to_have_value("Rex wakes up.")
     expect(one.locator(".editbar-count")).to_have_text("No unsaved changes")
     # Discarding is a step too: Undo brings the changes back.
     one.get_by_role("button", name="Undo").click()
+    two.bring_to_front()
     expect(two.get_by_role("textbox", name="Caption of frame lab")).to_have_value("Changed in tab one.")
+
+
+def test_coming_back_to_a_tab_reads_what_another_tab_changed(browser: Any, tmp_path: Path) -> None:
+    """Without any storage event (blocked here), focusing the tab again shows the other tab's changes."""
+    import sheetdata
+
+    from storyboard.sheet.render import write_sheet
+
+    sheetdata.rich(tmp_path)
+    write_sheet(tmp_path)
+    context = new_context(browser)
+    one, two = context.new_page(), context.new_page()
+    one.goto(url(tmp_path))
+    two.add_init_script("window.addEventListener('storage', (e) => e.stopImmediatePropagation(), true);")
+    two.goto(url(tmp_path))
+    one.bring_to_front()
+    one.get_by_role("textbox", name="Caption of frame lab").fill("Changed in tab one.")
+    expect(one.locator(".editbar-count")).to_have_text("1 unsaved change")
+    assert two.get_by_role("textbox", name="Caption of frame lab").input_value() == "Rex wakes up."  # no event came
+    two.bring_to_front()
+    two.evaluate("window.dispatchEvent(new Event('focus'))")
+    expect(two.get_by_role("textbox", name="Caption of frame lab")).to_have_value("Changed in tab one.")
+    expect(two.locator(".editbar-count")).to_have_text("1 unsaved change")
+    context.close()
     context.close()
 
 
