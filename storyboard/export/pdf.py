@@ -12,8 +12,9 @@ import datetime
 from typing import IO, TYPE_CHECKING
 
 from storyboard.export.board import uncovered_warnings
+from storyboard.export.palette import ALERT, EMPTY, FAINT, GREY, INK, MATTE, RULE, WHITE
 from storyboard.export.pdf_layout import Geometry, Page, Placed, geometry, paginate
-from storyboard.export.pdf_text import FAINT, GREY, INK, STYLES, Line, Style, Typesetter
+from storyboard.export.pdf_text import STYLES, Line, Style, Typesetter
 from storyboard.render import pdfdoc
 
 if TYPE_CHECKING:
@@ -22,11 +23,6 @@ if TYPE_CHECKING:
     from storyboard.export.board import Board
     from storyboard.export.job import ExportJob
 
-MATTE = (236, 236, 238)
-EMPTY = (247, 247, 248)
-RULE = (200, 200, 204)
-ALERT = (176, 32, 40)
-WHITE = (255, 255, 255)
 
 
 def write_pdf(f: IO[bytes], job: ExportJob) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Literal
 
+from storyboard.export.palette import ACCENT, FAINT, GREY, INK, Colour
 from storyboard.render import pdfdoc
 
 if TYPE_CHECKING:
@@ -17,11 +18,6 @@ if TYPE_CHECKING:
 
     from storyboard.export.board import Board, Frame
 
-Colour = tuple[int, int, int]
-INK: Colour = (28, 28, 30)
-GREY: Colour = (92, 92, 98)
-FAINT: Colour = (140, 140, 146)
-ACCENT: Colour = (38, 86, 150)
 
 
 @dataclass(frozen=True)

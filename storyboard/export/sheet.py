@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import IO, TYPE_CHECKING
 
+from storyboard.export.palette import ALERT, EMPTY, FAINT, GREY, INK, MATTE, RULE, WHITE
 from storyboard.render import text as typeset
 from storyboard.render.fonts import load_font
 
@@ -13,14 +14,6 @@ if TYPE_CHECKING:
     from storyboard.export.board import Frame
     from storyboard.export.job import ExportJob
 
-INK = (28, 28, 30)
-GREY = (96, 96, 100)
-FAINT = (150, 150, 155)
-RULE = (200, 200, 204)
-MATTE = (236, 236, 238)
-EMPTY = (247, 247, 248)
-ALERT = (176, 32, 40)
-WHITE = (255, 255, 255)
 
 _COLS = 4
 _CELL_W = 400
