@@ -20,32 +20,26 @@ _CORE = (  # https://yaml.org/spec/1.2.2/#1032-tag-resolution
 )
 
 
-class YamlInt(int):
+class _Sourced:
+    """A YAML number that keeps, as text, what the writer wrote."""
+
+    source: str
+
+    def __new__(cls, value: float, source: str) -> _Sourced:
+        obj = super().__new__(cls, value)  # type: ignore[call-arg]  # int's or float's
+        obj.source = source
+        return obj
+
+    def __str__(self) -> str:
+        return self.source
+
+
+class YamlInt(_Sourced, int):
     """An integer read from YAML; as text it is what the writer wrote (`007` stays `007`)."""
 
-    source: str
 
-    def __new__(cls, value: int, source: str) -> YamlInt:
-        obj = super().__new__(cls, value)
-        obj.source = source
-        return obj
-
-    def __str__(self) -> str:
-        return self.source
-
-
-class YamlFloat(float):
+class YamlFloat(_Sourced, float):
     """A float read from YAML; as text it is what the writer wrote (`2.50` stays `2.50`)."""
-
-    source: str
-
-    def __new__(cls, value: float, source: str) -> YamlFloat:
-        obj = super().__new__(cls, value)
-        obj.source = source
-        return obj
-
-    def __str__(self) -> str:
-        return self.source
 
 
 def as_text(value: Any) -> Any:
