@@ -247,7 +247,8 @@ def test_a_move_in_a_progressive_story_re_runs_the_frames_that_follow_the_order(
     assert frames_sent(fake_env, first, out) == ["park", "street", "sunset"]
 
 
-def test_two_tabs_stay_in_step(browser: Any, tmp_path: Path) -> None:
+def two_tabs(browser: Any, tmp_path: Path, *, second_script: str | None = None) -> tuple[Any, Any, Any]:
+    """Open the rich sheet in two tabs of one browser context; return (context, one, two)."""
     import sheetdata
 
     from storyboard.sheet.render import write_sheet
@@ -257,7 +258,14 @@ def test_two_tabs_stay_in_step(browser: Any, tmp_path: Path) -> None:
     context = new_context(browser)
     one, two = context.new_page(), context.new_page()
     one.goto(url(tmp_path))
+    if second_script:
+        two.add_init_script(second_script)
     two.goto(url(tmp_path))
+    return context, one, two
+
+
+def test_two_tabs_stay_in_step(browser: Any, tmp_path: Path) -> None:
+    context, one, two = two_tabs(browser, tmp_path)
     # The user switches tabs between the steps, as people do (bring_to_front): a browser may drop the
     # storage event for a background tab, and coming back to a tab reads the changes again.
     one.bring_to_front()
@@ -277,17 +285,8 @@ def test_two_tabs_stay_in_step(browser: Any, tmp_path: Path) -> None:
 
 def test_coming_back_to_a_tab_reads_what_another_tab_changed(browser: Any, tmp_path: Path) -> None:
     """Without any storage event (blocked here), focusing the tab again shows the other tab's changes."""
-    import sheetdata
-
-    from storyboard.sheet.render import write_sheet
-
-    sheetdata.rich(tmp_path)
-    write_sheet(tmp_path)
-    context = new_context(browser)
-    one, two = context.new_page(), context.new_page()
-    one.goto(url(tmp_path))
-    two.add_init_script("window.addEventListener('storage', (e) => e.stopImmediatePropagation(), true);")
-    two.goto(url(tmp_path))
+    block = "window.addEventListener('storage', (e) => e.stopImmediatePropagation(), true);"
+    context, one, two = two_tabs(browser, tmp_path, second_script=block)
     one.bring_to_front()
     one.get_by_role("textbox", name="Caption of frame lab").fill("Changed in tab one.")
     expect(one.locator(".editbar-count")).to_have_text("1 unsaved change")

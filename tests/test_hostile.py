@@ -48,6 +48,18 @@ def generations(api: FakeImagesAPI) -> int:
 # -- 2: a server that cannot be reached ----------------------------------------------------------
 
 
+def generate_once(backend: OpenAIBackend, request: ImageRequest) -> Any:
+    """Send one request through the backend (one attempt: the runner's retries are not here), then close it."""
+
+    async def go() -> Any:
+        try:
+            return await backend.generate(request)
+        finally:
+            await backend.aclose()
+
+    return asyncio.run(go())
+
+
 def test_a_refused_connection_stops_the_run_in_one_sentence(closed_base_url: str, tmp_path: Path,
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", KEY)
@@ -127,14 +139,8 @@ def test_the_deadline_holds_for_one_attempt_of_the_backend(fake_api: FakeImagesA
     backend = OpenAIBackend(api_key=KEY, base_url=fake_api.base_url, timeout=0.5)
     request = ImageRequest(kind="generate", model="gpt-image-2", prompt="p", size="816x816", quality="low")
 
-    async def go() -> None:
-        try:
-            await backend.generate(request)
-        finally:
-            await backend.aclose()
-
     with pytest.raises(TransientFailure) as info:
-        asyncio.run(go())
+        generate_once(backend, request)
     assert (info.value.type, info.value.code, info.value.ambiguous) == ("timeout", "deadline", True)
     assert info.value.message == ("the server sent no whole answer within 0.5 s; it may have made (and billed) "
                                   "the image")
@@ -246,14 +252,8 @@ def test_a_gigabyte_answer_is_not_read(fake_api: FakeImagesAPI, fault: dict[str,
     backend = OpenAIBackend(api_key=KEY, base_url=fake_api.base_url, max_bytes=1 << 20)
     request = ImageRequest(kind="generate", model="gpt-image-2", prompt="p", size="816x816", quality="low")
 
-    async def go() -> None:
-        try:
-            await backend.generate(request)
-        finally:
-            await backend.aclose()
-
     with pytest.raises(TransientFailure) as info:
-        asyncio.run(go())
+        generate_once(backend, request)
     assert info.value.message == f"the server's answer {says}, more than an image can be (1 MB); it was not read"
     assert (info.value.type, info.value.code, info.value.ambiguous) == ("invalid_response", "too_large", True)
 
@@ -300,13 +300,7 @@ def test_a_base_url_password_echoed_by_the_server_is_redacted(fake_api: FakeImag
     backend = OpenAIBackend(base_url=url)
     request = ImageRequest(kind="generate", model="gpt-image-2", prompt="p", size="816x816", quality="low")
 
-    async def go() -> Any:
-        try:
-            return await backend.generate(request)
-        finally:
-            await backend.aclose()
-
-    got = asyncio.run(go())
+    got = generate_once(backend, request)
     assert "hunter2-PASSWORD" not in f"{got.request_id} {got.revised_prompt}"
     assert got.request_id == "req_<redacted>"
     assert "hunter2-PASSWORD" not in repr(backend) + str(vars(backend))
@@ -327,11 +321,5 @@ def test_a_failed_download_is_a_frame_failure_in_the_backend(fake_api: FakeImage
     backend = OpenAIBackend(api_key=KEY, base_url=fake_api.base_url)
     request = ImageRequest(kind="generate", model="dall-e-3", prompt="p", size="1024x1024", quality="standard")
 
-    async def go() -> None:
-        try:
-            await backend.generate(request)
-        finally:
-            await backend.aclose()
-
     with pytest.raises(FrameFailure):
-        asyncio.run(go())
+        generate_once(backend, request)
