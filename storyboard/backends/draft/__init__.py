@@ -15,7 +15,6 @@ from typing import Any
 
 from storyboard.backends import GeneratedImage, ImageRequest
 from storyboard.backends.plugin import Hints, Identity, Notice, Plugin
-from storyboard.errors import UsageError
 from storyboard.models import DEFAULT_MODEL, ModelProfile
 
 NAME = "draft"
@@ -80,15 +79,9 @@ class DraftPlugin(Plugin):
             return super().check_model(profile, identity=identity, today=today)
         error, warning = owner.check_model(profile, identity=identity, today=today)
         if error is None and not profile.known:
-            # A typo is one wherever it is drafted: ask the owner about the server its settings name
-            # (without settings, its own), so `gpt-imgae-2` fails now, not on the first paid run.
-            import os
-
-            try:
-                real = owner.identity(os.environ)
-            except UsageError:
-                return error, warning
-            typo, _ = owner.check_model(profile, identity=real, today=today)
+            # A typo is one wherever it is drafted: the owner's own service is asked (retired
+            # models stay allowed), so `gpt-imgae-2` fails now, not on the first paid run.
+            typo, _ = owner.check_model(profile, identity=owner.identity({}), today=today)
             if typo is not None:
                 return typo, None
         return error, warning
