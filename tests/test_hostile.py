@@ -6,7 +6,6 @@ Runs go through the real SDK to the fake API on 127.0.0.1 (tests/fakeapi.py)."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ import httpx2
 import openai
 import pytest
 from fakeapi import FakeImagesAPI
+from test_openai_backend import run
 from test_runner import cli, manifest, picked, requested, run_story, stderr_lines, write_story
 
 from storyboard.backends import ImageRequest
@@ -46,18 +46,6 @@ def generations(api: FakeImagesAPI) -> int:
 
 
 # -- 2: a server that cannot be reached ----------------------------------------------------------
-
-
-def generate_once(backend: OpenAIBackend, request: ImageRequest) -> Any:
-    """Send one request through the backend (one attempt: the runner's retries are not here), then close it."""
-
-    async def go() -> Any:
-        try:
-            return await backend.generate(request)
-        finally:
-            await backend.aclose()
-
-    return asyncio.run(go())
 
 
 def test_a_refused_connection_stops_the_run_in_one_sentence(closed_base_url: str, tmp_path: Path,
@@ -140,7 +128,7 @@ def test_the_deadline_holds_for_one_attempt_of_the_backend(fake_api: FakeImagesA
     request = ImageRequest(kind="generate", model="gpt-image-2", prompt="p", size="816x816", quality="low")
 
     with pytest.raises(TransientFailure) as info:
-        generate_once(backend, request)
+        run(backend, request)
     assert (info.value.type, info.value.code, info.value.ambiguous) == ("timeout", "deadline", True)
     assert info.value.message == ("the server sent no whole answer within 0.5 s; it may have made (and billed) "
                                   "the image")
@@ -253,7 +241,7 @@ def test_a_gigabyte_answer_is_not_read(fake_api: FakeImagesAPI, fault: dict[str,
     request = ImageRequest(kind="generate", model="gpt-image-2", prompt="p", size="816x816", quality="low")
 
     with pytest.raises(TransientFailure) as info:
-        generate_once(backend, request)
+        run(backend, request)
     assert info.value.message == f"the server's answer {says}, more than an image can be (1 MB); it was not read"
     assert (info.value.type, info.value.code, info.value.ambiguous) == ("invalid_response", "too_large", True)
 
@@ -300,7 +288,7 @@ def test_a_base_url_password_echoed_by_the_server_is_redacted(fake_api: FakeImag
     backend = OpenAIBackend(base_url=url)
     request = ImageRequest(kind="generate", model="gpt-image-2", prompt="p", size="816x816", quality="low")
 
-    got = generate_once(backend, request)
+    got = run(backend, request)
     assert "hunter2-PASSWORD" not in f"{got.request_id} {got.revised_prompt}"
     assert got.request_id == "req_<redacted>"
     assert "hunter2-PASSWORD" not in repr(backend) + str(vars(backend))
@@ -322,4 +310,4 @@ def test_a_failed_download_is_a_frame_failure_in_the_backend(fake_api: FakeImage
     request = ImageRequest(kind="generate", model="dall-e-3", prompt="p", size="1024x1024", quality="standard")
 
     with pytest.raises(FrameFailure):
-        generate_once(backend, request)
+        run(backend, request)
