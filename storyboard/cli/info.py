@@ -49,6 +49,7 @@ def models() -> None:
     """Model profiles of every installed backend: sizes, qualities, features, price estimate, shutdown date."""
     from datetime import date
 
+    from rich.cells import cell_len
     from rich.console import Console
     from rich.table import Table
 
@@ -70,16 +71,14 @@ def models() -> None:
                          "edits": "yes" if p.edits else "no", "refs": str(p.max_inputs) if p.references else "no",
                          "variations": p.variations, "3:2 image": price, "shutdown": shut, "licence": p.licence or ""})
     console = Console()
-    table = Table(title="Image models (prices are estimates)", title_justify="left")
-    for col in rows[0] if rows else ():
-        table.add_column(col, no_wrap=True)  # the names people type are never cut, nor any other cell
-    for row in rows:
-        table.add_row(*row.values())
-    from rich.cells import cell_len
-
     # The table's natural width: each column's widest cell, a space either side and a rule between.
     widths = [max(cell_len(str(v)) for v in (col, *(r[col] for r in rows))) for col in (rows[0] if rows else ())]
     if rows and sum(widths) + 3 * len(widths) + 1 <= console.width:  # the table only where it fits whole
+        table = Table(title="Image models (prices are estimates)", title_justify="left")
+        for col in rows[0]:
+            table.add_column(col, no_wrap=True)  # the names people type are never cut, nor any other cell
+        for row in rows:
+            table.add_row(*row.values())
         console.print(table)
     else:
         # A narrow terminal: one block per model, so no name is ever cut.
