@@ -36,11 +36,16 @@
     return a.type === 'set' && FIELDS.includes(a.field);
   }
 
-  function load() {
+  function stored() {
+    try { return localStorage.getItem(cfg.storage); } catch (e) { return null; }
+  }
+
+  // The stored changes (text) as this tab's history and the last saved state.
+  function parse(raw) {
     try {
-      const saved = JSON.parse(localStorage.getItem(cfg.storage) || 'null');
-      return saved && Array.isArray(saved.actions) ? saved.actions.filter(valid) : [];
-    } catch (e) { return []; }
+      const s = JSON.parse(raw || 'null');
+      return { actions: s && Array.isArray(s.actions) ? s.actions.filter(valid) : [], saved: (s && s.saved) || null };
+    } catch (e) { return { actions: [], saved: null }; }
   }
 
   function persist() {
@@ -51,13 +56,8 @@
     } catch (e) { /* private mode or full: the changes live in this tab only */ }
   }
 
-  let actions = load();
   let seen = stored();  // the stored changes as this tab last wrote or read them
-  function stored() {
-    try { return localStorage.getItem(cfg.storage); } catch (e) { return null; }
-  }
-  let savedNet = null;
-  try { savedNet = (JSON.parse(localStorage.getItem(cfg.storage) || 'null') || {}).saved || null; } catch (e) { savedNet = null; }
+  let { actions, saved: savedNet } = parse(seen);
   let typing = null;  // {key, field} while a text field is being typed in: one undo step per visit
   let state = replay(actions);
 
@@ -405,8 +405,7 @@
     const now = stored();
     if (now === seen) return;
     seen = now;
-    actions = load();
-    try { savedNet = (JSON.parse(now || 'null') || {}).saved || null; } catch (err) { savedNet = null; }
+    ({ actions, saved: savedNet } = parse(now));
     state = replay(actions);
     typing = null;
     render(false, true);
