@@ -75,6 +75,8 @@ class Store:
     def holds(self, digest: str, ext: str | None = None) -> Path | None:
         """Return the object with this hash if the store holds it whole (its bytes hash to its name);
         a damaged one counts as missing, and is said so once."""
+        if ext and self.object_path(digest, ext) in self._whole:
+            return self.object_path(digest, ext)  # checked already this run: no folder listing again
         exts = [ext] if ext else []
         if self.objects.is_dir():
             exts += [p.suffix[1:] for p in sorted((self.objects / digest[:2]).glob(f"{digest}.*")) if p.suffix[1:] not in exts]
