@@ -258,10 +258,10 @@ def test_images_avoid_layout_shift(rich: tuple[Path, dict, str, Node]) -> None:
     _, _, _, doc = rich
     shot = card(doc, "01").find("a", "shot").find("img")
     assert (shot.attrs["loading"], shot.attrs["decoding"]) == ("lazy", "async")
-    assert (shot.attrs["width"], shot.attrs["height"]) == ("480", "320")
+    assert (shot.attrs["width"], shot.attrs["height"]) == ("512", "341")
     assert shot.attrs["data-full"] == "frames/01-lab.png"
     portrait = card(doc, "06").find("img")
-    assert (portrait.attrs["width"], portrait.attrs["height"]) == ("320", "480")
+    assert (portrait.attrs["width"], portrait.attrs["height"]) == ("341", "512")
 
 
 def test_thumbnails_are_made_once_per_image(tmp_path: Path) -> None:
@@ -275,7 +275,7 @@ def test_thumbnails_are_made_once_per_image(tmp_path: Path) -> None:
     from PIL import Image
 
     with Image.open(tmp_path / "thumbs" / f"{manifest['frames'][0]['sha256']}.jpg") as im:
-        assert (im.format, im.size) == ("JPEG", (480, 320))
+        assert (im.format, im.size) == ("JPEG", (512, 341))
     time.sleep(0.01)
     write_sheet(tmp_path, manifest)
     again = {p.name: p.stat() for p in (tmp_path / "thumbs").iterdir()}
@@ -313,22 +313,41 @@ def test_thumbnails_of_any_image_mode(tmp_path: Path, mode: str, fmt: str) -> No
     src = tmp_path / "in.jpg" if mode == "CMYK" else tmp_path / "in.png"
     Image.new(mode, (1000, 400)).save(src)
     path, size = thumbs.make_thumb(src, tmp_path / "t")
-    assert size == (480, 192) and path.name == ("t.webp" if fmt == "WEBP" else "t.jpg")
+    assert size == (512, 205) and path.name == ("t.webp" if fmt == "WEBP" else "t.jpg")
     with Image.open(path) as im:
-        assert (im.format, im.size) == (fmt, (480, 192))  # transparency needs WebP, the rest is JPEG
+        assert (im.format, im.size) == (fmt, (512, 205))  # transparency needs WebP, the rest is JPEG
 
 
 @pytest.mark.parametrize(
     ("size", "thumb"),
     [
-        ((1536, 1024), (480, 320)),
-        ((1024, 1536), (320, 480)),
+        ((1536, 1024), (512, 342)),  # 3x3 pixels each: the last row averages what there is
+        ((1024, 1536), (342, 512)),
+        ((1024, 1024), (512, 512)),
         ((300, 200), (300, 200)),
-        ((3840, 2160), (480, 270)),
+        ((1792, 1024), (512, 293)),
+        ((3840, 2160), (512, 288)),
     ],
 )
 def test_thumb_size(size: tuple[int, int], thumb: tuple[int, int]) -> None:
     assert thumb_size(*size) == thumb
+
+
+@pytest.mark.parametrize(("size", "reduced"), [((1536, 1024), (512, 342)), ((1024, 1024), (512, 512)),
+                                             ((1792, 1024), (1792, 1024)), ((512, 512), (512, 512))])
+def test_an_early_reduction_makes_the_same_thumbnail(tmp_path: Path, size: tuple[int, int], reduced: tuple[int, int]) -> None:
+    """The run reduces each image where it decoded it (`shrink`); the thumbnail made from that is
+    the one the full pixels make, byte for byte, and of the size the sheet expects."""
+    from PIL import Image
+
+    pixels = Image.effect_noise(size, 60).convert("RGB")
+    small = thumbs.shrink(pixels)
+    assert small.size == reduced
+    a, b = thumbs.write_thumb(pixels, tmp_path / "full"), thumbs.write_thumb(small, tmp_path / "early")
+    assert a is not None and b is not None and a[1] == b[1] == thumb_size(*size)
+    assert a[0].read_bytes() == b[0].read_bytes()
+    palette = pixels.convert("P")
+    assert thumbs.shrink(palette) is palette  # modes a box reduction does not take are left whole
 
 
 def test_draft_runs_are_labelled(tmp_path: Path) -> None:
@@ -445,7 +464,7 @@ def test_a_thumbnail_is_small_and_never_enlarged(tmp_path: Path) -> None:
     from PIL import Image
 
     Image.new("RGB", (2000, 1000), (0, 160, 0)).save(tmp_path / "big.jpg", quality=90)
-    assert thumbs.make_thumb(tmp_path / "big.jpg", tmp_path / "big") == (tmp_path / "big.jpg", (480, 240))
+    assert thumbs.make_thumb(tmp_path / "big.jpg", tmp_path / "big") == (tmp_path / "big.jpg", (512, 256))
     Image.new("RGB", (50, 30)).save(tmp_path / "small.png")
     assert thumbs.make_thumb(tmp_path / "small.png", tmp_path / "small")[1] == (50, 30)
 
@@ -459,9 +478,9 @@ def test_a_thumbnail_stands_as_the_photo_s_exif_says(tmp_path: Path) -> None:
     exif = Image.Exif()
     exif[0x0112] = 6
     img.save(tmp_path / "photo.jpg", exif=exif, quality=95)
-    assert thumbs.make_thumb(tmp_path / "photo.jpg", tmp_path / "t") == (tmp_path / "t.jpg", (240, 480))
+    assert thumbs.make_thumb(tmp_path / "photo.jpg", tmp_path / "t") == (tmp_path / "t.jpg", (256, 512))
     with Image.open(tmp_path / "t.jpg") as t:
-        assert t.size == (240, 480)
+        assert t.size == (256, 512)
         top = t.convert("RGB").getpixel((120, 80))
         assert top[2] > 150 and top[0] < 80  # orientation 6 turns the left half to the top
 

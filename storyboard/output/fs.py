@@ -34,6 +34,7 @@ _count = 0
 _crash_at: int | None = None
 _serial = itertools.count()
 _real_roots: dict[str, str] = {}
+_inside_folders: dict[tuple[str, str], tuple[int, int]] = {}  # see _seen_inside
 
 
 # -- the crash hook -----------------------------------------------------------------------------
@@ -70,18 +71,55 @@ def inside(root: Path, path: Path) -> Path:
     real_root = _real_roots.get(root_s)
     if real_root is None:
         real_root = _real_roots[root_s] = os.path.realpath(root)
-    top = Path(os.path.abspath(root))
-    p = Path(os.path.abspath(path))  # paths are built from root by the caller: relative means to the cwd
-    if p != top and not p.is_relative_to(top):
+    p_s = os.path.abspath(path)  # paths are built from root by the caller: relative means to the cwd
+    if p_s != root_s and not p_s.startswith(root_s.rstrip(os.sep) + os.sep):
         raise OutputDirError(f"{path}: outside the output folder {root}; storyboard writes only inside it.")
-    parent = os.path.realpath(p.parent)
-    if parent != real_root and not parent.startswith(real_root.rstrip(os.sep) + os.sep):
-        link = _first_link(top, p.parent)
-        raise OutputDirError(
-            f"{link} is a symbolic link to {os.path.realpath(link)}, outside the output folder {root}: "
-            "storyboard never follows it. Replace the link with a real folder, or choose another -o."
-        )
-    return p
+    parent_s = os.path.dirname(p_s)
+    if not _seen_inside(real_root, parent_s):
+        parent = os.path.realpath(parent_s)
+        if parent != real_root and not parent.startswith(real_root.rstrip(os.sep) + os.sep):
+            link = _first_link(Path(root_s), Path(parent_s))
+            raise OutputDirError(
+                f"{link} is a symbolic link to {os.path.realpath(link)}, outside the output folder {root}: "
+                "storyboard never follows it. Replace the link with a real folder, or choose another -o."
+            )
+        _remember_inside(real_root, parent_s)
+    return Path(p_s)
+
+
+def recheck() -> None:
+    """Forget which folders were found inside their output folder: the next write checks each
+    again. Called whenever the folder lock is taken, so a folder moved away and linked back
+    between two runs (or two commands of one process) is refused, not trusted from before."""
+    _real_roots.clear()
+    _inside_folders.clear()
+
+
+def _seen_inside(real_root: str, folder: str) -> bool:
+    """Tell whether `folder` was found inside `real_root` before and is still the same folder.
+
+    Resolving a path walks it a component at a time (~0.3 ms in Python, holding the GIL; a run
+    checks a few folders per image, hundreds of times over). A folder checked once is known by
+    its device and inode: one stat tells that it was not replaced since, e.g. by a link to
+    another folder (whose inode differs). A folder that does not exist yet is never cached."""
+    known = _inside_folders.get((real_root, folder))
+    if known is None:
+        return False
+    try:
+        st = os.stat(folder)
+    except OSError:
+        return False
+    return (st.st_dev, st.st_ino) == known
+
+
+def _remember_inside(real_root: str, folder: str) -> None:
+    try:
+        st = os.stat(folder)
+    except OSError:
+        return
+    if len(_inside_folders) > 4096:  # a long-lived process (the tests) writing many folders
+        _inside_folders.clear()
+    _inside_folders[(real_root, folder)] = (st.st_dev, st.st_ino)
 
 
 def _first_link(root: Path, folder: Path) -> Path:

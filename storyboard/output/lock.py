@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from storyboard.errors import DiskError, OutputDirError
+from storyboard.output import fs
 
 LOCK = ".lock"
 
@@ -60,6 +61,7 @@ def dir_lock(out_dir: Path, *, doing: str = "run") -> Iterator[None]:
     try:
         if not _try_lock(fd):
             raise OutputDirError(_busy(out_dir, fd, doing))
+        fs.recheck()  # what another process did to the folder since: seen afresh
         try:
             os.ftruncate(fd, 0)
             os.lseek(fd, 0, os.SEEK_SET)

@@ -51,6 +51,9 @@ class RunOptions:
 Event = Callable[[str, Any], None]
 # Called in a worker thread with each image received, decoded once, after its request's slot freed.
 OnImage = Callable[[TakeResult, Verified], None]
+# Called on the decoding thread with each verified image, while its pixels are still in the CPU's
+# cache; what it returns goes on to `OnImage` (e.g. the image reduced towards its thumbnail).
+OnDecoded = Callable[[Verified], Verified]
 
 
 class Runner:
@@ -66,6 +69,7 @@ class Runner:
         kept: dict[int, Kept] | None = None,
         on_event: Event | None = None,
         on_image: OnImage | None = None,
+        on_decoded: OnDecoded | None = None,
     ) -> None:
         self.plan = plan
         self.out_dir = Path(out_dir)
@@ -74,6 +78,7 @@ class Runner:
         self.kept = kept or {}
         self.on_event = on_event or (lambda _e, _r: None)
         self.on_image = on_image
+        self.on_decoded = on_decoded
         self.store = Store(self.out_dir)
         self.stats = RunStats()
         self.results: dict[int, list[TakeResult]] = {}
@@ -347,7 +352,7 @@ class Runner:
     async def _save(self, job: Job, r: TakeResult, image: GeneratedImage, seconds: float) -> Verified | None:
         """Verify and store the image first, then account for it: nothing paid for is lost."""
         # Decoding, hashing and fsync run in worker threads, overlapping other requests' waits.
-        received = await self._workers.decode(verify, image.data, image.media_type)  # or BadImage
+        received = await self._workers.decode(self._decode, image.data, image.media_type)  # or BadImage
         meta = saving.account(job, r, image, seconds, self.plan.free)
         try:
             r.image = await self._workers.store(saving.store, self.store, r.key, image.data, received, meta)
@@ -363,6 +368,11 @@ class Runner:
         self.stats.cost_usd += r.cost_usd or 0.0
         self.on_event(Status.OK, r)
         return received
+
+    def _decode(self, data: bytes, media_type: str | None) -> Verified:
+        """Verify an image (on a decoding thread), then hand it to `on_decoded` there."""
+        received = verify(data, media_type)
+        return self.on_decoded(received) if self.on_decoded is not None else received
 
     # -- endings ----------------------------------------------------------------------------
 

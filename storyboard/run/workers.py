@@ -2,8 +2,9 @@
 responses). Decoding is CPU work: as many threads as cores, so the first image of a round is stored
 (and its slot free) first, not all of them together at the end of the round. Storing is mostly
 waiting on the disk (fsync): a thread per slot, so those waits overlap. What follows a stored image
-(its thumbnail) holds no slot: one thread of its own at a lower priority, so it never queues ahead
-of a store nor takes the cores from the work that holds slots."""
+(its thumbnail) holds no slot: threads of its own (as many as cores) at a lower priority, so they
+never queue ahead of a store nor take the cores from the work that holds slots, and the thumbnails
+still waiting when the last image is stored are made on every core."""
 
 from __future__ import annotations
 
@@ -25,7 +26,8 @@ class Workers:
     def __init__(self, parallel: int) -> None:
         self._decoding = ThreadPoolExecutor(max(1, min(_cores(), parallel)), thread_name_prefix="decode")
         self._storing = ThreadPoolExecutor(max(1, min(parallel, 32)), thread_name_prefix="store")
-        self._after = ThreadPoolExecutor(1, thread_name_prefix="after", initializer=_yield_cpu)
+        self._after = ThreadPoolExecutor(max(1, min(_cores(), parallel)), thread_name_prefix="after",
+                                         initializer=_yield_cpu)
         # Images waiting for what follows them, at most this many: when thumbnails lag, requests
         # wait for room (memory stays bounded: ~5 MB of pixels per 1536x1024 image).
         self._after_room = asyncio.Semaphore(max(2, parallel))

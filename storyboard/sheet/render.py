@@ -14,6 +14,7 @@ from storyboard.output.manifest import load_manifest
 from storyboard.sheet.thumbs import (
     Thumb,
     make_thumbnails,
+    shrink,
     thumb_size,
     thumbnail_ahead,
     write_thumb,
@@ -22,7 +23,7 @@ from storyboard.sheet.view import sheet_context
 
 INDEX = "index.html"
 TEMPLATE = "index.html.j2"
-__all__ = ["Thumb", "render_sheet", "template_dir", "thumb_size", "thumbnail_ahead", "write_sheet", "write_thumb"]
+__all__ = ["Thumb", "render_sheet", "shrink", "template_dir", "thumb_size", "thumbnail_ahead", "write_sheet", "write_thumb"]
 
 
 def template_dir() -> Path:
