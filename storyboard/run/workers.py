@@ -1,6 +1,8 @@
 """The threads a run's CPU and disk work runs on, off the event loop (which meanwhile reads other
-responses). Decoding is CPU work: as many threads as cores, so the first image of a round is stored
-(and its slot free) first, not all of them together at the end of the round. Storing is mostly
+responses). Decoding is CPU work: a thread per core but one, so the first image of a round is stored
+(and its slot free) first, not all of them together at the end of the round, and one core is left
+to the event loop, which sends every request and reads every answer: with a decode on each core it
+waited for one (measured on 2 cores: a decoding thread each made the run 5-10 % slower). Storing is mostly
 waiting on the disk (fsync): a thread per slot, so those waits overlap. What follows a stored image
 (its thumbnail) holds no slot: threads of its own (as many as cores) at a lower priority, so they
 never queue ahead of a store nor take the cores from the work that holds slots, and the thumbnails
@@ -24,7 +26,7 @@ class Workers:
     """The thread pools of one run, for `parallel` requests in flight."""
 
     def __init__(self, parallel: int) -> None:
-        self._decoding = ThreadPoolExecutor(max(1, min(_cores(), parallel)), thread_name_prefix="decode")
+        self._decoding = ThreadPoolExecutor(max(1, min(_cores() - 1, parallel)), thread_name_prefix="decode")
         self._storing = ThreadPoolExecutor(max(1, min(parallel, 32)), thread_name_prefix="store")
         self._after = ThreadPoolExecutor(max(1, min(_cores(), parallel)), thread_name_prefix="after",
                                          initializer=_yield_cpu)
