@@ -551,3 +551,17 @@ def test_decoded_images_waiting_for_their_thumbnail_are_bounded(tmp_path: Path) 
     worker.join(60)
     assert sorted(made) == list("abcdefgh") and len(sent) == 8
     assert all(r.status == "ok" for rs in outcomes[0].values() for r in rs)
+
+
+def test_an_image_is_stored_when_the_step_after_its_decode_fails(tmp_path: Path) -> None:
+    """`on_decoded` (the thumbnail's first step) failing never costs the paid-for image."""
+    story = write_story(tmp_path, frames_of("a"), parallel=1)
+    plan = build_plan(load_story(story), backend="draft", host=None)
+
+    def broken(received: Any) -> Any:
+        raise ValueError("no reduction for this one")
+
+    results = asyncio.run(runner.Runner(plan, tmp_path / "out", DraftBackend(), RunOptions(parallel=1),
+                                        on_decoded=broken).run())
+    (take,) = results[0]
+    assert take.status == "ok" and take.image is not None and take.image.path.is_file()

@@ -370,9 +370,15 @@ class Runner:
         return received
 
     def _decode(self, data: bytes, media_type: str | None) -> Verified:
-        """Verify an image (on a decoding thread), then hand it to `on_decoded` there."""
+        """Verify an image (on a decoding thread), then hand it to `on_decoded` there. What that
+        does is for later (a thumbnail): should it fail, the image is stored all the same."""
         received = verify(data, media_type)
-        return self.on_decoded(received) if self.on_decoded is not None else received
+        if self.on_decoded is None:
+            return received
+        try:
+            return self.on_decoded(received)
+        except Exception:  # noqa: BLE001 - a paid-for image must not be lost to a thumbnail's step
+            return received
 
     # -- endings ----------------------------------------------------------------------------
 
