@@ -8,6 +8,10 @@ the fake Images API over loopback, on 1536x1024 PNGs.
     per extra frame = (wall(200 frames, -j 8, latency 0) - wall(1-frame run, latency 0)) / 199
                                                                                             target <= 8 ms
 
+Beneath them, the floor: bench/sdk_loop.py (the SDK alone, as parallel, nothing verified or
+written; then with each image decoded; then also written and fsynced) timed with the efficiency's
+formula. What storyboard adds is its efficiency minus the floor's.
+
 Every many-frame run is paired with a 1-frame run just before it (the machine's speed drifts), and
 the median of the pairs counts; the loop runs once (it takes half a minute). The CPU time of the
 runs (user + system, the client process alone) is shown beside the wall times: on a shared machine
@@ -82,6 +86,38 @@ def speed_up(b: Bench, runs: list[Proc]) -> float:
     return speed
 
 
+FLOOR_STEPS = {"the SDK alone": (), "+ each image decoded": ("--decode",),
+               "+ decoded, written and fsynced": ("--decode", "--durable")}
+
+
+def floor(b: Bench, count: int, eff: float) -> None:
+    """Add bench/sdk_loop.py's efficiency, by the same formula, for each step of FLOOR_STEPS."""
+    files = {}
+    for n in (1, FRAMES):
+        files[n] = b.tmp / f"prompts-{n}.txt"
+        files[n].write_text("\n".join(prompts(n)) + "\n", encoding="utf-8")
+    env = client_env(b.server.base_url, b.tmp)
+    script = str(ROOT / "bench" / "sdk_loop.py")
+
+    def once(n: int, latency: float, flags: tuple[str, ...]) -> Proc:
+        b.server.config(latency=latency)
+        p = run([sys.executable, script, str(files[n]), str(b.out_dir("sdk")), "-j", str(PARALLEL), "--size", SIZE,
+                 *flags], env=env, cwd=b.tmp)
+        if p.rc != 0:
+            b.notes.append(f"sdk_loop.py {' '.join(flags)} exited {p.rc}: {p.err.strip()[-300:]}")
+        return p
+
+    for label, flags in FLOOR_STEPS.items():
+        effs = []
+        for _ in range(count):
+            one = once(1, 0.0, flags)
+            effs.append((once(FRAMES, LATENCY, flags).wall - one.wall) / IDEAL)
+        mid = statistics.median(effs)
+        how = " ".join(("bench/sdk_loop.py", *flags))
+        b.add(f"floor, {label} ({how}): efficiency by the same formula; pairs "
+              f"{min(effs):.3f}-{max(effs):.3f}; storyboard adds {eff - mid:+.3f}", f"{mid:.3f}")
+
+
 def per_extra_frame(b: Bench, count: int) -> float:
     """Add the per-extra-frame row at zero latency; return it in ms."""
     n = OVERHEAD_FRAMES
@@ -100,6 +136,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=int, default=5, help="pairs of runs per figure (the median counts)")
     parser.add_argument("--code", type=Path, help="measure another checkout of storyboard (put on PYTHONPATH)")
+    parser.add_argument("--no-floor", action="store_true", help="skip the SDK-alone floor (bench/sdk_loop.py)")
     args = parser.parse_args()
     server = Server()
     try:
@@ -109,6 +146,8 @@ def main() -> int:
             b.sb(b.story(1, SIZE), b.out_dir("warm-up"))  # bytecode and page caches warm, as for a user
             eff, runs = efficiency(b, args.pairs)
             speed = speed_up(b, runs)
+            if not args.no_floor:
+                floor(b, args.pairs, eff)
             per = per_extra_frame(b, args.pairs)
     finally:
         server.close()

@@ -1,0 +1,83 @@
+"""The SDK alone, as parallel as `storyboard run -j J`: the floor under issue 14's efficiency figure.
+
+AsyncOpenAI (retries off, as storyboard sets it) sends one `images.generate` per prompt with at
+most J in flight, and each answer's `b64_json` is decoded to bytes. Nothing else happens unless
+asked: `--decode` also decodes every image whole with Pillow (storyboard's verification), and
+`--durable` also writes every image to OUT_DIR and fsyncs it and the folder before the next request
+may take its slot (storyboard's promise). bench/runpath.py times this script with the same formula
+as `storyboard run`, so the difference is what storyboard adds on top of the SDK.
+
+    python bench/sdk_loop.py PROMPTS.txt OUT_DIR [-j 16] [--size 1536x1024] [--decode] [--durable]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import io
+import os
+from pathlib import Path
+
+from openai import AsyncOpenAI
+
+
+async def generate_all(args: argparse.Namespace, prompts: list[str]) -> None:
+    """Generate every prompt, at most args.j at once."""
+    client = AsyncOpenAI(max_retries=0)  # OPENAI_API_KEY and OPENAI_BASE_URL from the environment
+    slots = asyncio.Semaphore(args.j)
+    loop = asyncio.get_running_loop()
+
+    async def one(i: int, prompt: str) -> None:
+        async with slots:
+            response = await client.images.generate(model=args.model, prompt=prompt, n=1, size=args.size)
+            data = base64.b64decode(response.data[0].b64_json or "")
+            if args.decode:
+                await loop.run_in_executor(None, decode, data)
+            if args.durable:
+                await loop.run_in_executor(None, write, args.out_dir / f"{i + 1:03d}.png", data)
+
+    try:
+        await asyncio.gather(*(one(i, p) for i, p in enumerate(prompts)))
+    finally:
+        await client.close()
+
+
+def decode(data: bytes) -> None:
+    """Decode an image whole, as storyboard verifies one."""
+    from PIL import Image
+
+    Image.open(io.BytesIO(data)).load()
+
+
+def write(path: Path, data: bytes) -> None:
+    """Write bytes, then fsync the file and its folder."""
+    with open(path, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def main() -> None:
+    """Generate one image per line of PROMPTS.txt."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("prompts", type=Path, help="one prompt a line")
+    parser.add_argument("out_dir", type=Path)
+    parser.add_argument("-j", type=int, default=16, help="requests in flight at most")
+    parser.add_argument("--size", default="1536x1024")
+    parser.add_argument("--model", default="gpt-image-2")
+    parser.add_argument("--decode", action="store_true", help="decode every image whole (Pillow)")
+    parser.add_argument("--durable", action="store_true", help="write every image and fsync it")
+    args = parser.parse_args()
+    prompts = [p for p in args.prompts.read_text(encoding="utf-8").splitlines() if p.strip()]
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    asyncio.run(generate_all(args, prompts))
+
+
+if __name__ == "__main__":
+    main()
