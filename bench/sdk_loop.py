@@ -2,12 +2,13 @@
 
 AsyncOpenAI (retries off, as storyboard sets it) sends one `images.generate` per prompt with at
 most J in flight, and each answer's `b64_json` is decoded to bytes. Nothing else happens unless
-asked: `--decode` also decodes every image whole with Pillow (storyboard's verification), and
-`--durable` also writes every image to OUT_DIR and fsyncs it and the folder before the next request
-may take its slot (storyboard's promise). bench/runpath.py times this script with the same formula
-as `storyboard run`, so the difference is what storyboard adds on top of the SDK.
+asked, each within the request's slot, as storyboard promises: `--journal` appends a line to
+OUT_DIR/journal and fsyncs it before each request goes (what may have been paid for is known after
+a kill), `--durable` writes every image to OUT_DIR and fsyncs it and the folder, and `--decode`
+decodes every image whole with Pillow (the verification). bench/runpath.py times this script with
+the same formula as `storyboard run`: each promise's cost, and what storyboard adds on top.
 
-    python bench/sdk_loop.py PROMPTS.txt OUT_DIR [-j 16] [--size 1536x1024] [--decode] [--durable]
+    python bench/sdk_loop.py PROMPTS.txt OUT_DIR [-j 16] [--size 1536x1024] [--journal] [--durable] [--decode]
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import base64
 import io
 import os
 from pathlib import Path
+from typing import BinaryIO
 
 from openai import AsyncOpenAI
 
@@ -27,9 +29,12 @@ async def generate_all(args: argparse.Namespace, prompts: list[str]) -> None:
     client = AsyncOpenAI(max_retries=0)  # OPENAI_API_KEY and OPENAI_BASE_URL from the environment
     slots = asyncio.Semaphore(args.j)
     loop = asyncio.get_running_loop()
+    journal = open(args.out_dir / "journal", "ab") if args.journal else None  # noqa: SIM115 - closed below
 
     async def one(i: int, prompt: str) -> None:
         async with slots:
+            if journal is not None:
+                await loop.run_in_executor(None, append, journal, f"sent {i + 1}\n".encode())
             response = await client.images.generate(model=args.model, prompt=prompt, n=1, size=args.size)
             data = base64.b64decode(response.data[0].b64_json or "")
             if args.decode:
@@ -41,6 +46,15 @@ async def generate_all(args: argparse.Namespace, prompts: list[str]) -> None:
         await asyncio.gather(*(one(i, p) for i, p in enumerate(prompts)))
     finally:
         await client.close()
+        if journal is not None:
+            journal.close()
+
+
+def append(journal: BinaryIO, line: bytes) -> None:
+    """Append a line and fsync it."""
+    journal.write(line)
+    journal.flush()
+    os.fsync(journal.fileno())
 
 
 def decode(data: bytes) -> None:
@@ -71,8 +85,9 @@ def main() -> None:
     parser.add_argument("-j", type=int, default=16, help="requests in flight at most")
     parser.add_argument("--size", default="1536x1024")
     parser.add_argument("--model", default="gpt-image-2")
-    parser.add_argument("--decode", action="store_true", help="decode every image whole (Pillow)")
+    parser.add_argument("--journal", action="store_true", help="append and fsync a line before each request")
     parser.add_argument("--durable", action="store_true", help="write every image and fsync it")
+    parser.add_argument("--decode", action="store_true", help="decode every image whole (Pillow)")
     args = parser.parse_args()
     prompts = [p for p in args.prompts.read_text(encoding="utf-8").splitlines() if p.strip()]
     args.out_dir.mkdir(parents=True, exist_ok=True)

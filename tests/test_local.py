@@ -159,11 +159,16 @@ def test_edit_with_mask_is_inpainting_where_the_mask_is_transparent(backend: Loc
     calls = spy_calls(backend, model, monkeypatch)
     edit = request(model, "a stormy sky", kind="edit", images=(image_input(source, "source"),),
                    mask=image_input(png(mask), "mask"))
-    gen(backend, edit)
+    made = decode(gen(backend, edit)).convert("RGB")
     name, kw = calls[0]
     assert name == "StableDiffusionInpaintPipeline" and kw["strength"] == 1.0
     painted = kw["mask_image"]
     assert painted.getpixel((10, 5)) == 255 and painted.getpixel((10, 40)) == 0  # diffusers: white is painted
+    # What the mask keeps is the artist's pixels exactly (the VAE's round trip shifts them all);
+    # what it opens is the model's.
+    before = decode(source).convert("RGB")
+    assert made.crop((0, 16, 64, 64)).tobytes() == before.crop((0, 16, 64, 64)).tobytes()
+    assert made.crop((0, 0, 64, 16)).tobytes() != before.crop((0, 0, 64, 16)).tobytes()
 
 
 def test_outpaint_inpaints_the_canvas_storyboard_built(backend: LocalBackend, tiny_models: dict[str, Path],
@@ -180,6 +185,10 @@ def test_outpaint_inpaints_the_canvas_storyboard_built(backend: LocalBackend, ti
     assert chain_of(req) == "outpaint"
     data = gen(backend, req)
     assert decode(data).size == (96, 64)
+    # the frame it extends comes back exactly; the new strip is the model's
+    made, before = decode(data).convert("RGB"), decode(source).convert("RGB")
+    assert made.crop((0, 0, 64, 64)).tobytes() == before.tobytes()
+    assert made.crop((64, 0, 96, 64)).getextrema() != ((127, 127), (127, 127), (127, 127))
     name, kw = calls[0]
     assert name == "StableDiffusionInpaintPipeline"
     assert kw["mask_image"].getpixel((80, 30)) == 255 and kw["mask_image"].getpixel((30, 30)) == 0

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from storyboard.backends.local import device as devices
+from storyboard.backends.local import images
 from storyboard.backends.local.profiles import LocalProfile, Settings
 
 StepCallback = Callable[[int, int], None]  # (steps done, steps in all)
@@ -168,7 +169,10 @@ class Engine:
         if cancel is not None and cancel.is_set():
             raise Interrupted("aborted while denoising")
         flags = getattr(out, "nsfw_content_detected", None)
-        return Output(out.images[0], bool(flags and flags[0]), done)
+        image = out.images[0]
+        if s.task == "inpaint" and inputs.mask is not None and inputs.source is not None:
+            image = images.keep_unmasked(inputs.source, image, inputs.mask)
+        return Output(image, bool(flags and flags[0]), done)
 
     def close(self) -> None:
         """Drop the pipelines and give their memory back."""

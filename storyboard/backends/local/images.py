@@ -47,6 +47,21 @@ def paint_mask(data: bytes, size: tuple[int, int]) -> Any:
     return mask
 
 
+def keep_unmasked(source: Any, made: Any, mask: Any) -> Any:
+    """Return what an inpainting pipeline made with the source's own pixels put back wherever the
+    mask keeps them (black in diffusers' mask). The pipeline sends the whole picture through its
+    VAE, which shifts every pixel a little: without this an edit of the sky would also soften the
+    artist's street, and an outpaint would redraw the frame it extends."""
+    from PIL import Image
+
+    made = made.convert("RGB")
+    if made.size != source.size:
+        made = made.resize(source.size, Image.Resampling.LANCZOS)
+    if mask.size != source.size:
+        mask = mask.resize(source.size, Image.Resampling.NEAREST)
+    return Image.composite(made, source.convert("RGB"), mask.convert("L"))
+
+
 def reference_rgb(data: bytes) -> Any:
     """Return a reference image as RGB, its size kept (the pipeline fits it)."""
     from PIL import Image
