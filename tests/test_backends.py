@@ -63,7 +63,7 @@ def test_help_and_names_import_no_backend() -> None:
         "from storyboard.cli import app\n"
         "from storyboard.backends import registry\n"
         "names = registry.names()\n"
-        "for args in (['--help'], ['run', '--help'], ['models', '--help'], ['validate', '--help']):\n"
+        "for args in (['--help'], ['run', '--help'], ['export', '--help'], ['models', '--help'], ['validate', '--help']):\n"
         "    try:\n"
         "        app(args)\n"
         "    except SystemExit:\n"
@@ -74,6 +74,7 @@ def test_help_and_names_import_no_backend() -> None:
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
+    assert "Usage:" in proc.stdout  # the help was printed, by the same process
     assert proc.stdout.splitlines()[-1].endswith("] []")
 
 
