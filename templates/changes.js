@@ -41,11 +41,15 @@ window.storyboardChanges = function (data) {
   }
 
   // What changed, and what a run would send again --------------------------------------------------
+  // A dialogue line still empty (just added, nothing typed yet) is no line.
+  const spoken = (lines) => lines.filter((d) => d.line.trim() !== '');
   function netChanges(s) {
     const out = [];
     for (const k of baseOrder) {
       for (const field of FIELDS) {
-        if (!same(s.values[k][field], base[k][field])) out.push({ frame: k, field: field, before: base[k][field], after: s.values[k][field] });
+        const dialogue = field === 'dialogue';
+        const after = dialogue ? spoken(s.values[k][field]) : s.values[k][field];
+        if (!same(after, dialogue ? spoken(base[k][field]) : base[k][field])) out.push({ frame: k, field: field, before: base[k][field], after: after });
       }
     }
     return out;

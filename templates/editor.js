@@ -135,17 +135,9 @@
     const edit = el('div', { class: 'edit' });
     edit.append(textbox('caption', 'Caption of frame ' + f.name, base[f.key].caption, false, setter(f.key, 'caption', textValue)));
     edit.append(textbox('notes', 'Notes of frame ' + f.name, base[f.key].notes, true, setter(f.key, 'notes', textValue)));
-    if (f.dialogue.length) {
-      const list = el('ul', { class: 'dialogue edit-dialogue', 'aria-label': 'Dialogue of frame ' + f.name });
-      f.dialogue.forEach((d, i) => {
-        const toValue = (v) => state.values[f.key].dialogue.map((x, j) => (j === i ? { speaker: x.speaker, line: v } : x));
-        const box = textbox('line', 'Dialogue line ' + (i + 1) + ' of frame ' + f.name, d.line, false, setter(f.key, 'dialogue', toValue));
-        box.dataset.line = String(i);
-        list.append(el('li', {}, [el('span', { class: 'speaker', text: d.speaker }), box]));
-      });
-      edit.append(list);
-    }
+    edit.append(dialogueEditor(f, card));
     $('.words', card).after(edit);
+    drawDialogue(f, card, base[f.key]);
 
     card.querySelectorAll('.take-item').forEach((item) => {
       const raw = item.dataset.take;
@@ -157,6 +149,53 @@
       b.addEventListener('click', () => act({ type: 'set', key: f.key, field: 'pick', value: take }));
       item.append(b);
     });
+  }
+
+  // Dialogue: a line's words are edited in place; a line is added (its speaker, then its words) or
+  // removed with its buttons. A line left empty is no line: the changes file leaves it out.
+  function dialogueEditor(f, card) {
+    const list = el('ul', { class: 'dialogue edit-dialogue', 'aria-label': 'Dialogue of frame ' + f.name });
+    const who = el('input', { type: 'text', class: 'edit-speaker', autocomplete: 'off', placeholder: 'Who speaks',
+      'aria-label': 'Speaker of a new dialogue line in frame ' + f.name });
+    who.setAttribute('list', 'sb-speakers');
+    const add = el('button', { type: 'button', class: 'add-line', text: '+ Line', title: 'Add a line of dialogue',
+      'aria-label': 'Add a dialogue line to frame ' + f.name });
+    const addLine = () => {
+      const lines = state.values[f.key].dialogue;
+      const speaker = who.value.trim() || (lines.length ? lines[lines.length - 1].speaker : '');
+      if (!speaker) { who.focus(); return; }
+      typing = null;
+      act({ type: 'set', key: f.key, field: 'dialogue', value: lines.concat([{ speaker: speaker, line: '' }]) });
+      who.value = '';
+      const boxes = list.querySelectorAll('.edit-text.line');
+      if (boxes.length) boxes[boxes.length - 1].focus();
+    };
+    add.addEventListener('click', addLine);
+    who.addEventListener('keydown', (e) => { if (e.key === 'Enter') { e.preventDefault(); addLine(); } });
+    return el('div', { class: 'edit-dialogue-box' }, [list, el('div', { class: 'add-dialogue' }, [who, add])]);
+  }
+
+  // The rows of a frame's dialogue, drawn again only when its speakers change (a line added or
+  // removed): typing in a line keeps its field.
+  function drawDialogue(f, card, v) {
+    const list = $('.edit-dialogue', card);
+    const shape = JSON.stringify(v.dialogue.map((d) => d.speaker));
+    if (!list || list.dataset.shape === shape) return;
+    list.dataset.shape = shape;
+    list.replaceChildren(...v.dialogue.map((d, i) => {
+      const toValue = (t) => state.values[f.key].dialogue.map((x, j) => (j === i ? { speaker: x.speaker, line: t } : x));
+      const box = textbox('line', 'Dialogue line ' + (i + 1) + ' of frame ' + f.name, d.line, false, setter(f.key, 'dialogue', toValue));
+      box.dataset.line = String(i);
+      const remove = el('button', { type: 'button', class: 'tool remove-line', text: '×', title: 'Remove this line',
+        'aria-label': 'Remove dialogue line ' + (i + 1) + ' of frame ' + f.name });
+      remove.addEventListener('click', () => {
+        typing = null;
+        act({ type: 'set', key: f.key, field: 'dialogue', value: state.values[f.key].dialogue.filter((_, j) => j !== i) });
+        const rest = list.querySelectorAll('.remove-line');
+        (rest[Math.min(i, rest.length - 1)] || $('.add-line', card)).focus();
+      });
+      return el('li', {}, [el('span', { class: 'speaker', text: d.speaker }), box, remove]);
+    }));
   }
 
   function moveBy(k, delta, button) {
@@ -218,9 +257,10 @@
     const kids = [];
     if (v.caption) kids.push(el('p', { class: 'caption', text: v.caption }));
     if (v.notes) kids.push(el('p', { class: 'notes', text: v.notes }));
-    if (v.dialogue.length) {
+    const lines = v.dialogue.filter((d) => d.line.trim() !== '');
+    if (lines.length) {
       kids.push(el('ul', { class: 'dialogue', 'aria-label': 'Dialogue' },
-        v.dialogue.map((d) => el('li', {}, [el('span', { class: 'speaker', text: d.speaker }), document.createTextNode(' '), el('span', { class: 'line', text: d.line })]))));
+        lines.map((d) => el('li', {}, [el('span', { class: 'speaker', text: d.speaker }), document.createTextNode(' '), el('span', { class: 'line', text: d.line })]))));
     }
     words.replaceChildren(...kids);
   }
@@ -267,6 +307,7 @@
       was.textContent = 'was ' + pad(f.number);
     } else if (was) was.remove();
     card.classList.toggle('has-changes', changed);
+    drawDialogue(f, card, v);
     card.querySelectorAll('.edit-text').forEach((t) => {
       let value, before;
       if (t.classList.contains('caption')) { value = v.caption; before = base[f.key].caption; }
@@ -414,6 +455,10 @@
   window.addEventListener('focus', fromElsewhere);
   document.addEventListener('visibilitychange', () => { if (!document.hidden) fromElsewhere(); });
 
+  // The speakers a new line may have: the cast, and whoever speaks somewhere in the story.
+  const speakers = el('datalist', { id: 'sb-speakers' });
+  (cfg.speakers || []).forEach((name) => speakers.append(el('option', { value: name })));
+  document.body.append(speakers);
   frames.forEach(buildCard);
   document.body.classList.add('editing');
   render();

@@ -177,6 +177,33 @@ def test_every_field_of_a_frame(tmp_path: Path) -> None:
     assert (f[1].pick, f[0].lock, f[2].lines[0], f[3].notes) == (3, True, ("mira", "We must go."), "WIDE.\nSlow push in.")
 
 
+def test_dialogue_lines_added_and_removed_in_place_keep_the_others_comments(tmp_path: Path) -> None:
+    story = write(tmp_path / "c.yaml", COMMENTED)
+    go, woof = {"speaker": "mira", "line": "We have to go."}, {"speaker": "rex", "line": "Woof"}
+    # a line before rex's, and one at the end; then mira's first line goes
+    res = run_apply(story, doc(("night", "dialogue", [go, woof],
+                                [go, {"speaker": "kid", "line": "Wait for me!"}, woof, {"speaker": "mira", "line": "No"}])))
+    assert res.exit_code == 0, res.stderr
+    assert diff_lines(res.stdout) == ([], ["      - kid: Wait for me!", '      - mira: "No"'])
+    text = story.read_text()
+    assert '      - kid: Wait for me!\n      - rex: "Woof"   # rex agrees\n      - mira: "No"\n' in text
+    res = run_apply(story, doc(("night", "dialogue", [go, {"speaker": "kid", "line": "Wait for me!"}, woof,
+                                                      {"speaker": "mira", "line": "No"}],
+                                [{"speaker": "kid", "line": "Wait for me!"}, woof, {"speaker": "mira", "line": "No"}])))
+    assert res.exit_code == 0, res.stderr
+    assert diff_lines(res.stdout) == (["      - mira: We have to go."], [])
+    lines = load_story(story).story.frames[2].lines
+    assert lines == [("kid", "Wait for me!"), ("rex", "Woof"), ("mira", "No")]
+    assert '      - rex: "Woof"   # rex agrees' in story.read_text()
+    # A frame's first dialogue, where its last key was: above the blank line and comment that close it.
+    story = write(tmp_path / "d.yaml", "title: T\nframes:\n  - id: a\n    prompt: x\n    caption: A.\n\n  # next\n"
+                                       "  - id: b\n    prompt: y\n")
+    res = run_apply(story, doc(("a", "dialogue", [], [{"speaker": "rex", "line": "Woof."}])))
+    assert res.exit_code == 0, res.stderr
+    assert story.read_text() == ("title: T\nframes:\n  - id: a\n    prompt: x\n    caption: A.\n    dialogue:\n"
+                                 "      - rex: Woof.\n\n  # next\n  - id: b\n    prompt: y\n")
+
+
 def test_removing_a_caption_notes_or_lock_drops_the_key(tmp_path: Path) -> None:
     story = write(tmp_path / "s.yaml", "title: T\nframes:\n  - id: a\n    prompt: x\n    caption: c\n    lock: true\n\n  # b\n  - id: b\n    prompt: y\n")
     out = apply_changes(story, parse_changes(doc(("a", "caption", "c", None), ("a", "lock", True, False))))

@@ -202,6 +202,73 @@ def test_pick_edit_move_lock_save_apply_and_run(
     assert not watch.dialogs
 
 
+def test_dialogue_lines_are_added_and_removed_then_applied_in_place(
+    page: tuple[Any, Watch], fake_env: FakeImagesAPI, tmp_path: Path
+) -> None:
+    pg, _ = page
+    story = copy_story("night-market.yaml", tmp_path)
+    out = tmp_path / "out"
+    run(story, out)
+    first = len(fake_env.image_requests())
+    pg.goto(url(out))
+    # who a new line may be given to: the cast, then whoever speaks
+    assert pg.locator("#sb-speakers option").evaluate_all("os => os.map(o => o.value)") == ["mira", "vendor"]
+
+    # A line for a frame without dialogue: its speaker, then its words. Empty, it is no change yet.
+    pg.get_by_role("combobox", name="Speaker of a new dialogue line in frame stall").fill("mira")
+    pg.get_by_role("button", name="Add a dialogue line to frame stall").click()
+    line = pg.get_by_role("textbox", name="Dialogue line 1 of frame stall")
+    expect(line).to_be_focused()
+    expect(pg.locator(".editbar-count")).to_have_text("No unsaved changes")
+    line.press_sequentially("Noodles!")
+    expect(pg.locator(".editbar-count")).to_have_text("1 unsaved change")
+    expect(pg.locator("article[data-key=stall] .edit-dialogue .speaker")).to_have_text(["mira"])
+
+    # The vendor's line goes; mira's stays, now the first.
+    pg.get_by_role("button", name="Remove dialogue line 1 of frame rain").click()
+    expect(pg.get_by_role("textbox", name="Dialogue line 1 of frame rain")).to_have_value("No")
+    assert pg.get_by_role("textbox", name="Dialogue line 2 of frame rain").count() == 0
+    expect(pg.get_by_role("button", name="Remove dialogue line 1 of frame rain")).to_be_focused()
+    # Without a speaker typed, a new line is the last speaker's; left empty, it changes nothing.
+    pg.get_by_role("button", name="Add a dialogue line to frame rain").click()
+    expect(pg.locator("article[data-key=rain] .edit-dialogue .speaker")).to_have_text(["mira", "mira"])
+    expect(pg.locator(".editbar-count")).to_have_text("2 unsaved changes")
+    # Undo takes back the empty line, then the removal.
+    pg.get_by_role("button", name="Undo").click()
+    pg.get_by_role("button", name="Undo").click()
+    expect(pg.get_by_role("textbox", name="Dialogue line 1 of frame rain")).to_have_value("Under the awning, quick!")
+    expect(pg.locator(".editbar-count")).to_have_text("1 unsaved change")
+    pg.get_by_role("button", name="Remove dialogue line 1 of frame rain").click()
+
+    pg.reload()
+    expect(pg.get_by_role("textbox", name="Dialogue line 1 of frame stall")).to_have_value("Noodles!")
+    expect(pg.get_by_role("textbox", name="Dialogue line 1 of frame rain")).to_have_value("No")
+    name, changes = saved_changes(pg)
+    assert changes["changes"] == [
+        {"frame": "stall", "field": "dialogue", "before": [], "after": [{"speaker": "mira", "line": "Noodles!"}]},
+        {"frame": "rain", "field": "dialogue",
+         "before": [{"speaker": "vendor", "line": "Under the awning, quick!"}, {"speaker": "mira", "line": "No"}],
+         "after": [{"speaker": "mira", "line": "No"}]},
+    ]
+    (tmp_path / name).write_text(json.dumps(changes))
+    before = story.read_text()
+    assert storyboard("apply", story, tmp_path / name).returncode == 0
+    after = story.read_text()
+    assert set(after.splitlines()) - set(before.splitlines()) == {"      - mira: Noodles!"}
+    assert "    caption: Steam and noodles.\n    dialogue:\n      - mira: Noodles!\n\n  - id: rain" in after
+    assert set(before.splitlines()) - set(after.splitlines()) == {"      - vendor: Under the awning, quick!"}
+    assert '      - mira: "No"   # quoted: a YAML 1.1 reader' in after  # the kept line, as it was
+    run(story, out)
+    assert frames_sent(fake_env, first, out) == []  # dialogue is lettered, not drawn: nothing to buy
+    manifest = json.loads((out / "manifest.json").read_text())
+    by_id = {e["id"]: e for e in manifest["frames"] if e["picked"]}
+    assert by_id["stall"]["dialogue"] == [{"speaker": "mira", "line": "Noodles!"}]
+    assert by_id["rain"]["dialogue"] == [{"speaker": "mira", "line": "No"}]
+    if SHOTS.parent.is_dir():
+        pg.goto(url(out))
+        pg.locator("article[data-key=rain]").screenshot(path=str(SHOTS / "editor-dialogue.png"))
+
+
 @pytest.mark.parametrize("edit", ["move", "caption"])
 def test_a_move_or_a_caption_sends_nothing(
     page: tuple[Any, Watch], fake_env: FakeImagesAPI, tmp_path: Path, edit: str

@@ -56,21 +56,53 @@ def write(fm: Any, c: Change, shared: set[int]) -> None:
             _drop(fm, key)
             return
         lines = list(c.after)
-        if isinstance(old, CommentedSeq) and len(old) == len(lines) and all(
-            isinstance(d, CommentedMap) and len(d) == 1 and next(iter(d)) == s for d, (s, _) in zip(old, lines, strict=True)
-        ):
-            for d, (s, line) in zip(old, lines, strict=True):
-                if d[s] != line:
-                    if id(d) in shared or _anchor(d[s]):
-                        raise Refused("a line of its dialogue carries an anchor that other keys reuse; edit it by hand")
-                    d[s] = _scalar(d[s], line)
+        if isinstance(old, CommentedSeq) and all(_one_line(d) for d in old):
+            _edit_lines(old, lines, shared)
         else:
             new = CommentedSeq()
             for s, line in lines:
-                item = CommentedMap()
-                item[s] = _scalar(None, line)
-                new.append(item)
+                new.append(_line(s, line))
             _put(fm, key, new)
+
+
+def _one_line(d: Any) -> bool:
+    from ruamel.yaml.comments import CommentedMap
+
+    return isinstance(d, CommentedMap) and len(d) == 1
+
+
+def _line(speaker: str, line: str) -> Any:
+    from ruamel.yaml.comments import CommentedMap
+
+    item = CommentedMap()
+    item[speaker] = _scalar(None, line)
+    return item
+
+
+def _edit_lines(seq: Any, lines: list[tuple[str, str]], shared: set[int]) -> None:
+    """Make the dialogue sequence say `lines`, in place: lines kept stay as they are (with their
+    comments and quoting), a line whose words changed is edited where it is, removed lines go and
+    new ones come in where they stand."""
+    from difflib import SequenceMatcher
+
+    old = [(next(iter(d)), str(d[next(iter(d))])) for d in seq]
+    ops = SequenceMatcher(None, old, lines, autojunk=False).get_opcodes()
+    for tag, i1, i2, j1, j2 in reversed(ops):  # from the end: earlier positions stay valid
+        if tag == "equal":
+            continue
+        if tag == "replace" and [s for s, _ in old[i1:i2]] == [s for s, _ in lines[j1:j2]]:
+            for i, j in zip(range(i1, i2), range(j1, j2), strict=True):  # the same speakers, new words
+                d, (s, line) = seq[i], lines[j]
+                if id(d) in shared or _anchor(d) or _anchor(d[s]):
+                    raise Refused("a line of its dialogue carries an anchor that other keys reuse; edit it by hand")
+                d[s] = _scalar(d[s], line)
+            continue
+        for i in range(i2 - 1, i1 - 1, -1):
+            if id(seq[i]) in shared or _anchor(seq[i]):
+                raise Refused("a line of its dialogue carries an anchor that other keys reuse; edit it by hand")
+            del seq[i]
+        for offset, j in enumerate(range(j1, j2)):
+            seq.insert(i1 + offset, _line(*lines[j]))
 
 
 def _put(fm: Any, key: str, value: Any) -> None:
@@ -93,7 +125,23 @@ def _put(fm: Any, key: str, value: Any) -> None:
         trailing = fm.ca.items.pop(own[-1], None)
     fm.insert(pos, key, value)
     if trailing is not None:
-        fm.ca.items[key] = trailing
+        holder, last = _last_key(fm, key)
+        holder.ca.items[last] = trailing
+
+
+def _last_key(fm: Any, key: str) -> tuple[Any, Any]:
+    """Return the mapping and key whose value is written last under fm[key] (a new dialogue's last
+    line): a comment that follows it is written after the whole value, not between key and value."""
+    from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
+    holder, last = fm, key
+    while True:
+        value = holder[last]
+        if isinstance(value, CommentedSeq) and value and isinstance(value[-1], CommentedMap) and value[-1]:
+            value = value[-1]
+        if not (isinstance(value, CommentedMap) and value):
+            return holder, last
+        holder, last = value, list(value.keys())[-1]
 
 
 def _drop(fm: Any, key: str) -> None:

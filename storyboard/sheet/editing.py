@@ -83,7 +83,14 @@ def editor_data(
         "free": free,
         "adventure": any(e.get("choices") for e in shown),
         "frames": frames,
+        "speakers": _speakers(manifest, frames),
     }
+
+
+def _speakers(manifest: dict[str, Any], frames: list[dict[str, Any]]) -> list[str]:
+    """Return who a new line of dialogue may be given to: the cast, then whoever speaks in the story."""
+    cast = [str(c["name"]) for c in manifest.get("characters") or [] if isinstance(c, dict) and c.get("name")]
+    return list(dict.fromkeys(cast + [d["speaker"] for f in frames for d in f.get("dialogue") or []]))
 
 
 def takes_of(e: dict[str, Any], entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
