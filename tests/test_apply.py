@@ -406,3 +406,14 @@ def test_any_text_is_written_so_that_it_reads_back_the_same(tmp_path: Path, valu
     frame = load_story(story).story.frames[0]
     assert (frame.caption, frame.notes) == (value, value)
     assert yaml.safe_load(story.read_text())["frames"][0]["caption"] == value
+
+
+def test_any_speaker_of_a_new_line_reads_back_the_same(tmp_path: Path) -> None:
+    # typed in the sheet's speaker field: a YAML 1.1 reader must not find `No:` false nor `16:9:` a number
+    speakers = ["No", "on", "16:9", "null", "~", "a: b", "#x", "- y", "&anc", "*ali", "{z}", "[1]", " pad ", "x\ny", "it's"]
+    story = write(tmp_path / "s.yaml", "title: T\nframes:\n  - id: a\n    prompt: x\n")
+    after = [{"speaker": s, "line": f"line {i}"} for i, s in enumerate(speakers)]
+    out = apply_changes(story, parse_changes(doc(("a", "dialogue", [], after))))
+    assert out.refused == [] and len(out.applied) == 1
+    assert load_story(story).story.frames[0].lines == [(d["speaker"], d["line"]) for d in after]
+    assert [next(iter(d)) for d in yaml.safe_load(story.read_text())["frames"][0]["dialogue"]] == speakers

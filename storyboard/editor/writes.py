@@ -75,7 +75,7 @@ def _line(speaker: str, line: str) -> Any:
     from ruamel.yaml.comments import CommentedMap
 
     item = CommentedMap()
-    item[speaker] = _scalar(None, line)
+    item[_scalar(None, speaker)] = _scalar(None, line)  # `No:` would be false to a YAML 1.1 reader
     return item
 
 
