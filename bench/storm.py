@@ -83,7 +83,7 @@ import json, os, sys
 from pathlib import Path
 from storyboard.backends import get_backend
 from storyboard.plan import build_plan
-from storyboard.run.runner import RunOptions
+from storyboard.run.options import RunOptions
 from storyboard.run.session import run_plan
 from storyboard.story import load_story
 base = os.environ["OPENAI_BASE_URL"]

@@ -28,7 +28,7 @@ from storyboard.cli import app
 from storyboard.plan import VARIATION_INSTRUCTION, Plan, build_plan
 from storyboard.results import TakeResult
 from storyboard.run import pacing, retry, runner
-from storyboard.run.runner import RunOptions
+from storyboard.run.options import RunOptions
 from storyboard.run.session import Outcome, run_plan
 from storyboard.story import load_story
 

@@ -70,7 +70,7 @@ def plan(
 ) -> None:
     """Show each request: frame, kind, model, size, what it waits for, cached/new/stale and why, cost."""
     from storyboard.run.forecast import forecast
-    from storyboard.run.runner import RunOptions
+    from storyboard.run.options import RunOptions
     from storyboard.run.session import default_out_dir
 
     p = load_plan(story, backend, model, quiet=False, assets_dirs=assets(assets_dirs))

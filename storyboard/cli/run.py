@@ -60,7 +60,7 @@ def run(
     from storyboard.cli.progress import BackendEvents
     from storyboard.run.budget import Budget
     from storyboard.run.forecast import forecast, new_cost
-    from storyboard.run.runner import RunOptions
+    from storyboard.run.options import RunOptions
     from storyboard.run.session import default_out_dir, run_plan
 
     if jobs is not None and sequential:

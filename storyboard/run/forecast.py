@@ -18,7 +18,7 @@ from storyboard.output.store import Store
 from storyboard.plan import Job, Plan
 from storyboard.results import Image
 from storyboard.run.cache import reusable, stored_image
-from storyboard.run.runner import RunOptions
+from storyboard.run.options import RunOptions
 
 COMPARED = ("prompt", "model", "size", "quality", "options")
 

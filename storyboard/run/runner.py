@@ -10,8 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, field
+from collections.abc import Coroutine
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -26,34 +25,11 @@ from storyboard.results import Image, Kept, RunStats, Status, TakeResult
 from storyboard.run import saving
 from storyboard.run.budget import Budget
 from storyboard.run.cache import reusable, stored_image
+from storyboard.run.options import Event, OnDecoded, OnImage, RunOptions
 from storyboard.run.pacing import Pacer, Wait, WaitTooLong
 from storyboard.run.retry import Action, Reachability, RetryPolicy
 from storyboard.run.verify import Verified, verify
 from storyboard.run.workers import Workers
-
-
-@dataclass
-class RunOptions:
-    """How to run: the cap, pacing, budget, selection, retries."""
-
-    parallel: int = 4
-    ipm: float | None = None
-    budget: float | None = None
-    selected: set[int] | None = None  # job indices to run (with their sources); None: all
-    force: set[int] = field(default_factory=set)  # job indices to request again
-    max_attempts: int = 6
-    backoff_base: float = 0.5
-    backoff_cap: float = 30.0
-    max_wait: float | None = 15 * 60.0  # seconds: a longer wait stops the run (exit 1), nothing lost
-
-
-# (kind, payload): the payload is the TakeResult, except for "wait", a run-wide wait (pacing.Wait).
-Event = Callable[[str, Any], None]
-# Called in a worker thread with each image received, decoded once, after its request's slot freed.
-OnImage = Callable[[TakeResult, Verified], None]
-# Called on the decoding thread with each verified image, while its pixels are still in the CPU's
-# cache; what it returns goes on to `OnImage` (e.g. the image reduced towards its thumbnail).
-OnDecoded = Callable[[Verified], Verified]
 
 
 class Runner:

@@ -26,7 +26,8 @@ from storyboard.output.manifest import build_manifest, write_manifest
 from storyboard.output.store import Store
 from storyboard.plan import Plan
 from storyboard.results import RunStats, Status, TakeResult
-from storyboard.run.runner import Event, Runner, RunOptions
+from storyboard.run.options import Event, RunOptions
+from storyboard.run.runner import Runner
 from storyboard.run.verify import Verified
 from storyboard.story import LoadedStory
 
