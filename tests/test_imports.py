@@ -114,3 +114,15 @@ def test_no_import_cycles() -> None:
     assert found == [], "import cycles (break each by moving what both sides need below them):\n" + "\n".join(
         " <-> ".join(c) for c in found
     )
+
+
+def test_no_module_is_over_400_lines_without_saying_why() -> None:
+    # Issue 14: a module that grows past ~400 lines holds more than one concept, unless its
+    # docstring gives the reason it must stay whole ("kept whole: ...").
+    long = {}
+    for name, path in modules().items():
+        lines = path.read_text(encoding="utf-8").count("\n")
+        doc = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or ""
+        if lines > 400 and "kept whole:" not in doc:
+            long[name] = lines
+    assert long == {}, f"split these, or say in the docstring why not ('kept whole: ...'): {long}"
