@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from PIL import Image
+from PIL import Image, ImageChops, ImageStat
 from pypdf import PdfReader
 from sheetdata import JAPANESE_CAPTION, build
 from typer.testing import CliRunner
@@ -278,6 +278,33 @@ def test_gif_has_picked_frames_with_their_durations_and_loops(sample: Path) -> N
     with Image.open(path) as im:
         assert im.info["loop"] == 0
         assert im.size == (240, 160)  # the first frame's size: every frame letterboxed onto it
+
+
+def test_gif_frames_are_the_pictures_for_pillow_and_for_ffmpeg(tmp_path: Path) -> None:
+    # The GIF is written a frame at a time (storyboard/export/gif.py): two decoders must read each
+    # frame as its picture, within what a 256-colour palette allows.
+    av = pytest.importorskip("av")
+    colours = [(200, 30, 30), (30, 160, 60), (40, 60, 210)]
+    out = make_dir(tmp_path, [{"id": f"f{i}", "duration": 1} for i in range(3)])
+    manifest = json.loads((out / "manifest.json").read_text())
+    files = [out / e["file"] for e in manifest["frames"] if e["picked"]]
+    for f, c in zip(files, colours, strict=True):  # pictures with a gradient and a colour of their own
+        im = Image.linear_gradient("L").resize((240, 160)).convert("RGB")
+        Image.blend(im, Image.new("RGB", im.size, c), 0.6).save(f)
+    path = export(out, "gif")
+    want = [Image.open(f).convert("RGB") for f in files]
+
+    def close(a: Image.Image, b: Image.Image) -> bool:
+        return max(ImageStat.Stat(ImageChops.difference(a, b)).mean) < 6
+
+    with Image.open(path) as im:
+        assert im.n_frames == 3
+        for i in range(3):
+            im.seek(i)
+            assert close(im.convert("RGB"), want[i]), i
+    with av.open(str(path)) as container:
+        got = [frame.to_image().convert("RGB") for frame in container.decode(video=0)]
+    assert len(got) == 3 and all(close(g, w) for g, w in zip(got, want, strict=True))
 
 
 def test_webp_has_picked_frames_with_their_durations(sample: Path) -> None:
