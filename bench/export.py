@@ -3,12 +3,13 @@
     python bench/export.py              # 300 frames of 1536x1024 draft PNGs (~1 min to draw them)
     python bench/export.py --frames 60  # a smaller smoke run
     python bench/export.py --keep DIR   # draw the board into DIR once and reuse it on later runs
+    python bench/export.py --only gif --only webp   # chosen exports
 
 The board is drawn offline on the draft backend (free): captions, notes, two dialogue lines on
 every third frame, a camera move on every other frame. Each export then runs in its own
 process; wall time from perf_counter around it, peak RSS from wait4. Exports stream: the PDF
 and the MP4 read one image at a time, so their peak memory stays flat as boards grow (compare
---frames 60 with 300). GIF and WebP hold every frame (Pillow's encoders need them all).
+--frames 60 with 300), and so do the GIF's and the WebP's (written a frame at a time).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ EXPORTS = [
     ("mp4 --burn-captions --crossfade 0.5", ["--mp4", "--burn-captions", "--crossfade", "0.5"]),
     ("sheet", ["--sheet"]),
     ("gif", ["--gif"]),
+    ("webp", ["--webp"]),
     ("zip", ["--zip"]),
 ]
 
@@ -72,6 +74,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--frames", type=int, default=300)
     parser.add_argument("--keep", type=Path, help="a folder for the drawn board, reused when it is there")
+    parser.add_argument("--only", action="append", default=[], help="an export to run (its first word); repeatable")
     opts = parser.parse_args()
     storyboard = [sys.executable, "-m", "storyboard"]
     work = Path(tempfile.mkdtemp(prefix="storyboard-export-bench-"))
@@ -89,6 +92,8 @@ def main() -> int:
         print(f"\n{opts.frames} frames, {size:.0f} MB of frame images\n")
         print(f"{'export':<40} {'seconds':>8} {'peak RSS MB':>12} {'output MB':>10}")
         for name, flags in EXPORTS:
+            if opts.only and name.split()[0] not in opts.only:
+                continue
             dest = work / "out" / name.replace(" ", "_").replace("-", "")
             dest.mkdir(parents=True)
             seconds, rss, rc = timed([*storyboard, "export", str(board), *flags, "-o", str(dest)])

@@ -315,6 +315,28 @@ def test_webp_has_picked_frames_with_their_durations(sample: Path) -> None:
     assert frame_durations(path) == DURATIONS_MS
 
 
+@pytest.mark.parametrize("streamed", [True, False], ids=["a frame at a time", "pillow's save_all"])
+def test_webp_frames_are_the_pictures(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, streamed: bool) -> None:
+    # libwebp's encoder fed a frame at a time; where a Pillow lacks it, Pillow's save_all: the same file
+    from storyboard.export import animation
+
+    if not streamed:
+        monkeypatch.setattr(animation, "_webp_encoder", lambda size: None)
+    colours = [(200, 30, 30), (30, 160, 60), (40, 60, 210)]
+    out = make_dir(tmp_path, [{"id": f"f{i}", "duration": d} for i, d in enumerate((1, 2.5, 0.5))])
+    files = [out / e["file"] for e in json.loads((out / "manifest.json").read_text())["frames"] if e["picked"]]
+    for f, c in zip(files, colours, strict=True):
+        Image.blend(Image.linear_gradient("L").resize((240, 160)).convert("RGB"), Image.new("RGB", (240, 160), c), 0.6).save(f)
+    path = export(out, "webp")
+    assert frame_durations(path) == [1000, 2500, 500]
+    with Image.open(path) as im:
+        assert (im.n_frames, im.info["loop"]) == (3, 0)
+        for i, f in enumerate(files):
+            im.seek(i)
+            diff = ImageStat.Stat(ImageChops.difference(im.convert("RGB"), Image.open(f).convert("RGB"))).mean
+            assert max(diff) < 6, (i, diff)
+
+
 def test_animatic_scales_longest_side_to_1024(tmp_path: Path) -> None:
     out = make_dir(tmp_path, [{"id": "big", "image_size": (1600, 800)}, {"id": "small"}])
     path = export(out, "gif")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from typing import IO, TYPE_CHECKING, Any, Literal
 
@@ -14,28 +15,69 @@ ANIMATIC_MAX_SIDE = 1024
 
 
 def write_animation(f: IO[bytes], job: ExportJob, fmt: Literal["GIF", "WEBP"]) -> None:
-    """Write the picked frames with images as an animation, each for its duration, looping. A GIF
-    is written a frame at a time; a WebP (libwebp's animation encoder) takes every frame at once."""
+    """Write the picked frames with images as an animation, each for its duration, looping; a frame
+    at a time, so memory does not grow with the board."""
+    canvases = _canvases(job)
+    first = next(canvases, None)
+    if first is None:
+        raise UsageError("nothing to export: no frame image could be read. Run the story again.")
+    if fmt == "GIF":
+        _write_gif(f, first, canvases)
+    else:
+        _write_webp(f, first, canvases)
+
+
+def _write_gif(f: IO[bytes], first: tuple[Any, int], rest: Iterator[tuple[Any, int]]) -> None:
     from storyboard.export.gif import GifWriter
 
-    gif: GifWriter | None = None
-    shown: list[Any] = []  # the WebP's frames
-    durations: list[int] = []
-    for canvas, ms in _canvases(job):
-        if fmt == "GIF":
-            gif = gif or GifWriter(f, canvas.size)
-            # Each GIF frame gets its own adaptive palette: frames of a story rarely share colours.
-            gif.add(canvas.quantize(colors=256, method=_mediancut()), ms)
-        else:
-            shown.append(canvas)
-            durations.append(ms)
-    if gif is not None:
-        gif.close()
+    gif = GifWriter(f, first[0].size)
+    for canvas, ms in itertools.chain([first], rest):
+        # Each GIF frame gets its own adaptive palette: frames of a story rarely share colours.
+        gif.add(canvas.quantize(colors=256, method=_mediancut()), ms)
+    gif.close()
+
+
+# libwebp's settings for the animation, as Pillow sets them for a lossy one (kmin/kmax: keyframes)
+WEBP = {"quality": 85, "method": 4, "kmin": 3, "kmax": 5}
+
+
+def _write_webp(f: IO[bytes], first: tuple[Any, int], rest: Iterator[tuple[Any, int]]) -> None:
+    """Feed libwebp's animation encoder (the one Pillow's `save_all` drives) a frame at a time: it
+    keeps the frames compressed. Where this Pillow's encoder is not the one known here, Pillow's own
+    `save_all` does it, holding every frame until the end."""
+    second = next(rest, None)
+    encoder = _webp_encoder(first[0].size) if second is not None else None
+    if encoder is None:
+        frames = [first, *([second] if second else []), *rest]
+        images, durations = [c for c, _ in frames], [ms for _, ms in frames]
+        images[0].save(f, format="WEBP", save_all=True, append_images=images[1:],
+                       duration=durations if len(durations) > 1 else durations[0], loop=0,
+                       quality=WEBP["quality"], method=WEBP["method"])
         return
-    if not shown:
-        raise UsageError("nothing to export: no frame image could be read. Run the story again.")
-    shown[0].save(f, format=fmt, save_all=True, append_images=shown[1:],
-                  duration=durations if len(durations) > 1 else durations[0], loop=0, quality=85, method=4)
+    t = 0
+    for canvas, ms in itertools.chain([first, second], rest):
+        encoder.add(canvas.getim(), t, False, WEBP["quality"], 100, WEBP["method"])
+        t += ms
+    encoder.add(None, t, False, WEBP["quality"], 100, 0)  # the end: the last frame's duration
+    data = encoder.assemble("", b"", "")
+    if not data:
+        raise OSError("libwebp wrote no animation")
+    f.write(data)
+
+
+def _webp_encoder(size: tuple[int, int]) -> Any | None:
+    """Return libwebp's animation encoder as Pillow wraps it (no background, looping), or None where
+    this Pillow has none or another signature."""
+    from PIL import Image
+
+    try:
+        from PIL import _webp
+
+        if not hasattr(Image.Image, "getim"):
+            return None
+        return _webp.WebPAnimEncoder(size, 0, 0, False, WEBP["kmin"], WEBP["kmax"], False, False)
+    except (ImportError, AttributeError, TypeError):
+        return None
 
 
 def _canvases(job: ExportJob) -> Iterator[tuple[Any, int]]:
