@@ -315,13 +315,21 @@ def test_webp_has_picked_frames_with_their_durations(sample: Path) -> None:
     assert frame_durations(path) == DURATIONS_MS
 
 
-@pytest.mark.parametrize("streamed", [True, False], ids=["a frame at a time", "pillow's save_all"])
-def test_webp_frames_are_the_pictures(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, streamed: bool) -> None:
+class _OtherEncoder:
+    """An animation encoder of another Pillow: its `add` takes other arguments."""
+
+    def add(self, *args: Any) -> None:
+        raise TypeError("add() takes 3 positional arguments")
+
+
+@pytest.mark.parametrize("encoder", ["streamed", "none", "another"],
+                         ids=["a frame at a time", "no encoder: save_all", "another encoder: save_all"])
+def test_webp_frames_are_the_pictures(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, encoder: str) -> None:
     # libwebp's encoder fed a frame at a time; where a Pillow lacks it, Pillow's save_all: the same file
     from storyboard.export import animation
 
-    if not streamed:
-        monkeypatch.setattr(animation, "_webp_encoder", lambda size: None)
+    if encoder != "streamed":
+        monkeypatch.setattr(animation, "_webp_encoder", lambda size: None if encoder == "none" else _OtherEncoder())
     colours = [(200, 30, 30), (30, 160, 60), (40, 60, 210)]
     out = make_dir(tmp_path, [{"id": f"f{i}", "duration": d} for i, d in enumerate((1, 2.5, 0.5))])
     files = [out / e["file"] for e in json.loads((out / "manifest.json").read_text())["frames"] if e["picked"]]

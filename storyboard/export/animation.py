@@ -28,12 +28,14 @@ def write_animation(f: IO[bytes], job: ExportJob, fmt: Literal["GIF", "WEBP"]) -
 
 
 def _write_gif(f: IO[bytes], first: tuple[Any, int], rest: Iterator[tuple[Any, int]]) -> None:
+    from PIL import Image
+
     from storyboard.export.gif import GifWriter
 
     gif = GifWriter(f, first[0].size)
     for canvas, ms in itertools.chain([first], rest):
         # Each GIF frame gets its own adaptive palette: frames of a story rarely share colours.
-        gif.add(canvas.quantize(colors=256, method=_mediancut()), ms)
+        gif.add(canvas.quantize(colors=256, method=Image.Quantize.MEDIANCUT), ms)
     gif.close()
 
 
@@ -47,15 +49,20 @@ def _write_webp(f: IO[bytes], first: tuple[Any, int], rest: Iterator[tuple[Any, 
     `save_all` does it, holding every frame until the end."""
     second = next(rest, None)
     encoder = _webp_encoder(first[0].size) if second is not None else None
+    if encoder is not None:
+        try:
+            encoder.add(first[0].getim(), 0, False, WEBP["quality"], 100, WEBP["method"])
+        except (AttributeError, TypeError):  # another Pillow's wrapper
+            encoder = None
     if encoder is None:
-        frames = [first, *([second] if second else []), *rest]
+        frames = [first, *([second] if second is not None else []), *rest]
         images, durations = [c for c, _ in frames], [ms for _, ms in frames]
         images[0].save(f, format="WEBP", save_all=True, append_images=images[1:],
                        duration=durations if len(durations) > 1 else durations[0], loop=0,
                        quality=WEBP["quality"], method=WEBP["method"])
         return
-    t = 0
-    for canvas, ms in itertools.chain([first, second], rest):
+    t = first[1]
+    for canvas, ms in itertools.chain([second], rest):
         encoder.add(canvas.getim(), t, False, WEBP["quality"], 100, WEBP["method"])
         t += ms
     encoder.add(None, t, False, WEBP["quality"], 100, 0)  # the end: the last frame's duration
@@ -99,9 +106,3 @@ def _canvases(job: ExportJob) -> Iterator[tuple[Any, int]]:
         canvas = Image.new("RGB", canvas_size, (0, 0, 0))
         canvas.paste(fitted, ((canvas_size[0] - fitted.width) // 2, (canvas_size[1] - fitted.height) // 2))
         yield canvas, round(frame.duration * 1000)
-
-
-def _mediancut() -> Any:
-    from PIL import Image
-
-    return Image.Quantize.MEDIANCUT
