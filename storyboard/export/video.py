@@ -10,9 +10,13 @@ one frame at a time; only the frame on screen (and the next, while fading) is in
 
 from __future__ import annotations
 
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import IO, TYPE_CHECKING, Any
+from functools import partial
+from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 from storyboard.errors import UsageError
 from storyboard.export import camera
@@ -28,6 +32,7 @@ MAX_SIDE = 1280  # the long side of the video at most (never larger than the fra
 _ENCODERS = ("libx264", "libopenh264", "h264_videotoolbox", "h264_mf", "h264")
 _INSTALL = "pip install 'storyboard-chain[video]'"
 BLACK = (0, 0, 0)
+T = TypeVar("T")
 
 
 def _av() -> Any:
@@ -161,6 +166,9 @@ def write_mp4(f: IO[bytes], job: ExportJob) -> None:
         stream.width, stream.height = size
         stream.pix_fmt = "yuv420p"
         stream.codec_context.time_base = Fraction(1, fps)
+        # Frame threads: x264 encodes several frames at once (~1.3x faster on 2 cores than its
+        # default here, slices of one frame at a time).
+        stream.codec_context.thread_type = "FRAME"
         if encoder == "libx264":
             # An animatic is mostly held pictures: "stillimage" suits it, and veryfast is ~4x faster than
             # "faster" here for files no larger.
@@ -182,39 +190,64 @@ def _film(
     fps: int, crossfade: float, overlays: Any, audio: _AudioTrack | None, job: ExportJob,
 ) -> None:
     """Encode every video frame, shot by shot, reading each image only when its shot starts."""
-    from PIL import Image
-
     frames = board.frames
     nxt: _Shot | None = _shot(frames[0], size) if frames else None
-    for k, (start, end) in enumerate(bounds):
-        shot = nxt
-        assert shot is not None
-        nxt = _shot(frames[k + 1], size) if k + 1 < len(frames) else None
-        count = end - start
-        fade = min(round(crossfade * fps), count // 2, ((bounds[k + 1][1] - bounds[k + 1][0]) // 2) if nxt else 0)
-        incoming = nxt.picture(0.0, size) if nxt is not None and fade else None
-        still: tuple[Any, Any] | None = None  # a static shot's last video frame and what made it
-        for j in range(count):
-            t = j / (count - 1) if count > 1 else 0.0
-            alpha = (j - (count - fade) + 1) / (fade + 1) if j >= count - fade else 0.0
-            overlay = overlays.at((start + j) / fps) if overlays else None
-            key = (alpha, id(overlay))
-            if shot.frame.camera == "static" and still is not None and still[0] == key:
-                video_frame = still[1]  # the same picture again: the encoder copies it, so one will do
-            else:
-                picture = shot.picture(t, size)
-                if incoming is not None and alpha > 0:
-                    picture = Image.blend(picture, incoming, alpha)
-                if overlay is not None:
-                    picture = overlay.apply(picture)
-                video_frame = av.VideoFrame.from_image(picture)
-                still = (key, video_frame)
-            video_frame.pts = start + j
-            for packet in stream.encode(video_frame):
-                container.mux(packet)
-        if audio:
-            audio.mux_until(end / fps)
-        job.progress(k + 1, len(frames))
+    with ThreadPoolExecutor(1, thread_name_prefix="camera") as pool:
+        for k, (_, end) in enumerate(bounds):
+            shot = nxt
+            assert shot is not None
+            nxt = _shot(frames[k + 1], size) if k + 1 < len(frames) else None
+            _film_shot(av, container, stream, shot, nxt, bounds, k, size, fps, crossfade, overlays, pool)
+            if audio:
+                audio.mux_until(end / fps)
+            job.progress(k + 1, len(frames))
+
+
+def _film_shot(
+    av: Any, container: Any, stream: Any, shot: _Shot, nxt: _Shot | None, bounds: list[tuple[int, int]], k: int,
+    size: tuple[int, int], fps: int, crossfade: float, overlays: Any, pool: ThreadPoolExecutor,
+) -> None:
+    """Encode one shot's video frames. A moving shot's pictures are drawn a few ahead on `pool`
+    (Pillow's resize lets go of the GIL) while this thread hands the last ones to the encoder."""
+    from PIL import Image
+
+    start, end = bounds[k]
+    count = end - start
+    fade = min(round(crossfade * fps), count // 2, ((bounds[k + 1][1] - bounds[k + 1][0]) // 2) if nxt else 0)
+    incoming = nxt.picture(0.0, size) if nxt is not None and fade else None
+    still: tuple[Any, Any] | None = None  # a static shot's last video frame and what made it
+    moving = shot.frame.camera != "static"
+    ts = [j / (count - 1) if count > 1 else 0.0 for j in range(count)]
+    drawn = _ahead(pool, (partial(shot.picture, t, size) for t in ts)) if moving else None
+    for j in range(count):
+        t = ts[j]
+        alpha = (j - (count - fade) + 1) / (fade + 1) if j >= count - fade else 0.0
+        overlay = overlays.at((start + j) / fps) if overlays else None
+        key = (alpha, id(overlay))
+        if not moving and still is not None and still[0] == key:
+            video_frame = still[1]  # the same picture again: the encoder copies it, so one will do
+        else:
+            picture = next(drawn) if drawn is not None else shot.picture(t, size)
+            if incoming is not None and alpha > 0:
+                picture = Image.blend(picture, incoming, alpha)
+            if overlay is not None:
+                picture = overlay.apply(picture)
+            video_frame = av.VideoFrame.from_image(picture)
+            still = (key, video_frame)
+        video_frame.pts = start + j
+        for packet in stream.encode(video_frame):
+            container.mux(packet)
+
+
+def _ahead(pool: ThreadPoolExecutor, work: Iterator[Callable[[], T]], n: int = 4) -> Iterator[T]:
+    """Yield each piece of work's result in order, running up to `n` pieces ahead on `pool`."""
+    pending: deque[Future[T]] = deque()
+    for job in work:
+        pending.append(pool.submit(job))
+        if len(pending) > n:
+            yield pending.popleft().result()
+    while pending:
+        yield pending.popleft().result()
 
 
 class _AudioTrack:
