@@ -524,3 +524,24 @@ def test_images_are_read_upright_flattened_and_first_frame_only(tmp_path: Path) 
     assert anim is not None and anim.size == (6, 4) and anim.getpixel((1, 1))[2] > 200
     assert anim.copy().getpixel((0, 0)) == anim.getpixel((0, 0))  # usable after its file is closed
     assert open_rgb(tmp_path / "nothing.png") is None
+
+
+def test_work_ahead_keeps_its_order_and_runs_at_most_n_ahead() -> None:
+    # threads.ahead feeds the GIF's quantizing and the MP4's camera moves: results in order, and
+    # memory bounded (no more than n pieces started beyond the one being taken)
+    from concurrent.futures import ThreadPoolExecutor
+
+    from storyboard import threads
+
+    started: list[int] = []
+    taken: list[int] = []
+
+    def piece(i: int) -> int:
+        started.append(i)
+        return i * i
+
+    with ThreadPoolExecutor(4) as pool:
+        for result in threads.ahead(pool, (lambda i=i: piece(i) for i in range(20)), 3):
+            assert len(started) - len(taken) <= 4  # this one and at most 3 ahead
+            taken.append(result)
+    assert taken == [i * i for i in range(20)]

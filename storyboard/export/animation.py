@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import itertools
-import os
-from collections import deque
 from collections.abc import Iterator
+from functools import partial
 from typing import IO, TYPE_CHECKING, Any, Literal
 
+from storyboard import threads
 from storyboard.errors import UsageError
 
 if TYPE_CHECKING:
@@ -32,30 +32,25 @@ def write_animation(f: IO[bytes], job: ExportJob, fmt: Literal["GIF", "WEBP"]) -
 def _write_gif(f: IO[bytes], first: tuple[Any, int], rest: Iterator[tuple[Any, int]]) -> None:
     """Quantize the frames on every core (Pillow lets go of the GIL; it is most of a GIF's time),
     a few ahead of the one being written, and write them in order."""
-    from concurrent.futures import Future, ThreadPoolExecutor
+    from concurrent.futures import ThreadPoolExecutor
 
     from storyboard.export.gif import GifWriter
 
-    cores = max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
     gif = GifWriter(f, first[0].size)
-    ahead: deque[tuple[Future[Any], int]] = deque()
-    with ThreadPoolExecutor(cores, thread_name_prefix="gif") as pool:
-        for canvas, ms in itertools.chain([first], rest):
-            ahead.append((pool.submit(_palette, canvas), ms))
-            if len(ahead) > 2 * cores:
-                frame, duration = ahead.popleft()
-                gif.add(frame.result(), duration)
-        while ahead:
-            frame, duration = ahead.popleft()
-            gif.add(frame.result(), duration)
+    n = threads.cores()
+    with ThreadPoolExecutor(n, thread_name_prefix="gif") as pool:
+        work = (partial(_palette, canvas, ms) for canvas, ms in itertools.chain([first], rest))
+        for frame, ms in threads.ahead(pool, work, 2 * n):
+            gif.add(frame, ms)
     gif.close()
 
 
-def _palette(canvas: Any) -> Any:
-    """Return the frame with its own adaptive palette: frames of a story rarely share colours."""
+def _palette(canvas: Any, ms: int) -> tuple[Any, int]:
+    """Return the frame with its own adaptive palette (frames of a story rarely share colours), and
+    its duration."""
     from PIL import Image
 
-    return canvas.quantize(colors=256, method=Image.Quantize.MEDIANCUT)
+    return canvas.quantize(colors=256, method=Image.Quantize.MEDIANCUT), ms
 
 
 # libwebp's settings for the animation, as Pillow sets them for a lossy one (kmin/kmax: keyframes)

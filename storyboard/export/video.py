@@ -10,14 +10,13 @@ one frame at a time; only the frame on screen (and the next, while fading) is in
 
 from __future__ import annotations
 
-from collections import deque
-from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import partial
-from typing import IO, TYPE_CHECKING, Any, TypeVar
+from typing import IO, TYPE_CHECKING, Any
 
+from storyboard import threads
 from storyboard.errors import UsageError
 from storyboard.export import camera
 from storyboard.export.subtitles import Cue, frame_cues, reading_warnings, to_srt
@@ -32,7 +31,6 @@ MAX_SIDE = 1280  # the long side of the video at most (never larger than the fra
 _ENCODERS = ("libx264", "libopenh264", "h264_videotoolbox", "h264_mf", "h264")
 _INSTALL = "pip install 'storyboard-chain[video]'"
 BLACK = (0, 0, 0)
-T = TypeVar("T")
 
 
 def _av() -> Any:
@@ -218,7 +216,7 @@ def _film_shot(
     still: tuple[Any, Any] | None = None  # a static shot's last video frame and what made it
     moving = shot.frame.camera != "static"
     ts = [j / (count - 1) if count > 1 else 0.0 for j in range(count)]
-    drawn = _ahead(pool, (partial(shot.picture, t, size) for t in ts)) if moving else None
+    drawn = threads.ahead(pool, (partial(shot.picture, t, size) for t in ts), 4) if moving else None
     for j in range(count):
         t = ts[j]
         alpha = (j - (count - fade) + 1) / (fade + 1) if j >= count - fade else 0.0
@@ -237,17 +235,6 @@ def _film_shot(
         video_frame.pts = start + j
         for packet in stream.encode(video_frame):
             container.mux(packet)
-
-
-def _ahead(pool: ThreadPoolExecutor, work: Iterator[Callable[[], T]], n: int = 4) -> Iterator[T]:
-    """Yield each piece of work's result in order, running up to `n` pieces ahead on `pool`."""
-    pending: deque[Future[T]] = deque()
-    for job in work:
-        pending.append(pool.submit(job))
-        if len(pending) > n:
-            yield pending.popleft().result()
-    while pending:
-        yield pending.popleft().result()
 
 
 class _AudioTrack:

@@ -19,6 +19,8 @@ from concurrent.futures import Executor, ThreadPoolExecutor
 from functools import partial
 from typing import Any, TypeVar
 
+from storyboard import threads
+
 T = TypeVar("T")
 
 
@@ -26,9 +28,9 @@ class Workers:
     """The thread pools of one run, for `parallel` requests in flight."""
 
     def __init__(self, parallel: int) -> None:
-        self._decoding = ThreadPoolExecutor(max(1, min(_cores() - 1, parallel)), thread_name_prefix="decode")
+        self._decoding = ThreadPoolExecutor(max(1, min(threads.cores() - 1, parallel)), thread_name_prefix="decode")
         self._storing = ThreadPoolExecutor(max(1, min(parallel, 32)), thread_name_prefix="store")
-        self._after = ThreadPoolExecutor(max(1, min(_cores(), parallel)), thread_name_prefix="after",
+        self._after = ThreadPoolExecutor(max(1, min(threads.cores(), parallel)), thread_name_prefix="after",
                                          initializer=_yield_cpu)
         # Images waiting for what follows them, at most this many: when thumbnails lag, requests
         # wait for room (memory stays bounded: ~5 MB of pixels per 1536x1024 image).
@@ -69,14 +71,6 @@ class Workers:
 
 async def _on(pool: Executor, fn: Callable[..., T], *args: Any) -> T:
     return await asyncio.get_running_loop().run_in_executor(pool, fn, *args)
-
-
-def _cores() -> int:
-    """Return how many cores this process may use."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
 
 
 def _yield_cpu() -> None:

@@ -8,13 +8,13 @@ is named by its image's hash, so it is made once per image however often the she
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from storyboard import threads
 from storyboard.output import fs
 
 # The long side of a thumbnail. The API's sides (1024, 1536) are multiples of it, so their thumbnails
@@ -75,7 +75,7 @@ def make_thumbnails(out_dir: Path, manifest: dict[str, Any], *, workers: int = 4
         return sha, Thumb(f"{THUMBS}/{made[0].name}", *made[1]) if made else None
 
     # Pillow releases the GIL while decoding and resizing, so a few threads really run in parallel.
-    n = max(1, min(workers, os.cpu_count() or 1, len(todo)))
+    n = max(1, min(workers, threads.cores(), len(todo)))
     with ThreadPoolExecutor(max_workers=n) as pool:
         for sha, thumb in pool.map(job, todo):
             if thumb is not None:
