@@ -56,6 +56,24 @@ def copy_story(name: str, folder: Path) -> Path:
     return story
 
 
+def run_and_open(pg: Any, api: FakeImagesAPI, name: str, folder: Path) -> tuple[Path, Path, int]:
+    """Copy pipelines/NAME into `folder`, run it and open its sheet; return (story, out, requests so far)."""
+    story = copy_story(name, folder)
+    out = folder / "out"
+    run(story, out)
+    first = len(api.image_requests())
+    pg.goto(url(out))
+    return story, out, first
+
+
+def save_and_apply(pg: Any, story: Path) -> dict[str, Any]:
+    """Save the sheet's changes beside the story and apply them; return the changes file's content."""
+    name, changes = saved_changes(pg)
+    (story.parent / name).write_text(json.dumps(changes))
+    assert storyboard("apply", story, story.parent / name).returncode == 0
+    return changes
+
+
 def order_on_page(pg: Any) -> list[str]:
     return pg.locator("article.card").evaluate_all("cs => cs.map(c => c.dataset.key)")
 
@@ -206,11 +224,7 @@ def test_dialogue_lines_are_added_and_removed_then_applied_in_place(
     page: tuple[Any, Watch], fake_env: FakeImagesAPI, tmp_path: Path
 ) -> None:
     pg, _ = page
-    story = copy_story("night-market.yaml", tmp_path)
-    out = tmp_path / "out"
-    run(story, out)
-    first = len(fake_env.image_requests())
-    pg.goto(url(out))
+    story, out, first = run_and_open(pg, fake_env, "night-market.yaml", tmp_path)
     # who a new line may be given to: the cast, then whoever speaks
     assert pg.locator("#sb-speakers option").evaluate_all("os => os.map(o => o.value)") == ["mira", "vendor"]
 
@@ -243,16 +257,14 @@ def test_dialogue_lines_are_added_and_removed_then_applied_in_place(
     pg.reload()
     expect(pg.get_by_role("textbox", name="Dialogue line 1 of frame stall")).to_have_value("Noodles!")
     expect(pg.get_by_role("textbox", name="Dialogue line 1 of frame rain")).to_have_value("No")
-    name, changes = saved_changes(pg)
+    before = story.read_text()
+    changes = save_and_apply(pg, story)
     assert changes["changes"] == [
         {"frame": "stall", "field": "dialogue", "before": [], "after": [{"speaker": "mira", "line": "Noodles!"}]},
         {"frame": "rain", "field": "dialogue",
          "before": [{"speaker": "vendor", "line": "Under the awning, quick!"}, {"speaker": "mira", "line": "No"}],
          "after": [{"speaker": "mira", "line": "No"}]},
     ]
-    (tmp_path / name).write_text(json.dumps(changes))
-    before = story.read_text()
-    assert storyboard("apply", story, tmp_path / name).returncode == 0
     after = story.read_text()
     assert set(after.splitlines()) - set(before.splitlines()) == {"      - mira: Noodles!"}
     assert "    caption: Steam and noodles.\n    dialogue:\n      - mira: Noodles!\n\n  - id: rain" in after
@@ -274,11 +286,7 @@ def test_a_move_or_a_caption_sends_nothing(
     page: tuple[Any, Watch], fake_env: FakeImagesAPI, tmp_path: Path, edit: str
 ) -> None:
     pg, _ = page
-    story = copy_story("robot-dog.yaml", tmp_path)
-    out = tmp_path / "out"
-    run(story, out)
-    first = len(fake_env.image_requests())
-    pg.goto(url(out))
+    story, out, first = run_and_open(pg, fake_env, "robot-dog.yaml", tmp_path)
     if edit == "move":
         pg.get_by_role("button", name="Move frame sunset earlier").click()
         assert "The new order renumbers the frame files and sends nothing" in panel(pg)
@@ -286,9 +294,7 @@ def test_a_move_or_a_caption_sends_nothing(
         pg.get_by_role("textbox", name="Caption of frame city").fill("Rex, in the city.")
         assert "The caption of city sends nothing" in panel(pg)
     assert predicted(pg) == []
-    name, changes = saved_changes(pg)
-    (tmp_path / name).write_text(json.dumps(changes))
-    assert storyboard("apply", story, tmp_path / name).returncode == 0
+    save_and_apply(pg, story)
     run(story, out)
     assert frames_sent(fake_env, first, out) == []
     expected = ["01-lab.png", "02-sunset.png", "03-city.png"] if edit == "move" else ["01-lab.png", "02-city.png", "03-sunset.png"]
@@ -299,17 +305,11 @@ def test_a_move_in_a_progressive_story_re_runs_the_frames_that_follow_the_order(
     page: tuple[Any, Watch], fake_env: FakeImagesAPI, tmp_path: Path
 ) -> None:
     pg, _ = page
-    story = copy_story("robot-dog-progressive.yaml", tmp_path)
-    out = tmp_path / "out"
-    run(story, out)
-    first = len(fake_env.image_requests())
-    pg.goto(url(out))
+    story, out, first = run_and_open(pg, fake_env, "robot-dog-progressive.yaml", tmp_path)
     pg.get_by_role("button", name="Move frame park earlier").click()
     # Each frame edits the one before: park, street (now after park) and sunset (now after street).
     assert predicted(pg) == ["park", "street", "sunset"]
-    name, changes = saved_changes(pg)
-    (tmp_path / name).write_text(json.dumps(changes))
-    assert storyboard("apply", story, tmp_path / name).returncode == 0
+    save_and_apply(pg, story)
     run(story, out)
     assert frames_sent(fake_env, first, out) == ["park", "street", "sunset"]
 
