@@ -417,3 +417,17 @@ def test_any_speaker_of_a_new_line_reads_back_the_same(tmp_path: Path) -> None:
     assert out.refused == [] and len(out.applied) == 1
     assert load_story(story).story.frames[0].lines == [(d["speaker"], d["line"]) for d in after]
     assert [next(iter(d)) for d in yaml.safe_load(story.read_text())["frames"][0]["dialogue"]] == speakers
+
+
+@pytest.mark.parametrize("edit", ["reworded", "removed"])
+def test_a_dialogue_line_another_frame_reuses_is_never_edited_nor_removed(tmp_path: Path, edit: str) -> None:
+    # `&hi` is one line in two frames: rewording or removing it in a would change b's dialogue too
+    text = ("title: T\nframes:\n  - id: a\n    prompt: x\n    dialogue:\n      - &hi {mira: Hi.}\n      - rex: Woof\n"
+            "  - id: b\n    prompt: y\n    dialogue:\n      - *hi\n")
+    story = write(tmp_path / "s.yaml", text)
+    before = [{"speaker": "mira", "line": "Hi."}, {"speaker": "rex", "line": "Woof"}]
+    after = [{"speaker": "mira", "line": "Hello."}, before[1]] if edit == "reworded" else [before[1]]
+    out = apply_changes(story, parse_changes(doc(("a", "dialogue", before, after))))
+    assert len(out.refused) == 1
+    assert out.refused[0].endswith("refused, a line of its dialogue carries an anchor that other keys reuse; edit it by hand")
+    assert story.read_text() == text

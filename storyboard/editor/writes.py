@@ -17,6 +17,7 @@ _AFTER = {
     "lock": (),
 }
 
+_ANCHORED_LINE = "a line of its dialogue carries an anchor that other keys reuse; edit it by hand"
 
 
 class Refused(Exception):
@@ -94,12 +95,12 @@ def _edit_lines(seq: Any, lines: list[tuple[str, str]], shared: set[int]) -> Non
             for i, j in zip(range(i1, i2), range(j1, j2), strict=True):  # the same speakers, new words
                 d, (s, line) = seq[i], lines[j]
                 if id(d) in shared or _anchor(d) or _anchor(d[s]):
-                    raise Refused("a line of its dialogue carries an anchor that other keys reuse; edit it by hand")
+                    raise Refused(_ANCHORED_LINE)
                 d[s] = _scalar(d[s], line)
             continue
         for i in range(i2 - 1, i1 - 1, -1):
             if id(seq[i]) in shared or _anchor(seq[i]):
-                raise Refused("a line of its dialogue carries an anchor that other keys reuse; edit it by hand")
+                raise Refused(_ANCHORED_LINE)
             del seq[i]
         for offset, j in enumerate(range(j1, j2)):
             seq.insert(i1 + offset, _line(*lines[j]))

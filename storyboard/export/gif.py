@@ -1,5 +1,5 @@
-"""A GIF written a frame at a time, so an animatic of a thousand frames holds one frame in memory,
-not all of them (Pillow's multi-frame GIF writer keeps every frame until the end).
+"""A GIF written a frame at a time, so an animatic of a thousand frames holds a few frames in
+memory, not all of them (Pillow's multi-frame GIF writer keeps every frame until the end).
 
 Pillow encodes each frame on its own as a one-frame GIF (its own adaptive palette, LZW); this
 module moves that frame's colour table and image data into the animation, with its delay, as
@@ -20,7 +20,7 @@ class GifWriter:
     """Write an animated GIF of `size` to `f`, one frame per `add`; `close` ends the file."""
 
     def __init__(self, f: IO[bytes], size: tuple[int, int], *, loop: int = 0) -> None:
-        self._f, self.size, self.frames = f, size, 0
+        self._f, self.size = f, size
         # Header, logical screen (no global colour table: each frame brings its own), looping.
         f.write(b"GIF89a" + struct.pack("<HHBBB", size[0], size[1], 0x70, 0, 0))
         f.write(b"\x21\xff\x0bNETSCAPE2.0\x03\x01" + struct.pack("<H", loop) + b"\x00")
@@ -38,7 +38,6 @@ class GifWriter:
         bits = max(1, (len(table) // 3 - 1).bit_length()) - 1  # the table holds 2 ** (bits + 1) colours
         flags = 0x80 | (packed & 0x40) | bits  # a local table; interlaced as the frame was written
         self._f.write(b"\x2c" + struct.pack("<HHHHB", left, top, width, height, flags) + table + data)
-        self.frames += 1
 
     def close(self) -> None:
         """End the file (the trailer)."""
