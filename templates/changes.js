@@ -165,6 +165,6 @@ window.storyboardChanges = function (data) {
   return {
     cfg: cfg, frames: frames, byKey: byKey, baseOrder: baseOrder, base: base, FIELDS: FIELDS, pad: pad, same: same,
     clone: clone, replay: replay, netChanges: netChanges, movedFrames: movedFrames, affected: affected,
-    costOf: costOf, money: money, describe: describe, names: names, plural: plural,
+    costOf: costOf, money: money, describe: describe, names: names, plural: plural, spoken: spoken,
   };
 };

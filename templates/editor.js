@@ -11,7 +11,7 @@
   if (!data || !data.editor || !data.editor.frames.length || !window.storyboardChanges) return;
   const model = window.storyboardChanges(data);
   const { cfg, frames, byKey, baseOrder, base, FIELDS, pad, same, replay, netChanges, movedFrames, affected,
-    costOf, money, names, plural } = model;
+    costOf, money, names, plural, spoken } = model;
   const describe = (c) => model.describe(c, state);
   const shared = window.storyboardSheet || null;  // sheet.js: the lightbox's frames
   const $ = (sel, root) => (root || document).querySelector(sel);
@@ -257,7 +257,7 @@
     const kids = [];
     if (v.caption) kids.push(el('p', { class: 'caption', text: v.caption }));
     if (v.notes) kids.push(el('p', { class: 'notes', text: v.notes }));
-    const lines = v.dialogue.filter((d) => d.line.trim() !== '');
+    const lines = spoken(v.dialogue);
     if (lines.length) {
       kids.push(el('ul', { class: 'dialogue', 'aria-label': 'Dialogue' },
         lines.map((d) => el('li', {}, [el('span', { class: 'speaker', text: d.speaker }), document.createTextNode(' '), el('span', { class: 'line', text: d.line })]))));
