@@ -172,7 +172,12 @@
     };
     add.addEventListener('click', addLine);
     who.addEventListener('keydown', (e) => { if (e.key === 'Enter') { e.preventDefault(); addLine(); } });
-    return el('div', { class: 'edit-dialogue-box' }, [list, el('div', { class: 'add-dialogue' }, [who, add])]);
+    // A frame without dialogue shows one quiet button; the speaker's field opens from it.
+    const row = el('div', { class: 'add-dialogue' }, [who, add]);
+    const open = el('button', { type: 'button', class: 'add-line open-dialogue', text: '+ Dialogue',
+      title: 'Give this frame a line of dialogue', 'aria-label': 'Write dialogue for frame ' + f.name });
+    open.addEventListener('click', () => { row.hidden = false; open.hidden = true; who.focus(); });
+    return el('div', { class: 'edit-dialogue-box' }, [list, row, open]);
   }
 
   // The rows of a frame's dialogue, drawn again only when its speakers change (a line added or
@@ -182,6 +187,9 @@
     const shape = JSON.stringify(v.dialogue.map((d) => d.speaker));
     if (!list || list.dataset.shape === shape) return;
     list.dataset.shape = shape;
+    const none = v.dialogue.length === 0;
+    $('.add-dialogue', card).hidden = none;
+    $('.open-dialogue', card).hidden = !none;
     list.replaceChildren(...v.dialogue.map((d, i) => {
       const toValue = (t) => state.values[f.key].dialogue.map((x, j) => (j === i ? { speaker: x.speaker, line: t } : x));
       const box = textbox('line', 'Dialogue line ' + (i + 1) + ' of frame ' + f.name, d.line, false, setter(f.key, 'dialogue', toValue));

@@ -229,6 +229,8 @@ def test_dialogue_lines_are_added_and_removed_then_applied_in_place(
     assert pg.locator("#sb-speakers option").evaluate_all("os => os.map(o => o.value)") == ["mira", "vendor"]
 
     # A line for a frame without dialogue: its speaker, then its words. Empty, it is no change yet.
+    pg.get_by_role("button", name="Write dialogue for frame stall").click()
+    expect(pg.get_by_role("combobox", name="Speaker of a new dialogue line in frame stall")).to_be_focused()
     pg.get_by_role("combobox", name="Speaker of a new dialogue line in frame stall").fill("mira")
     pg.get_by_role("button", name="Add a dialogue line to frame stall").click()
     line = pg.get_by_role("textbox", name="Dialogue line 1 of frame stall")
