@@ -204,6 +204,49 @@ def test_dialogue_lines_added_and_removed_in_place_keep_the_others_comments(tmp_
                                  "      - rex: Woof.\n\n  # next\n  - id: b\n    prompt: y\n")
 
 
+NIGHT_RAIN = """\
+title: T
+frames:
+  - id: rain
+    prompt: rain
+    dialogue:
+      - vendor: Under the awning, quick!
+      - mira: "No"   # quoted: a bare No is false to YAML 1.1
+
+  # the last frame
+  - id: end
+    prompt: end
+"""
+
+
+def test_a_moved_line_takes_its_comment_and_a_new_speaker_keeps_the_words_as_written(tmp_path: Path) -> None:
+    story = write(tmp_path / "s.yaml", NIGHT_RAIN)
+    vendor, mira = {"speaker": "vendor", "line": "Under the awning, quick!"}, {"speaker": "mira", "line": "No"}
+    out = apply_changes(story, parse_changes(doc(("rain", "dialogue", [vendor, mira], [mira, vendor]))))
+    # mira's line goes first with its quoting and comment; the blank line and the comment of the
+    # next frame stay where they were, after the frame's last line
+    assert story.read_text() == NIGHT_RAIN.replace(
+        '      - vendor: Under the awning, quick!\n      - mira: "No"   # quoted: a bare No is false to YAML 1.1\n',
+        '      - mira: "No"   # quoted: a bare No is false to YAML 1.1\n      - vendor: Under the awning, quick!\n'), out.diff
+    # mira's words given to the kid: the line is edited where it stands, quoted as it was
+    apply_changes(story, parse_changes(doc(("rain", "dialogue", [mira, vendor],
+                                            [{"speaker": "kid", "line": "No"}, vendor]))))
+    assert '      - kid: "No"   # quoted: a bare No is false to YAML 1.1\n      - vendor: Under' in story.read_text()
+    assert load_story(story).story.frames[0].lines == [("kid", "No"), ("vendor", "Under the awning, quick!")]
+    # the last line replaced by a new one (another speaker, other words): the tail still closes the frame
+    apply_changes(story, parse_changes(doc(("rain", "dialogue", [{"speaker": "kid", "line": "No"}, vendor],
+                                            [{"speaker": "kid", "line": "No"}, {"speaker": "rex", "line": "Woof."}]))))
+    assert story.read_text().endswith("      - rex: Woof.\n\n  # the last frame\n  - id: end\n    prompt: end\n")
+
+
+def test_a_key_added_or_dropped_at_a_frame_s_end_leaves_the_next_frame_s_comment_after_it(tmp_path: Path) -> None:
+    story = write(tmp_path / "s.yaml", NIGHT_RAIN.replace("  - id: end\n    prompt: end\n",
+                                                          "  - id: end\n    prompt: end\n    caption: c   # about c\n"))
+    apply_changes(story, parse_changes(doc(("rain", "lock", False, True), ("end", "caption", "c", None))))
+    assert story.read_text() == NIGHT_RAIN.replace(
+        '1.1\n\n  # the last frame', '1.1\n    lock: true\n\n  # the last frame')  # and "# about c" went with c
+
+
 def test_removing_a_caption_notes_or_lock_drops_the_key(tmp_path: Path) -> None:
     story = write(tmp_path / "s.yaml", "title: T\nframes:\n  - id: a\n    prompt: x\n    caption: c\n    lock: true\n\n  # b\n  - id: b\n    prompt: y\n")
     out = apply_changes(story, parse_changes(doc(("a", "caption", "c", None), ("a", "lock", True, False))))

@@ -82,28 +82,65 @@ def _line(speaker: str, line: str) -> Any:
 
 def _edit_lines(seq: Any, lines: list[tuple[str, str]], shared: set[int]) -> None:
     """Make the dialogue sequence say `lines`, in place: lines kept stay as they are (with their
-    comments and quoting), a line whose words changed is edited where it is, removed lines go and
-    new ones come in where they stand."""
+    comments and quoting); a line whose words or whose speaker changed is edited where it is; a
+    line moved takes its comments along; removed lines go and new ones come in where they stand."""
     from difflib import SequenceMatcher
 
     old = [(next(iter(d)), str(d[next(iter(d))])) for d in seq]
+    tail = _cut_tail(seq[-1], old[-1][0]) if seq else ""  # what follows the last line stays last
     ops = SequenceMatcher(None, old, lines, autojunk=False).get_opcodes()
-    for tag, i1, i2, j1, j2 in reversed(ops):  # from the end: earlier positions stay valid
+    # The same line, a speaker's words or a line's speaker changed: edited where it stands.
+    edited = [tag == "replace" and i2 - i1 == j2 - j1
+              and all(a[0] == b[0] or a[1] == b[1] for a, b in zip(old[i1:i2], lines[j1:j2], strict=True))
+              for tag, i1, i2, j1, j2 in ops]
+    # Lines that go from one place may come back at another (a move): those are reused, not rewritten.
+    going: dict[tuple[str, str], list[Any]] = {}
+    for (tag, i1, i2, _, _), in_place in zip(ops, edited, strict=True):
+        if tag in ("delete", "replace") and not in_place:
+            for i in range(i1, i2):
+                going.setdefault(old[i], []).append(seq[i])
+    for (tag, i1, i2, j1, j2), in_place in reversed(list(zip(ops, edited, strict=True))):  # from the end: earlier positions stay valid
         if tag == "equal":
             continue
-        if tag == "replace" and [s for s, _ in old[i1:i2]] == [s for s, _ in lines[j1:j2]]:
-            for i, j in zip(range(i1, i2), range(j1, j2), strict=True):  # the same speakers, new words
-                d, (s, line) = seq[i], lines[j]
-                if id(d) in shared or _anchor(d) or _anchor(d[s]):
+        if in_place:
+            for i, j in zip(range(i1, i2), range(j1, j2), strict=True):
+                d, (was, _), (speaker, line) = seq[i], old[i], lines[j]
+                if id(d) in shared or _anchor(d) or _anchor(d[was]):
                     raise Refused(_ANCHORED_LINE)
-                d[s] = _scalar(d[s], line)
+                if speaker == was:
+                    d[was] = _scalar(d[was], line)
+                else:
+                    seq[i] = _respoken(d, was, speaker, line)
             continue
         for i in range(i2 - 1, i1 - 1, -1):
             if id(seq[i]) in shared or _anchor(seq[i]):
                 raise Refused(_ANCHORED_LINE)
             del seq[i]
         for offset, j in enumerate(range(j1, j2)):
-            seq.insert(i1 + offset, _line(*lines[j]))
+            back = going.get(lines[j])
+            seq.insert(i1 + offset, back.pop(0) if back else _line(*lines[j]))
+    _add_tail(seq[-1], next(iter(seq[-1])), tail)
+
+
+def _respoken(d: Any, was: str, speaker: str, line: str) -> Any:
+    """Return a dialogue line given to another speaker: its words as they were (or edited), its comment kept."""
+    from ruamel.yaml.comments import CommentedMap
+
+    words = d[was] if str(d[was]) == line else _scalar(d[was], line)
+    item = CommentedMap()
+    key = _scalar(None, speaker)
+    item[key] = words
+    entry = d.ca.items.get(was)
+    if entry:
+        token = entry[2] if len(entry) > 2 else None
+        column = getattr(getattr(token, "start_mark", None), "column", None)
+        if isinstance(column, int):  # the comment keeps its distance from the words
+            from ruamel.yaml.error import CommentMark
+            from ruamel.yaml.tokens import CommentToken
+
+            entry = [*entry[:2], CommentToken(token.value, CommentMark(max(0, column + len(speaker) - len(was)))), *entry[3:]]
+        item.ca.items[key] = entry
+    return item
 
 
 def _put(fm: Any, key: str, value: Any) -> None:
@@ -119,15 +156,13 @@ def _put(fm: Any, key: str, value: Any) -> None:
     # ruamel counts a merge key (`<<: *x`) as a position of its own.
     merge_pos = getattr(getattr(fm, "merge", None), "merge_pos", -1)
     pos = at + 1 if 0 <= merge_pos <= at else at
-    trailing = None
+    tail = ""
     if at == len(own) and own:
-        # The last key's trailing comment (the blank line and comments above the next frame)
-        # must stay after the frame, so it moves to the new last key.
-        trailing = fm.ca.items.pop(own[-1], None)
+        # What follows the frame's last line (a blank line, the comments above the next frame) must
+        # stay after the frame: it moves to the new last line.
+        tail = _cut_tail(*_last_key(fm, own[-1]))
     fm.insert(pos, key, value)
-    if trailing is not None:
-        holder, last = _last_key(fm, key)
-        holder.ca.items[last] = trailing
+    _add_tail(*_last_key(fm, key), tail)
 
 
 def _last_key(fm: Any, key: str) -> tuple[Any, Any]:
@@ -148,12 +183,46 @@ def _last_key(fm: Any, key: str) -> tuple[Any, Any]:
 def _drop(fm: Any, key: str) -> None:
     if key not in fm:
         return
-    keys = list(fm.keys())
-    trailing = fm.ca.items.pop(key, None)
+    last = list(fm.keys())[-1] == key
+    # Its own comment goes with it; what follows the frame (the next frame's lead) stays.
+    tail = _cut_tail(*_last_key(fm, key)) if last else ""
+    fm.ca.items.pop(key, None)
     del fm[key]
-    if trailing is not None and keys[-1] == key and len(fm):
-        # Keep the comments that followed the removed last key (the next frame's lead).
-        fm.ca.items[list(fm.keys())[-1]] = trailing
+    if len(fm):
+        _add_tail(*_last_key(fm, list(fm.keys())[-1]), tail)
+
+
+def _cut_tail(holder: Any, key: Any) -> str:
+    """Cut what follows holder[key]'s line (blank lines, comments on lines of their own) off its
+    comment, keeping the comment on the line itself; return what was cut."""
+    entry = holder.ca.items.get(key)
+    token = entry[2] if isinstance(entry, list) and len(entry) > 2 else None
+    value = getattr(token, "value", None)
+    if not isinstance(value, str) or "\n" not in value:
+        return ""
+    own, tail = value.split("\n", 1)
+    if own.strip():
+        token.value = own + "\n"
+    else:
+        entry[2] = None
+        if not any(entry):
+            del holder.ca.items[key]
+    return tail
+
+
+def _add_tail(holder: Any, key: Any, tail: str) -> None:
+    """Put `tail` (from _cut_tail) after holder[key]'s line and its comment."""
+    if not tail:
+        return
+    from ruamel.yaml.error import CommentMark
+    from ruamel.yaml.tokens import CommentToken
+
+    entry = holder.ca.items.setdefault(key, [None, None, None, None])
+    token = entry[2]
+    if token is not None and isinstance(token.value, str):
+        token.value = token.value.rstrip("\n") + "\n" + tail
+    else:
+        entry[2] = CommentToken("\n" + tail, CommentMark(0))
 
 
 def _scalar(old: Any, new: str) -> Any:
