@@ -180,8 +180,8 @@
     return el('div', { class: 'edit-dialogue-box' }, [list, row, open]);
   }
 
-  // The rows of a frame's dialogue, drawn again only when its speakers change (a line added or
-  // removed): typing in a line keeps its field.
+  // The rows of a frame's dialogue, drawn again only when its speakers change (a line added,
+  // removed, moved or given to another speaker): typing in a line keeps its field.
   function drawDialogue(f, card, v) {
     const list = $('.edit-dialogue', card);
     const shape = JSON.stringify(v.dialogue.map((d) => d.speaker));
@@ -190,19 +190,63 @@
     const none = v.dialogue.length === 0;
     $('.add-dialogue', card).hidden = none;
     $('.open-dialogue', card).hidden = !none;
+    const lines = () => state.values[f.key].dialogue;
+    const setLines = (value, focus) => {
+      typing = null;
+      act({ type: 'set', key: f.key, field: 'dialogue', value: value });
+      if (focus) focus();
+    };
+    const nth = (sel, i) => list.querySelectorAll(sel)[i];
     list.replaceChildren(...v.dialogue.map((d, i) => {
-      const toValue = (t) => state.values[f.key].dialogue.map((x, j) => (j === i ? { speaker: x.speaker, line: t } : x));
-      const box = textbox('line', 'Dialogue line ' + (i + 1) + ' of frame ' + f.name, d.line, false, setter(f.key, 'dialogue', toValue));
+      const n = i + 1;
+      const toValue = (t) => lines().map((x, j) => (j === i ? { speaker: x.speaker, line: t } : x));
+      const box = textbox('line', 'Dialogue line ' + n + ' of frame ' + f.name, d.line, false, setter(f.key, 'dialogue', toValue));
       box.dataset.line = String(i);
-      const remove = el('button', { type: 'button', class: 'tool remove-line', text: '×', title: 'Remove this line',
-        'aria-label': 'Remove dialogue line ' + (i + 1) + ' of frame ' + f.name });
-      remove.addEventListener('click', () => {
-        typing = null;
-        act({ type: 'set', key: f.key, field: 'dialogue', value: state.values[f.key].dialogue.filter((_, j) => j !== i) });
-        const rest = list.querySelectorAll('.remove-line');
-        (rest[Math.min(i, rest.length - 1)] || $('.add-line', card)).focus();
+      // Who speaks the line: another name (from the cast, or typed) gives it to them.
+      const who = el('input', { type: 'text', class: 'speaker', autocomplete: 'off', spellcheck: false,
+        'aria-label': 'Speaker of dialogue line ' + n + ' of frame ' + f.name });
+      who.value = d.speaker;
+      who.setAttribute('list', 'sb-speakers');
+      who.classList.toggle('changed', (base[f.key].dialogue[i] || {}).speaker !== d.speaker);
+      const rename = () => {
+        const name = who.value.trim();
+        const now = lines();
+        if (!now[i] || !name || name === now[i].speaker) { who.value = now[i] ? now[i].speaker : ''; return; }
+        const kept = document.activeElement === who;
+        setLines(now.map((x, j) => (j === i ? { speaker: name, line: x.line } : x)),
+          kept && (() => { const again = nth('input.speaker', i); if (again) again.focus(); }));
+      };
+      who.addEventListener('change', rename);
+      who.addEventListener('keydown', (e) => {
+        if (e.key === 'Enter') { e.preventDefault(); rename(); }
+        if (e.key === 'Escape') { who.value = lines()[i] ? lines()[i].speaker : ''; }
       });
-      return el('li', {}, [el('span', { class: 'speaker', text: d.speaker }), box, remove]);
+      const move = (to, label, title) => {
+        const b = el('button', { type: 'button', class: 'tool move-line', text: label, title: title,
+          'aria-label': title + ': dialogue line ' + n + ' of frame ' + f.name });
+        b.disabled = to < 0 || to >= v.dialogue.length;
+        b.addEventListener('click', () => {
+          const now = lines().slice();
+          if (to < 0 || to >= now.length) return;
+          [now[i], now[to]] = [now[to], now[i]];
+          // a swap of two lines of one speaker keeps the rows: their words are set by drawCard
+          list.dataset.shape = '';
+          // the focus follows the line: its button the same way, or the other way at the end
+          setLines(now, () => { const same = nth(label === '↑' ? '.move-line.earlier' : '.move-line.later', to);
+            (same && !same.disabled ? same : nth(label === '↑' ? '.move-line.later' : '.move-line.earlier', to)).focus(); });
+        });
+        b.classList.add(label === '↑' ? 'earlier' : 'later');
+        return b;
+      };
+      const remove = el('button', { type: 'button', class: 'tool remove-line', text: '×', title: 'Remove this line',
+        'aria-label': 'Remove dialogue line ' + n + ' of frame ' + f.name });
+      remove.addEventListener('click', () => {
+        setLines(lines().filter((_, j) => j !== i), () => {
+          const rest = list.querySelectorAll('.remove-line');
+          (rest[Math.min(i, rest.length - 1)] || $('.add-line', card)).focus();
+        });
+      });
+      return el('li', {}, [who, box, move(i - 1, '↑', 'Move earlier'), move(i + 1, '↓', 'Move later'), remove]);
     }));
   }
 

@@ -74,6 +74,11 @@ def save_and_apply(pg: Any, story: Path) -> dict[str, Any]:
     return changes
 
 
+def speakers(pg: Any, key: str) -> list[str]:
+    """Return the speakers of a frame's dialogue lines, as its card shows them."""
+    return pg.locator(f"article[data-key={key}] .edit-dialogue input.speaker").evaluate_all("xs => xs.map(x => x.value)")
+
+
 def order_on_page(pg: Any) -> list[str]:
     return pg.locator("article.card").evaluate_all("cs => cs.map(c => c.dataset.key)")
 
@@ -238,7 +243,7 @@ def test_dialogue_lines_are_added_and_removed_then_applied_in_place(
     expect(pg.locator(".editbar-count")).to_have_text("No unsaved changes")
     line.press_sequentially("Noodles!")
     expect(pg.locator(".editbar-count")).to_have_text("1 unsaved change")
-    expect(pg.locator("article[data-key=stall] .edit-dialogue .speaker")).to_have_text(["mira"])
+    assert speakers(pg, "stall") == ["mira"]
 
     # The vendor's line goes; mira's stays, now the first.
     pg.get_by_role("button", name="Remove dialogue line 1 of frame rain").click()
@@ -247,7 +252,8 @@ def test_dialogue_lines_are_added_and_removed_then_applied_in_place(
     expect(pg.get_by_role("button", name="Remove dialogue line 1 of frame rain")).to_be_focused()
     # Without a speaker typed, a new line is the last speaker's; left empty, it changes nothing.
     pg.get_by_role("button", name="Add a dialogue line to frame rain").click()
-    expect(pg.locator("article[data-key=rain] .edit-dialogue .speaker")).to_have_text(["mira", "mira"])
+    expect(pg.get_by_role("combobox", name="Speaker of dialogue line 2 of frame rain")).to_have_value("mira")
+    assert speakers(pg, "rain") == ["mira", "mira"]
     expect(pg.locator(".editbar-count")).to_have_text("2 unsaved changes")
     # Undo takes back the empty line, then the removal.
     pg.get_by_role("button", name="Undo").click()
@@ -281,6 +287,64 @@ def test_dialogue_lines_are_added_and_removed_then_applied_in_place(
     if SHOTS.parent.is_dir():
         pg.goto(url(out))
         pg.locator("article[data-key=rain]").screenshot(path=str(SHOTS / "editor-dialogue.png"))
+
+
+def test_a_line_is_given_to_another_speaker_and_moved_then_applied_with_its_comment(
+    page: tuple[Any, Watch], fake_env: FakeImagesAPI, tmp_path: Path
+) -> None:
+    pg, _ = page
+    story, out, first = run_and_open(pg, fake_env, "night-market.yaml", tmp_path)
+    rain = "article[data-key=rain]"
+    assert speakers(pg, "rain") == ["vendor", "mira"]
+    expect(pg.get_by_role("button", name="Move earlier: dialogue line 1 of frame rain")).to_be_disabled()
+    expect(pg.get_by_role("button", name="Move later: dialogue line 2 of frame rain")).to_be_disabled()
+    # mira's line first; the focus follows the line (to its other button, at the top)
+    pg.get_by_role("button", name="Move earlier: dialogue line 2 of frame rain").click()
+    assert speakers(pg, "rain") == ["mira", "vendor"]
+    expect(pg.get_by_role("textbox", name="Dialogue line 1 of frame rain")).to_have_value("No")
+    expect(pg.get_by_role("button", name="Move later: dialogue line 1 of frame rain")).to_be_focused()
+    expect(pg.locator(".editbar-count")).to_have_text("1 unsaved change")
+    # the vendor's words given to mira; an empty name is no name: the field shows the speaker again
+    who = pg.get_by_role("combobox", name="Speaker of dialogue line 2 of frame rain")
+    who.fill("")
+    who.press("Enter")
+    expect(who).to_have_value("vendor")
+    who.fill("  mira ")
+    who.press("Enter")
+    assert speakers(pg, "rain") == ["mira", "mira"]
+    expect(pg.get_by_role("combobox", name="Speaker of dialogue line 2 of frame rain")).to_be_focused()
+    # marked changed where the speaker at that place is not the story's (line 1: mira, was vendor)
+    assert pg.locator(f"{rain} input.speaker").evaluate_all("xs => xs.map(x => x.classList.contains('changed'))") == [True, False]
+    # two lines of one speaker swapped: the words move, the rows stay
+    pg.get_by_role("button", name="Move later: dialogue line 1 of frame rain").click()
+    expect(pg.get_by_role("textbox", name="Dialogue line 1 of frame rain")).to_have_value("Under the awning, quick!")
+    expect(pg.get_by_role("textbox", name="Dialogue line 2 of frame rain")).to_have_value("No")
+    pg.get_by_role("button", name="Undo").click()
+    expect(pg.get_by_role("textbox", name="Dialogue line 1 of frame rain")).to_have_value("No")
+    # the card's plain copy (what prints) says the same
+    plain = pg.locator(f"{rain} .dialogue:not(.edit-dialogue) li").evaluate_all("xs => xs.map(x => x.textContent)")
+    assert plain == ["mira No", "mira Under the awning, quick!"]
+
+    pg.reload()
+    assert speakers(pg, "rain") == ["mira", "mira"]
+    before = story.read_text()
+    changes = save_and_apply(pg, story)
+    assert changes["changes"] == [{"frame": "rain", "field": "dialogue",
+                                   "before": [{"speaker": "vendor", "line": "Under the awning, quick!"},
+                                              {"speaker": "mira", "line": "No"}],
+                                   "after": [{"speaker": "mira", "line": "No"},
+                                             {"speaker": "mira", "line": "Under the awning, quick!"}]}]
+    after = story.read_text()
+    # mira's "No" moved with its quoting and comment; the vendor's line is now mira's; the blank
+    # line that closes the frame stays after its last line
+    assert ('    dialogue:\n      - mira: "No"   # quoted: a YAML 1.1 reader would take a bare No for false\n'
+            '      - mira: Under the awning, quick!\n\n  - prompt:') in after
+    assert len(after.splitlines()) == len(before.splitlines())
+    run(story, out)
+    assert frames_sent(fake_env, first, out) == []
+    manifest = json.loads((out / "manifest.json").read_text())
+    rain_entry = next(e for e in manifest["frames"] if e["id"] == "rain" and e["picked"])
+    assert rain_entry["dialogue"] == [{"speaker": "mira", "line": "No"}, {"speaker": "mira", "line": "Under the awning, quick!"}]
 
 
 @pytest.mark.parametrize("edit", ["move", "caption"])
