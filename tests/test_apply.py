@@ -460,6 +460,12 @@ def test_any_speaker_of_a_new_line_reads_back_the_same(tmp_path: Path) -> None:
     assert out.refused == [] and len(out.applied) == 1
     assert load_story(story).story.frames[0].lines == [(d["speaker"], d["line"]) for d in after]
     assert [next(iter(d)) for d in yaml.safe_load(story.read_text())["frames"][0]["dialogue"]] == speakers
+    # and each line given to another of them (in place: the words stay), the same
+    renamed = [{"speaker": speakers[-1 - i], "line": d["line"]} for i, d in enumerate(after)]
+    out = apply_changes(story, parse_changes(doc(("a", "dialogue", after, renamed))))
+    assert out.refused == [] and len(out.applied) == 1
+    assert load_story(story).story.frames[0].lines == [(d["speaker"], d["line"]) for d in renamed]
+    assert [next(iter(d)) for d in yaml.safe_load(story.read_text())["frames"][0]["dialogue"]] == speakers[::-1]
 
 
 @pytest.mark.parametrize("edit", ["reworded", "removed"])
