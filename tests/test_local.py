@@ -171,6 +171,24 @@ def test_edit_with_mask_is_inpainting_where_the_mask_is_transparent(backend: Loc
     assert made.crop((0, 0, 64, 16)).tobytes() != before.crop((0, 0, 64, 16)).tobytes()
 
 
+def test_the_seam_of_an_edit_is_soft_inside_the_mask_and_the_kept_pixels_exact() -> None:
+    from storyboard.backends.local.images import keep_unmasked
+
+    source, made = Image.new("RGB", (1024, 32), (0, 0, 0)), Image.new("RGB", (1024, 32), (255, 255, 255))
+    mask = Image.new("L", (1024, 32), 0)
+    mask.paste(255, (0, 0, 512, 32))  # diffusers' mask: the left half is painted
+    row = [keep_unmasked(source, made, mask).getpixel((x, 16))[0] for x in range(1024)]
+    assert row[512:] == [0] * 512  # every kept pixel the source's, to the edge
+    assert row[:480] == [255] * 480  # well inside, the model's alone
+    ramp = row[480:512]
+    assert ramp == sorted(ramp, reverse=True) and 100 <= row[511] <= 200 and 5 <= sum(v < 250 for v in ramp) <= 30
+    # an outpaint's new area (no pixels of the source's own there): the model's, to the seam
+    own = Image.new("L", (1024, 32), 0)
+    own.paste(255, (512, 0, 1024, 32))
+    row = [keep_unmasked(source, made, mask, own).getpixel((x, 16))[0] for x in range(1024)]
+    assert row == [255] * 512 + [0] * 512
+
+
 def test_outpaint_inpaints_the_canvas_storyboard_built(backend: LocalBackend, tiny_models: dict[str, Path],
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     from storyboard.render.imaging import outpaint_canvas

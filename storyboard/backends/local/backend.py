@@ -209,6 +209,7 @@ class LocalBackend:
             source=images.source_rgb(src.data, (w, h)) if src else None,
             mask=images.paint_mask(request.mask.data, (w, h)) if request.mask else None,
             references=tuple(images.reference_rgb(i.data) for i in request.images if i.role == "reference"),
+            own=images.own_pixels(src.data, (w, h)) if src and request.mask else None,
         )
         engine = self._load(request.model)
         seed = request.seed if request.seed is not None else 0

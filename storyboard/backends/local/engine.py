@@ -32,6 +32,7 @@ class Inputs:
     source: Any | None  # RGB, at the request's size
     mask: Any | None  # L: white where the model paints
     references: tuple[Any, ...] = ()
+    own: Any | None = None  # L: white where the source has pixels of its own (None: everywhere)
 
 
 @dataclass(frozen=True)
@@ -171,7 +172,7 @@ class Engine:
         flags = getattr(out, "nsfw_content_detected", None)
         image = out.images[0]
         if s.task == "inpaint" and inputs.mask is not None and inputs.source is not None:
-            image = images.keep_unmasked(inputs.source, image, inputs.mask)
+            image = images.keep_unmasked(inputs.source, image, inputs.mask, inputs.own)
         return Output(image, bool(flags and flags[0]), done)
 
     def close(self) -> None:

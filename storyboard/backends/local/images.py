@@ -47,19 +47,43 @@ def paint_mask(data: bytes, size: tuple[int, int]) -> Any:
     return mask
 
 
-def keep_unmasked(source: Any, made: Any, mask: Any) -> Any:
+def own_pixels(data: bytes, size: tuple[int, int]) -> Any | None:
+    """Return where the chain source has pixels of its own (L, white there, at `size`); None when it
+    has them everywhere. An outpaint's new area is transparent: the grey shown there is nobody's."""
+    from PIL import Image
+
+    img = decode(data)
+    if not (img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info)):
+        return None
+    own = img.convert("RGBA").getchannel("A").point(lambda a: 255 if a >= 128 else 0)
+    if own.getextrema() == (255, 255):
+        return None
+    return own.resize(size, Image.Resampling.NEAREST) if own.size != size else own
+
+
+def keep_unmasked(source: Any, made: Any, mask: Any, own: Any | None = None) -> Any:
     """Return what an inpainting pipeline made with the source's own pixels put back wherever the
     mask keeps them (black in diffusers' mask). The pipeline sends the whole picture through its
     VAE, which shifts every pixel a little: without this an edit of the sky would also soften the
-    artist's street, and an outpaint would redraw the frame it extends."""
-    from PIL import Image
+    artist's street, and an outpaint would redraw the frame it extends.
+
+    The seam is soft on the painted side only: a few pixels in from the mask's edge, the model's
+    pixels are blended with the source's (half and half at the edge), so an edit does not end on a
+    hard line, and every pixel the mask keeps is the source's exactly. Where the source has no
+    pixels of its own (`own`: an outpaint's new area), the model's stand alone, to the edge."""
+    from PIL import Image, ImageChops, ImageFilter
 
     made = made.convert("RGB")
     if made.size != source.size:
         made = made.resize(source.size, Image.Resampling.LANCZOS)
     if mask.size != source.size:
         mask = mask.resize(source.size, Image.Resampling.NEAREST)
-    return Image.composite(made, source.convert("RGB"), mask.convert("L"))
+    paint = mask.convert("L").point(lambda v: 255 if v >= 128 else 0)
+    radius = max(1, max(source.size) // 128)  # 8 pixels on a 1024 frame: the ramp is ~20 wide
+    blend = ImageChops.multiply(paint, paint.filter(ImageFilter.GaussianBlur(radius)))
+    if own is not None:
+        blend = ImageChops.lighter(blend, ImageChops.subtract(paint, own.convert("L")))
+    return Image.composite(made, source.convert("RGB"), blend)
 
 
 def reference_rgb(data: bytes) -> Any:
