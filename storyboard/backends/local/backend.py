@@ -205,11 +205,12 @@ class LocalBackend:
         s = request_settings(r.profile, request)
         w, h = parse_size(request.size or f"{r.profile.native}x{r.profile.native}")
         src = next((i for i in request.images if i.role == "source"), None)
+        source, own = images.source_rgb(src.data, (w, h)) if src else (None, None)
         inputs = Inputs(
-            source=images.source_rgb(src.data, (w, h)) if src else None,
+            source=source,
             mask=images.paint_mask(request.mask.data, (w, h)) if request.mask else None,
             references=tuple(images.reference_rgb(i.data) for i in request.images if i.role == "reference"),
-            own=images.own_pixels(src.data, (w, h)) if src and request.mask else None,
+            own=own,
         )
         engine = self._load(request.model)
         seed = request.seed if request.seed is not None else 0

@@ -18,21 +18,34 @@ def decode(data: bytes) -> Any:
     return ImageOps.exif_transpose(img)
 
 
-def source_rgb(data: bytes, size: tuple[int, int]) -> Any:
-    """Return the chain source as RGB at `size`: transparent parts (an outpaint's new area) neutral grey."""
+def source_rgb(data: bytes, size: tuple[int, int]) -> tuple[Any, Any | None]:
+    """Return the chain source as RGB at `size` (transparent parts, an outpaint's new area, neutral
+    grey), and where it has pixels of its own (L, white there; None when it has them everywhere):
+    the grey is nobody's, so the paste-back never blends it in."""
     from PIL import Image
 
     img = decode(data)
-    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+    own = None
+    if _has_alpha(img):
         rgba = img.convert("RGBA")
+        alpha = rgba.getchannel("A")
         flat = Image.new("RGB", rgba.size, NEUTRAL)
-        flat.paste(rgba, mask=rgba.getchannel("A"))
+        flat.paste(rgba, mask=alpha)
         img = flat
+        own = alpha.point(lambda a: 255 if a >= 128 else 0)
+        if own.getextrema() == (255, 255):
+            own = None
+        elif own.size != size:
+            own = own.resize(size, Image.Resampling.NEAREST)
     else:
         img = img.convert("RGB")
     if img.size != size:
         img = img.resize(size, Image.Resampling.LANCZOS)
-    return img
+    return img, own
+
+
+def _has_alpha(img: Any) -> bool:
+    return img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info)
 
 
 def paint_mask(data: bytes, size: tuple[int, int]) -> Any:
@@ -45,20 +58,6 @@ def paint_mask(data: bytes, size: tuple[int, int]) -> Any:
     if mask.size != size:
         mask = mask.resize(size, Image.Resampling.NEAREST)
     return mask
-
-
-def own_pixels(data: bytes, size: tuple[int, int]) -> Any | None:
-    """Return where the chain source has pixels of its own (L, white there, at `size`); None when it
-    has them everywhere. An outpaint's new area is transparent: the grey shown there is nobody's."""
-    from PIL import Image
-
-    img = decode(data)
-    if not (img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info)):
-        return None
-    own = img.convert("RGBA").getchannel("A").point(lambda a: 255 if a >= 128 else 0)
-    if own.getextrema() == (255, 255):
-        return None
-    return own.resize(size, Image.Resampling.NEAREST) if own.size != size else own
 
 
 def keep_unmasked(source: Any, made: Any, mask: Any, own: Any | None = None) -> Any:
@@ -91,7 +90,7 @@ def reference_rgb(data: bytes) -> Any:
     from PIL import Image
 
     img = decode(data)
-    if img.mode in ("RGBA", "LA") or (img.mode == "P" and "transparency" in img.info):
+    if _has_alpha(img):
         rgba = img.convert("RGBA")
         flat = Image.new("RGB", rgba.size, (255, 255, 255))
         flat.paste(rgba, mask=rgba.getchannel("A"))
