@@ -10,7 +10,8 @@ the fake Images API over loopback, on 1536x1024 PNGs.
 
 Beneath them, the floor: bench/sdk_loop.py (the SDK alone, as parallel, nothing verified or
 written; then storyboard's promises added one by one: a journal line fsynced before each request,
-each image written and fsynced in its slot, each image decoded in its slot) timed with the
+each image written and fsynced in its slot, each image decoded in its slot; then the decode alone,
+in the slot and after it, and every promise with the decode after the slot) timed with the
 efficiency's formula. What storyboard adds is its efficiency minus each step's.
 
 Every many-frame run is paired with a 1-frame run just before it (the machine's speed drifts), and
@@ -92,6 +93,9 @@ FLOOR_STEPS = {
     "+ a journal line fsynced before each request": ("--journal",),
     "+ each image written and fsynced in its slot": ("--journal", "--durable"),
     "+ each image decoded in its slot (storyboard's promises, done plainly)": ("--journal", "--durable", "--decode"),
+    "the SDK and a decode of each image in its slot, nothing else": ("--decode",),
+    "the SDK and a decode of each image after its slot frees, nothing else": ("--decode-later",),
+    "every promise, the decode after the slot frees": ("--journal", "--durable", "--decode-later"),
 }
 
 
