@@ -285,3 +285,45 @@ def load_board_frame(fields: dict[str, Any]) -> Any:
     from storyboard.export.board import Frame
 
     return Frame({"id": "x", **fields}, None, 2.0, "01")
+
+
+def test_a_frame_without_a_duration_is_held_long_enough_to_read(tmp_path: Path) -> None:
+    long_line = "Grandpa said this kite flew all the way to the lighthouse once, and back again."
+    specs = [  # as a story without `duration:` writes its frames: null
+        {"id": "quiet", "duration": None},  # nothing to read: the default 2 s
+        {"id": "talk", "duration": None, "caption": "The windiest day.",
+         "dialogue": [{"speaker": "ada", "line": long_line}, {"speaker": "theo", "line": "No."}]},
+        {"id": "set", "duration": 1.5, "dialogue": [{"speaker": "ada", "line": long_line}]},  # the story's own time stands
+    ]
+    out = make_dir(tmp_path, specs)
+
+    quiet, talk, fixed = load_board(out).frames
+    assert quiet.duration == 2.0 and fixed.duration == 1.5
+    words = len(" ".join(subtitles.frame_units(talk)))
+    assert talk.duration >= words / subtitles.READING_CPS and (talk.duration * 2).is_integer()
+    assert talk.duration - 0.5 < words / subtitles.READING_CPS + 1.0  # no longer than it needs (the short line's cue aside)
+    warnings: list[str] = []
+    export(out, "mp4", warn=warnings.append)
+    assert [w.split(":")[0] for w in warnings] == ["frame 03 (set)"]  # only the frame the story timed too short
+    facts, pictures = decode(out / "exports" / "anim.mp4")
+    assert len(pictures) == round((2.0 + talk.duration + 1.5) * 24)
+
+
+def test_a_story_without_durations_exports_an_animatic_that_reads(tmp_path: Path) -> None:
+    line = "Grandpa said this kite flew all the way to the lighthouse once, and back again."
+    story = tmp_path / "kite.yaml"
+    story.write_text(
+        "title: Kite\nsize: 1:1\nframes:\n"
+        f"  - id: beach\n    prompt: a beach\n    dialogue:\n      - ada: {line}\n"
+        f"  - id: rush\n    prompt: a kite\n    duration: 1\n    dialogue:\n      - ada: {line}\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "out"
+    assert CliRunner().invoke(app, ["run", str(story), "--backend", "draft", "-o", str(out)]).exit_code == 0
+    assert [e["duration"] for e in json.loads((out / "manifest.json").read_text(encoding="utf-8"))["frames"]] == [None, 1]
+    result = CliRunner().invoke(app, ["export", str(out), "--mp4"])
+    assert result.exit_code == 0, result.output
+    assert "frame 02 (rush): its subtitles read at" in result.output and "frame 01" not in result.output
+    srt = (out / "exports" / "kite.srt").read_text(encoding="utf-8")
+    first_end = srt.split("\n")[1].split(" --> ")[1]
+    assert first_end == "00:00:05,000"  # "ADA: " and the line, 85 characters, at 17 a second

@@ -2,16 +2,18 @@
 
 Built from `DIR/manifest.json` alone. A manifest is data: values of the wrong type, a
 duration that is not a finite positive number, or a file path outside DIR are read as
-"unset" (with a warning where the user should know), never trusted.
+"unset" (with a warning where the user should know), never trusted. A frame without a duration
+(none in the story) is shown for 2 s, or longer when its caption and dialogue need it.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any
 
+from storyboard.export.subtitles import readable_duration
 from storyboard.output.manifest import load_manifest, picked_entries
 
 if TYPE_CHECKING:
@@ -244,6 +246,8 @@ def load_board(out_dir: Path) -> Board:
         label = f"{n:0{digits}d}"
         duration, problem = _duration(entry.get("duration"))
         frame = Frame(entry, image_path(out_dir, entry), duration, label)
+        if entry.get("duration") is None:  # none in the story: long enough to read what it says
+            frame = replace(frame, duration=readable_duration(frame, DEFAULT_DURATION, MAX_DURATION))
         if problem:
             warnings.append(f"{frame.name}: {problem}")
         frames.append(frame)

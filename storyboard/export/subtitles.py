@@ -2,16 +2,27 @@
 
 A frame's caption and dialogue lines share its time in order, each in proportion to its
 length (one reading speed for all), never shorter than MIN_CUE (lines are grouped into fewer cues when the frame is too
-short for one each); cues never overlap. Reading speed above READING_CPS is worth a warning.
+short for one each); cues never overlap. Reading speed above READING_CPS is worth a warning, and a
+frame with no `duration:` of its own is held long enough to be read at that speed.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-if TYPE_CHECKING:
-    from storyboard.export.board import Frame
+
+class Frame(Protocol):
+    """What subtitles need of a frame (export.board.Frame has it)."""
+
+    @property
+    def name(self) -> str: ...  # how messages name it
+    @property
+    def caption(self) -> str: ...
+    @property
+    def dialogue(self) -> list[tuple[str, str]]: ...  # (speaker, line) pairs
+
 
 MIN_CUE = 0.8  # seconds: about the shortest a subtitle can be read at all
 READING_CPS = 17.0  # characters a second an adult reads subtitles at comfortably
@@ -95,6 +106,19 @@ def reading_warnings(cues: list[Cue]) -> list[str]:
         "give the frame a longer `duration:` or shorten its caption and dialogue."
         for frame, cps in worst.values()
     ]
+
+
+def readable_duration(frame: Frame, least: float, most: float) -> float:
+    """Return how long a frame is shown when its story gives no `duration:`: `least` seconds, or the
+    shortest half-second step above it at which none of its cues reads faster than READING_CPS
+    (never over `most`)."""
+    units = frame_units(frame)
+    if not units:
+        return least
+    seconds = max(least, math.ceil(len(" ".join(units)) / READING_CPS * 2) / 2)
+    while seconds < most and reading_warnings(frame_cues(frame, 0.0, seconds)):
+        seconds += 0.5  # a short line's cue kept at MIN_CUE takes time from the others
+    return min(seconds, most)
 
 
 def _stamp(ms: int) -> str:

@@ -191,7 +191,9 @@ class Story(_Strict):
         default=None, gt=0, allow_inf_nan=False, description="Pacing for low rate-limit tiers."
     )
     budget: float | None = Field(default=None, ge=0, allow_inf_nan=False, description="USD.")
-    duration: float = Field(default=2.0, gt=0, allow_inf_nan=False, description="Seconds per frame in animatics.")
+    duration: float | None = Field(
+        default=None, gt=0, allow_inf_nan=False,
+        description="Seconds per frame in animatics (unset: 2, or long enough to read the frame's caption and dialogue).")
     options: Options = Field(default_factory=dict, description="Passed to the API, checked per model.")
     vars: dict[Text, VarValue] = Field(default_factory=dict, description="Names usable in prompts: `{{ style }}`.")
     characters: dict[Text, Character] = Field(default_factory=dict)
