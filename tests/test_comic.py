@@ -464,6 +464,24 @@ def test_lettering_is_the_embedded_font_with_shaped_fallback_for_other_scripts(t
     assert "Home." in reader_text
 
 
+def test_lettering_after_a_wrapped_hebrew_line_with_punctuation_is_drawn_in_its_font(tmp_path: Path) -> None:
+    # A line whose fonts change midway (Hebrew in the fallback, the comma in the lettering font)
+    # must leave the lettering font set for what follows: fpdf2 once drew the next words with none.
+    import pypdfium2 as pdfium
+
+    hebrew = "אני אוהב את העיר הזאת בלילה, במיוחד את השוק הגדול ליד הנמל שלנו."
+    out = make_dir(tmp_path, [
+        {"id": "a", "dialogue": talk(("dan", hebrew))},
+        {"id": "b", "dialogue": talk(("dan", hebrew), ("mira", "Home, at last."))},
+        {"id": "c", "caption": "The next day.", "dialogue": talk(("mira", "See you tomorrow."))},
+    ])
+    path, warnings = comic(out)
+    assert warnings == []
+    drawn = pdfium.PdfDocument(path)[0].get_textpage().get_text_range()  # what a viewer draws, in its fonts
+    for words in ("הגדול ליד הנמל שלנו.", "Home, at last.", "The next day.", "See you tomorrow."):
+        assert words in drawn
+
+
 def test_text_in_a_script_no_font_covers_is_named_in_a_warning(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(fonts, "fallback_fonts", lambda *a, **k: [])
     out = make_dir(tmp_path, [{"id": "siam", "dialogue": talk(("noi", "สวัสดี"))}, {"id": "b"}])

@@ -162,6 +162,11 @@ def cell(pdf: FPDF, w: float, h: float, text: str, align: str = "L", link: int |
     """Draw one line of text at the current position (shaped when it needs to be)."""
     use_shaping(pdf, text)
     pdf.cell(w, h, text, align=align, link=link)
+    # fpdf2 sets a line whose font changes midway (Hebrew in a fallback font, the lettering's own
+    # comma) inside q ... Q, which puts the page's font back at Q, but it goes on believing the
+    # last font inside is set: the next text in that font was drawn with another one or with none
+    # (a period as a bold "e", whole words missing). Forgetting it makes the next text set its font.
+    pdf.current_font_is_set_on_page = False
 
 
 def place_image(pdf: FPDF, image: Image.Image, x: float, y: float, w: float, h: float, *, dpi: int = IMAGE_DPI) -> None:
