@@ -384,6 +384,62 @@ def test_changes_from_an_older_story_apply_where_their_before_still_holds(tmp_pa
     assert "caption: new by hand" in story.read_text() and "caption: B" in story.read_text()
 
 
+IDLESS = """\
+title: T
+frames:
+  - id: a
+    prompt: x
+  - prompt: the first without an id
+  - prompt: the second without an id
+  - id: b
+    prompt: y
+"""
+SHEET_ORDER = ["a", "#2", "#3", "b"]
+
+
+@pytest.mark.parametrize(
+    ("edit", "lands_on"),
+    [
+        # A frame with an id added above: the frames without one are found again between a and b.
+        (lambda t: t.replace("  - prompt: the first", "  - id: new\n    prompt: added by hand\n  - prompt: the first"), "the second"),
+        # A frame without an id added elsewhere, after b: the two between a and b are as they were.
+        (lambda t: t + "  - prompt: an epilogue\n", "the second"),
+        # Between a and b, still two frames without an id: the second is the second.
+        (lambda t: t.replace("title: T\nframes:\n", "title: T\nframes:\n  - id: z\n    prompt: first now\n"), "the second"),
+    ],
+)
+def test_a_change_to_a_frame_without_an_id_follows_it_when_frames_are_added_around_it(
+    tmp_path: Path, edit: Any, lands_on: str
+) -> None:
+    story = write(tmp_path / "s.yaml", edit(IDLESS))
+    res = run_apply(story, doc(("#3", "notes", None, "CLOSE on her face"), order=(SHEET_ORDER, SHEET_ORDER), sha256="0" * 64))
+    assert res.exit_code == 0, res.stderr
+    frames = load_story(story).story.frames
+    assert [f.prompt for f in frames if f.notes] == [f"{lands_on} without an id"]
+
+
+def test_a_change_to_a_frame_without_an_id_is_refused_when_it_cannot_be_told_which_it_is(tmp_path: Path) -> None:
+    # A third frame without an id added between a and b: which one the sheet showed as #3 is unknown.
+    text = IDLESS.replace("  - id: b", "  - prompt: added by hand   # no id\n  - id: b")
+    story = write(tmp_path / "s.yaml", text)
+    res = run_apply(story, doc(("#3", "notes", None, "CLOSE"), ("#3", "lock", False, True), ("b", "caption", None, "B"),
+                               order=(SHEET_ORDER, SHEET_ORDER), sha256="0" * 64))
+    assert res.exit_code == 1
+    assert res.stderr.count("which frame it is now cannot be told; make the change by hand, or give the frame an id") == 2
+    after = story.read_text()
+    assert "notes" not in after and "lock" not in after and "caption: B" in after  # the rest is applied
+
+
+def test_a_change_for_a_frame_removed_since_is_refused_and_the_others_apply(tmp_path: Path) -> None:
+    story = write(tmp_path / "s.yaml", "title: T\nframes:\n  - id: a\n    prompt: x\n")
+    res = run_apply(story, doc(("gone", "caption", None, "x"), ("a", "caption", None, "A"), ("#3", "notes", None, "n"),
+                               order=(["a", "gone", "#3"], ["a", "gone", "#3"]), sha256="0" * 64))
+    assert res.exit_code == 1
+    assert 'frame gone: caption null -> "x": refused, no frame has the id gone in s.yaml' in res.stderr
+    assert "frame #3: notes null -> \"n\": refused, frames were added or removed" in res.stderr
+    assert "caption: A" in story.read_text()
+
+
 def test_applying_twice_is_a_no_op(tmp_path: Path) -> None:
     story = write(tmp_path / "c.yaml", COMMENTED)
     order = ["lab", "street", "night", "#4", "flow"]

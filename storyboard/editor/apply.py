@@ -71,14 +71,21 @@ def apply_changes(story: Path, changes: Changes, *, dry_run: bool = False) -> Ou
     frames = loaded.story.frames
     keys = [f.id or f"#{i + 1}" for i, f in enumerate(frames)]
     index = {k: i for i, k in enumerate(keys)}
+    stale = bool(changes.story_sha256) and changes.story_sha256 != loaded.sha256
     changes = _as_now(changes, keys)
-    _check_known(story, changes, index, frames)
+    changes, lost = _follow_idless(changes, keys)
+    unknown = _unknown(story, changes, index, frames, lost)
+    if unknown and not stale:  # the story is the one the sheet showed: the file itself is wrong
+        raise UsageError("\n".join(f"{changes.changes[k].describe()}: {why}" for k, why in unknown.items()))
 
     data, y = yamltext.load_rt(text)
     shared = shared_nodes(data)
     seq = data["frames"]
-    out = Outcome(story, text, text, stale=bool(changes.story_sha256) and changes.story_sha256 != loaded.sha256)
-    for c in changes.changes:
+    out = Outcome(story, text, text, stale=stale)
+    for k, c in enumerate(changes.changes):
+        if k in unknown:  # a story edited since: this frame is gone, or cannot be told apart
+            out.refused.append(f"{c.describe()}: refused, {unknown[k]}")
+            continue
         i = index[c.frame]
         current = _current(frames[i], c.field)
         if current == c.after and current != c.before:
@@ -138,26 +145,58 @@ def apply_changes(story: Path, changes: Changes, *, dry_run: bool = False) -> Ou
     return out
 
 
-def _check_known(story: Path, changes: Changes, index: dict[str, int], frames: list[Any]) -> None:
-    """Raise UsageError naming every change that names no frame or a take the frame lacks."""
-    problems: list[str] = []
-    for c in changes.changes:
-        if c.frame not in index:
-            what = "no frame is numbered" if c.frame.startswith("#") else "no frame has the id"
-            problems.append(f"{c.describe()}: {what} {c.frame.lstrip('#')} in {story.name}")
-            continue
-        f = frames[index[c.frame]]
-        if c.field == "pick" and isinstance(c.after, int) and c.after > f.takes:
-            problems.append(
-                f"{c.describe()}: frame {c.frame} has {f.takes} take{'s' if f.takes != 1 else ''}; "
-                f"take {c.after} does not exist"
+def _unknown(story: Path, changes: Changes, index: dict[str, int], frames: list[Any], lost: set[int]) -> dict[int, str]:
+    """Return, by position in the file, why each change cannot be applied to any frame of the story:
+    it names no frame, a take the frame lacks, or a frame without an id that cannot be found again."""
+    problems: dict[int, str] = {}
+    for k, c in enumerate(changes.changes):
+        if k in lost:
+            problems[k] = (
+                "frames were added or removed around this frame without an id since the sheet was made, so "
+                "which frame it is now cannot be told; make the change by hand, or give the frame an id"
             )
-    if changes.moves:
-        missing = [k for k in changes.order_after or [] if k not in index]
-        if missing:
-            problems.append(f"frame order: {', '.join(missing)}: no such frame in {story.name}")
-    if problems:
-        raise UsageError("\n".join(problems))
+        elif c.frame not in index:
+            what = "no frame is numbered" if c.frame.startswith("#") else "no frame has the id"
+            problems[k] = f"{what} {c.frame.lstrip('#')} in {story.name}"
+        elif c.field == "pick" and isinstance(c.after, int) and c.after > (takes := frames[index[c.frame]].takes):
+            problems[k] = f"frame {c.frame} has {takes} take{'s' if takes != 1 else ''}; take {c.after} does not exist"
+    return problems
+
+
+def _follow_idless(changes: Changes, keys: list[str]) -> tuple[Changes, set[int]]:
+    """Return the changes with each frame without an id ("#N", by its place when the sheet was made)
+    named by its place now, when frames were added, removed or moved since; and the positions of the
+    changes whose frame cannot be told: it is found again between the same two frames with ids, at the
+    same place among as many frames without one."""
+    before = changes.order_before
+    if not before or before == keys or changes.order_after == keys:
+        return changes, set()
+    rename = {k: _same_place(k, before, keys) for k in before if k.startswith("#")}
+    lost = {k for k, c in enumerate(changes.changes) if c.frame in rename and rename[c.frame] is None}
+    moved = [c if k in lost else replace(c, frame=rename.get(c.frame) or c.frame) for k, c in enumerate(changes.changes)]
+    if any(v is None for v in rename.values()):
+        return replace(changes, changes=moved), lost  # the order cannot follow either: it is refused
+    order = {"order_before": [rename.get(k) or k for k in before],
+             "order_after": [rename.get(k) or k for k in changes.order_after or []]}
+    return replace(changes, changes=moved, **order), lost
+
+
+def _same_place(key: str, old: list[str], new: list[str]) -> str | None:
+    """Return the name in `new` of the id-less frame `key` of `old`, or None when it cannot be told."""
+    at = old.index(key)
+    after = next((old[j] for j in range(at - 1, -1, -1) if not old[j].startswith("#")), None)
+    before = next((old[j] for j in range(at + 1, len(old)) if not old[j].startswith("#")), None)
+
+    def gap(names: list[str]) -> list[str] | None:
+        """The id-less frames between `after` and `before` (the start and the end when None)."""
+        if (after is not None and after not in names) or (before is not None and before not in names):
+            return None
+        start = names.index(after) + 1 if after is not None else 0
+        end = names.index(before) if before is not None else len(names)
+        return [n for n in names[start:end] if n.startswith("#")] if start <= end else None
+
+    was, now = gap(old), gap(new)
+    return now[was.index(key)] if was is not None and now is not None and len(now) == len(was) else None
 
 
 def _current(frame: Any, field: str) -> Any:
