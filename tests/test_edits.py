@@ -124,6 +124,34 @@ def test_an_edited_idless_frame_whose_prompt_changed_is_kept(tmp_path: Path) -> 
     assert sha(edit) in stored(out)
 
 
+@pytest.mark.parametrize("change", ["renamed", "removed"])
+def test_an_edited_frame_renamed_or_removed_is_set_aside_said_and_survives_gc(tmp_path: Path, change: str) -> None:
+    text = "title: T\nframes:\n  - id: lab\n    prompt: a lab\n  - id: city\n    prompt: a city\n"
+    story, out = tmp_path / "story.yaml", tmp_path / "out"
+    story.write_text(text)
+    assert draft(story, out).exit_code == 0
+    edit, again = painted(), painted((10, 90, 200))
+    (out / "frames" / "02-city.png").write_bytes(edit)
+    story.write_text(text.replace("id: city", "id: city-day") if change == "renamed" else text.split("  - id: city")[0])
+
+    result = CliRunner().invoke(app, ["run", str(story), "-o", str(out), "--backend", "draft"])
+    assert result.exit_code == 0
+    assert ("frames/02-city.png was edited by hand and its frame is no longer in the story (renamed or removed): "
+            "it is kept as set-aside/02-city.png") in " ".join(result.output.split())
+    assert (out / "set-aside" / "02-city.png").read_bytes() == edit and not (out / "frames" / "02-city.png").exists()
+    assert CliRunner().invoke(app, ["gc", str(out)]).exit_code == 0
+    assert (out / "set-aside" / "02-city.png").read_bytes() == edit  # gc empties the store, never set-aside/
+
+    # The same name set aside again with other bytes: a second file, the first untouched.
+    story.write_text(text)
+    assert draft(story, out).exit_code == 0
+    (out / "frames" / "02-city.png").write_bytes(again)
+    story.write_text(text.split("  - id: city")[0])
+    assert draft(story, out).exit_code == 0
+    assert (out / "set-aside" / "02-city.png").read_bytes() == edit
+    assert (out / "set-aside" / "02-city-2.png").read_bytes() == again
+
+
 def retold(when: str) -> list[dict[str, object]]:
     """Return frames a, b, c with prompts changed."""
     return [{**f, "prompt": f"{f['prompt']}, {when}"} for f in frames_of("a", "b", "c")]

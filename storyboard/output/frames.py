@@ -152,20 +152,56 @@ def _target_bytes(path: Path) -> bytes | None:
         return None
 
 
-def prune(out_dir: Path, keep: set[str], store: Store) -> None:
-    """Remove files of frames/, takes/ and characters/ that the story no longer names.
+def prune(out_dir: Path, keep: set[str], store: Store) -> list[str]:
+    """Remove files of frames/, takes/ and characters/ that the story no longer names; return a note
+    for each artist's file among them.
 
-    Bytes the store does not hold yet (an artist's file we never saw) are stored first."""
+    Bytes the store does not hold yet are stored first. A file with bytes storyboard never received
+    (an artist's edit of a frame since renamed or removed) is not removed but moved to set-aside/,
+    which storyboard never empties, and the note says where it went."""
+    received: set[str] | None = None
+    notes = []
     for folder in FOLDERS:
         d = out_dir / folder
         if not d.is_dir():
             continue
-        for path in d.iterdir():
+        for path in sorted(d.iterdir()):
             rel = f"{folder}/{path.name}"
-            if rel in keep or not path.is_file() or path.name.startswith("."):
+            if rel in keep or path.is_symlink() or not path.is_file() or path.name.startswith("."):
                 continue
             data = path.read_bytes()
             if imaging.sniff(data) is None:
                 continue  # not an image of ours: leave it alone
-            _secure(store, data, None)
-            fs.unlink(path, root=out_dir)
+            digest = sha256(data)
+            _secure(store, data, digest)
+            if received is None:
+                received = {m.get("sha256") for _, m in store.key_records() if isinstance(m, dict)}
+            if digest in received:
+                fs.unlink(path, root=out_dir)
+                continue
+            to = _set_aside(out_dir, path, data)
+            notes.append(
+                f"{rel} was edited by hand and its frame is no longer in the story (renamed or removed): "
+                f"it is kept as {to}" + (" (the same image was there already)" if to is None else "")
+            )
+    return notes
+
+
+SET_ASIDE = "set-aside"
+
+
+def _set_aside(out_dir: Path, path: Path, data: bytes) -> str | None:
+    """Move an artist's file to set-aside/ under a name not taken; return that name (None: the
+    same bytes were there already, and the file was removed)."""
+    stem, suffix = path.stem, path.suffix
+    for n in range(1, 10_000):
+        name = f"{stem}{suffix}" if n == 1 else f"{stem}-{n}{suffix}"
+        dest = out_dir / SET_ASIDE / name
+        if dest.is_symlink() or dest.exists():
+            if not dest.is_symlink() and dest.is_file() and _target_bytes(dest) == data:
+                fs.unlink(path, root=out_dir)
+                return f"{SET_ASIDE}/{name}"
+            continue
+        fs.replace(path, dest, root=out_dir)
+        return f"{SET_ASIDE}/{name}"
+    return None

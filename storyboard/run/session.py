@@ -207,7 +207,7 @@ async def _run(
         manifest["story"]["path"] = story_path(plan.loaded, out_dir)
         attach_edited_takes(manifest, plan, edited_takes)
         _restore_carried(manifest, out_dir, store)
-        prune(out_dir, _named_files(manifest), store)
+        set_aside = prune(out_dir, _named_files(manifest), store)
         write_manifest(out_dir, manifest)
         sheet = None
         if write_sheet:
@@ -224,7 +224,7 @@ async def _run(
         manifest, runner.stats, exit_code(plan, results, stopped=stopped, interrupted=runner.stopping),
         runner.fatal, runner.stopping and not stopped, unfinished, sheet, runner.storage_error, lost,
         [e["sent"] for e in unfinished] + runner.retried_ambiguous,
-        notes=list(dict.fromkeys(store.damaged + runner.store.damaged + keeping.notes + changed_requests(
+        notes=list(dict.fromkeys(store.damaged + runner.store.damaged + keeping.notes + set_aside + changed_requests(
             plan, kept, {i: rs[plan.jobs[i].pick - 1].image for i, rs in results.items()}))),
     )
 
