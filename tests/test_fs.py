@@ -155,6 +155,30 @@ def test_a_symlinked_folder_pointing_out_of_dir_is_never_followed(tmp_path: Path
     assert after == before  # nothing outside DIR was written or removed
 
 
+def test_a_symlink_at_a_frame_or_store_name_is_replaced_never_read(tmp_path: Path) -> None:
+    # A folder someone sent may hold links: to a private file, to a device that never ends.
+    story, out = write_story(tmp_path, STORY), tmp_path / "out"
+    assert draft(story, out).exit_code == 0
+    private = tmp_path / "private.png"
+    private.write_bytes(b"\x89PNG\r\n\x1a\n" + b"a private file" * 100)
+    frame = sorted((out / "frames").iterdir())[0]
+    frame.unlink()
+    frame.symlink_to(private)
+    obj = next((out / ".cache" / "objects").rglob("*.png"))
+    obj.unlink()
+    obj.symlink_to("/dev/zero")
+    write_story(tmp_path, STORY.replace("a boat", "a ship"))
+
+    # In another process, with a deadline: a read of /dev/zero would never end.
+    run = subprocess.run([sys.executable, "-m", "storyboard", "run", str(story), "-o", str(out), "--backend", "draft"],
+                         capture_output=True, text=True, timeout=120, check=False)
+
+    assert run.returncode == 0, run.stderr
+    assert not frame.is_symlink() and frame.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"  # a real frame again
+    assert private.read_bytes().endswith(b"a private file")  # what the link pointed to is untouched...
+    assert not any(b"a private file" in p.read_bytes() for p in (out / ".cache").rglob("*") if p.is_file() and not p.is_symlink())
+
+
 def test_a_symlinked_folder_inside_dir_is_fine(tmp_path: Path) -> None:
     story, out = write_story(tmp_path, STORY), tmp_path / "out"
     assert draft(story, out).exit_code == 0

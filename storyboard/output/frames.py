@@ -123,13 +123,12 @@ def _write(out_dir: Path, name: str, image: Image, store: Store, known: dict[str
         rec = known.get(name)
         if rec is not None and rec[0] == st and rec[1] == image.sha256:
             return st  # untouched since storyboard wrote these very bytes
-        data = path.read_bytes()
+        data = fs.read(path)
         digest = sha256(data)
         if digest == image.sha256:
             return st
         _secure(store, data, digest)
-    elif path.is_symlink():
-        _secure(store, _target_bytes(path), None)
+    # (A symlink at the name is replaced, never read: what it points to stays as it is.)
     fs.write(path, image.data, root=out_dir, durable=False)  # the store holds the durable copy
     return file_stat(path)
 
@@ -147,7 +146,7 @@ def _secure(store: Store, data: bytes | None, digest: str | None) -> None:
 
 def _target_bytes(path: Path) -> bytes | None:
     try:
-        return path.read_bytes()
+        return fs.read(path)
     except OSError:
         return None
 
@@ -169,7 +168,7 @@ def prune(out_dir: Path, keep: set[str], store: Store) -> list[str]:
             rel = f"{folder}/{path.name}"
             if rel in keep or path.is_symlink() or not path.is_file() or path.name.startswith("."):
                 continue
-            data = path.read_bytes()
+            data = fs.read(path)
             if imaging.sniff(data) is None:
                 continue  # not an image of ours: leave it alone
             digest = sha256(data)

@@ -7,6 +7,9 @@
   applies the umask (no mkstemp 0600, no umask read-and-reset racing other threads).
 - Inside an output folder (`root=`), a path never leaves it: a symlinked `frames/`, `takes/`,
   `.cache/` (any folder on the way) that points out of the folder is refused, not followed.
+- Reads of files inside an output folder (`read`, `open_read`) never follow a symlink and take
+  regular files only: a link planted in a folder someone sent (to a private file, to /dev/zero)
+  is neither copied into the store nor read forever.
 - An OSError becomes a `DiskError` saying which file, what went wrong and what to do.
 - A test hook, `crash_at(n)`, ends the process with `os._exit(CRASH_EXIT)` at the n-th
   operation boundary, so tests can crash a run between any two of its writes.
@@ -19,6 +22,7 @@ import errno
 import itertools
 import os
 import re
+import stat
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -137,6 +141,25 @@ def _where(path: Path, root: Path | None) -> Path:
 
 
 # -- operations -----------------------------------------------------------------------------------
+
+
+def open_read(path: Path) -> BinaryIO:
+    """Open a file inside an output folder for reading: never through a symlink (its last part), and
+    only a regular file (not a FIFO or a device). Raises OSError otherwise."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", str(path))
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def read(path: Path) -> bytes:
+    """Return a file's bytes as `open_read` opens it (OSError for a symlink, a FIFO, a device)."""
+    with open_read(path) as f:
+        return f.read()
 
 
 def write(path: Path, data: bytes, *, root: Path | None = None, durable: bool = True) -> None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from storyboard.output import fs
 from storyboard.output.frames import entry_identity, file_name, file_stat, job_identity
 from storyboard.output.store import Store, sha256
 from storyboard.plan import Job, Plan
@@ -264,7 +265,7 @@ def _files_of(out_dir: Path, job: Job, claimed: set[str]) -> Iterator[_Found]:
 
 def _read(path: Path) -> _Found | None:
     try:
-        data = path.read_bytes()
+        data = fs.read(path)  # a symlink or a device at a frame's name is no edit
     except OSError:
         return None
     return _Found(path, data, sha256(data))
@@ -294,7 +295,7 @@ def stored_image(store: Store, digest: str, media_type: str | None) -> Image | N
         return None
     ext = path.suffix[1:]
     try:
-        w, h = imaging.dimensions(path.read_bytes())
-    except ValueError:
+        w, h = imaging.dimensions(fs.read(path))
+    except (ValueError, OSError):
         return None
     return Image(path, digest, ext, MEDIA.get(ext, "application/octet-stream"), w, h)

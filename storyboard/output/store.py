@@ -110,7 +110,7 @@ class Store:
         for name in self._spares.get(digest, []):
             try:
                 path = fs.inside(self.out_dir, self.out_dir / name)
-                data = path.read_bytes()
+                data = fs.read(path)
             except (OSError, OutputDirError):
                 continue
             if sha256(data) != digest:
@@ -127,7 +127,7 @@ class Store:
 
     def read(self, digest: str, ext: str) -> bytes:
         """Return an object's bytes."""
-        return self.object_path(digest, ext).read_bytes()
+        return fs.read(self.object_path(digest, ext))
 
     def get(self, key: str) -> Record | None:
         """Return what a request key produced, if the store still holds its image whole.
@@ -241,7 +241,7 @@ class Store:
 
 def _hash_file(path: Path) -> str:
     h = hashlib.sha256()
-    with open(path, "rb") as f:
+    with fs.open_read(path) as f:
         while chunk := f.read(1 << 20):
             h.update(chunk)
     return h.hexdigest()

@@ -3,6 +3,7 @@ that image. One rule for `run` and `plan`: a forced job reuses nothing."""
 
 from __future__ import annotations
 
+from storyboard.output import fs
 from storyboard.output.store import Record, Store
 from storyboard.render import imaging
 from storyboard.results import Image
@@ -18,5 +19,5 @@ def stored_image(store: Store, record: Record) -> Image:
     path = store.object_path(record.sha256, record.ext)
     w, h = record.meta.get("width"), record.meta.get("height")
     if not w or not h:
-        w, h = imaging.dimensions(path.read_bytes())
+        w, h = imaging.dimensions(fs.read(path))
     return Image(path, record.sha256, record.ext, record.media_type, w, h)
