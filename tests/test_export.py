@@ -366,6 +366,17 @@ def test_sheet_is_one_grid_png(sample: Path, tmp_path: Path) -> None:
         assert im.width < wide / 1.5  # a two-frame story gets two columns, not four
 
 
+def test_a_symlinked_exports_folder_leading_out_of_dir_is_refused(tmp_path: Path) -> None:
+    out = make_dir(tmp_path)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (out / "exports").symlink_to(elsewhere, target_is_directory=True)
+    result = CliRunner().invoke(app, ["export", str(out), "--zip"])
+    assert result.exit_code == 2
+    assert "exports is a symbolic link to" in result.stderr and "storyboard never follows it" in result.stderr
+    assert list(elsewhere.iterdir()) == []
+
+
 def test_zip_holds_the_shareable_folder_only(tmp_path: Path) -> None:
     out = make_dir(tmp_path)
     (out / "index.html").write_text("<!doctype html><title>sheet</title>", encoding="utf-8")

@@ -66,7 +66,8 @@ def export(
     job = ExportJob(board, options, target, progress or (lambda done, total: None), warn or (lambda message: None))
     for message in board.warnings:
         job.warn(message)
-    fs.write_with(target, lambda f: _writer(kind)(f, job))
+    # Its own exports/ folder is DIR's: a symlink there that leads out is refused, not followed.
+    fs.write_with(target, lambda f: _writer(kind)(f, job), root=Path(out_dir) if dest is None else None)
     return target
 
 
