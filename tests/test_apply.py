@@ -507,6 +507,23 @@ def test_any_text_is_written_so_that_it_reads_back_the_same(tmp_path: Path, valu
     assert yaml.safe_load(story.read_text())["frames"][0]["caption"] == value
 
 
+FLOW_HOSTILE = ["?! What was that", ":) a happy dog", "a, b", "[x]", "{y}", "#tag", "- dash", "a: b", "x ? y", "No", "it's"]
+
+
+@pytest.mark.parametrize("value", FLOW_HOSTILE)
+def test_any_text_written_into_a_flow_style_frame_reads_back_the_same(tmp_path: Path, value: str) -> None:
+    # `{id: a, caption: x}` and `[{mira: x}]`: text plain in a block (`?!`, `:)`, `a, b`) is not plain there.
+    text = "title: T\nframes:\n  - {id: a, prompt: 'x, y', caption: plain, notes: No way}\n  - id: b\n    prompt: z\n    dialogue: [{mira: Hi}]\n"
+    story = write(tmp_path / "s.yaml", text)
+    lines = [{"speaker": value, "line": value}, {"speaker": "mira", "line": "Hi"}]
+    res = run_apply(story, doc(("a", "caption", "plain", value), ("b", "dialogue", [{"speaker": "mira", "line": "Hi"}], lines)))
+    assert res.exit_code == 0, res.stderr
+    frames = load_story(story).story.frames
+    assert (frames[0].caption, frames[0].notes, frames[0].prompt) == (value, "No way", "x, y")  # untouched stay as they were
+    assert frames[1].lines == [(value, value), ("mira", "Hi")]
+    assert "{id: a, prompt: 'x, y', caption: " in story.read_text() and "notes: No way}" in story.read_text()
+
+
 def test_any_speaker_of_a_new_line_reads_back_the_same(tmp_path: Path) -> None:
     # typed in the sheet's speaker field: a YAML 1.1 reader must not find `No:` false nor `16:9:` a number
     speakers = ["No", "on", "16:9", "null", "~", "a: b", "#x", "- y", "&anc", "*ali", "{z}", "[1]", " pad ", "x\ny", "it's"]

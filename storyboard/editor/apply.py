@@ -111,7 +111,7 @@ def apply_changes(story: Path, changes: Changes, *, dry_run: bool = False) -> Ou
         base = yamltext.dump(y, yamltext.load_rt(text)[0])
         ours = yamltext.dump(y, data)
         new_text = yamltext.splice(text, base, ours) or ours
-        if _plain(yamltext.load_rt(new_text)[0]) != _plain(data):
+        if _meaning(new_text) != _plain(data):
             new_text = ours  # the carried-over edit did not mean the same: take ruamel's own text
     expected = _plain(data)
 
@@ -131,7 +131,7 @@ def apply_changes(story: Path, changes: Changes, *, dry_run: bool = False) -> Ou
                 out.applied.append("frame order: " + " ".join(keys[k] for k in move))
 
     if new_text != text:
-        if _plain(yamltext.load_rt(new_text)[0]) != expected:
+        if _meaning(new_text) != expected:
             raise UsageError(
                 f"{story}: the changes could not be written without changing something else in the story; nothing "
                 "written. Make them by hand (and please report this, with the story, as a bug)."
@@ -260,6 +260,16 @@ def _reorder(text: str, move: list[int]) -> str:
             ) from None
         raise Refused(f"the moved story would not be valid YAML ({e})") from None
     return moved
+
+
+def _meaning(text: str) -> Any:
+    """Return what a YAML text means, as plain Python; None when it is not valid YAML."""
+    from ruamel.yaml.error import YAMLError
+
+    try:
+        return _plain(yamltext.load_rt(text)[0])
+    except YAMLError:
+        return None
 
 
 def _plain(node: Any) -> Any:

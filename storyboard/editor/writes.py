@@ -26,7 +26,7 @@ class Refused(Exception):
 
 def write(fm: Any, c: Change, shared: set[int]) -> None:
     """Write one change into the frame's mapping (ruamel CommentedMap), or raise Refused."""
-    from ruamel.yaml.comments import CommentedMap, CommentedSeq
+    from ruamel.yaml.comments import CommentedMap
 
     if not isinstance(fm, CommentedMap):
         raise Refused("the frame is not a mapping")
@@ -39,6 +39,15 @@ def write(fm: Any, c: Change, shared: set[int]) -> None:
     old = fm.get(key) if key in own else None
     if old is not None and (id(old) in shared or _anchor(old)):
         raise Refused(f"its {key} carries the anchor &{_anchor(old) or '...'}, which other keys reuse; edit it by hand")
+
+    try:
+        _write(fm, c, key, old, shared)
+    finally:
+        _quote_in_flow(fm, fm.fa.flow_style())
+
+
+def _write(fm: Any, c: Change, key: str, old: Any, shared: set[int]) -> None:
+    from ruamel.yaml.comments import CommentedSeq
 
     if c.field == "pick":
         _put(fm, key, c.after)
@@ -262,6 +271,46 @@ def _literal_safe(text: str) -> bool:
         and not lines[0][:1].isspace()
         and all(line == line.rstrip() for line in lines)
     )
+
+
+def _quote_in_flow(node: Any, flow: bool) -> None:
+    """Double-quote every plain string in a flow collection (`{id: a, caption: x}`, `[{mira: x}]`) that
+    would not read back there: `?! What`, `:)`, `a, b` are plain text in a block, not in a flow. What
+    was read from the file there reads back already; only what was written can need it."""
+    from ruamel.yaml.comments import CommentedMap, CommentedSeq
+    from ruamel.yaml.scalarstring import DoubleQuotedScalarString, ScalarString
+
+    def quoted(text: Any) -> Any:
+        plain = isinstance(text, str) and not isinstance(text, ScalarString)
+        return DoubleQuotedScalarString(text) if plain and flow_here and _flow_misread(text) else text
+
+    if isinstance(node, CommentedMap):
+        flow_here = flow or node.fa.flow_style()
+        for k, v in list(node.non_merged_items()):  # what a merge key brings is not this node's
+            if (new_key := quoted(k)) is not k:
+                node.insert(list(node).index(k), new_key, node.pop(k))
+                k = new_key
+            if (new := quoted(v)) is not v:
+                node[k] = new
+            _quote_in_flow(v, flow_here)
+    elif isinstance(node, CommentedSeq):
+        flow_here = flow or node.fa.flow_style()
+        for i, item in enumerate(node):
+            if (new := quoted(item)) is not item:
+                node[i] = new
+            _quote_in_flow(item, flow_here)
+
+
+def _flow_misread(text: str) -> bool:
+    """Return True when a plain scalar would not read back as the string `text` inside a flow mapping
+    or list (its type aside: `_misread` sees to that)."""
+    import yaml
+
+    try:
+        return (yaml.load(f"[{text}]", Loader=yaml.BaseLoader) != [text]
+                or yaml.load(f"{{k: {text}, {text}: v}}", Loader=yaml.BaseLoader) != {"k": text, text: "v"})
+    except yaml.YAMLError:
+        return True
 
 
 def _misread(text: str) -> bool:
