@@ -43,13 +43,23 @@ window.storyboardChanges = function (data) {
   // What changed, and what a run would send again --------------------------------------------------
   // A dialogue line still empty (just added, nothing typed yet) is no line.
   const spoken = (lines) => lines.filter((d) => d.line.trim() !== '');
+  // ...but one the story itself has empty (a beat: `- mira: ""`) is kept, as many as it has per speaker.
+  function saidOf(lines, was) {
+    const beats = new Map();
+    for (const d of was) if (d.line.trim() === '') beats.set(d.speaker, (beats.get(d.speaker) || 0) + 1);
+    return lines.filter((d) => {
+      if (d.line.trim() !== '') return true;
+      const n = beats.get(d.speaker) || 0;
+      beats.set(d.speaker, n - 1);
+      return n > 0;
+    });
+  }
   function netChanges(s) {
     const out = [];
     for (const k of baseOrder) {
       for (const field of FIELDS) {
-        const dialogue = field === 'dialogue';
-        const after = dialogue ? spoken(s.values[k][field]) : s.values[k][field];
-        if (!same(after, dialogue ? spoken(base[k][field]) : base[k][field])) out.push({ frame: k, field: field, before: base[k][field], after: after });
+        const after = field === 'dialogue' ? saidOf(s.values[k][field], base[k][field]) : s.values[k][field];
+        if (!same(after, base[k][field])) out.push({ frame: k, field: field, before: base[k][field], after: after });
       }
     }
     return out;

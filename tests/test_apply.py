@@ -484,6 +484,13 @@ def test_bad_changes_exit_2_with_one_message(tmp_path: Path, document: dict, mes
     assert story.read_text() == COMMENTED and not (tmp_path / "c.yaml.bak").exists()
 
 
+def test_a_changes_file_nested_too_deeply_is_one_message(tmp_path: Path) -> None:
+    story = write(tmp_path / "c.yaml", COMMENTED)
+    deep = write(tmp_path / "deep.json", "[" * 200_000 + "]" * 200_000)
+    res = CliRunner().invoke(app, ["apply", str(story), str(deep)])
+    assert res.exit_code == 2 and res.stderr.strip() == f"Error: {deep}: nested too deeply for a changes file. Save it again from the sheet."
+
+
 def test_a_malformed_file_says_where(tmp_path: Path) -> None:
     story = write(tmp_path / "c.yaml", COMMENTED)
     bad = write(tmp_path / "bad.json", '{"format": "storyboard-changes",\n "version": 1,,}')

@@ -289,6 +289,30 @@ def test_dialogue_lines_are_added_and_removed_then_applied_in_place(
         pg.locator("article[data-key=rain]").screenshot(path=str(SHOTS / "editor-dialogue.png"))
 
 
+def test_an_empty_line_the_story_has_stays_when_another_line_is_edited(
+    page: tuple[Any, Watch], fake_env: FakeImagesAPI, tmp_path: Path
+) -> None:
+    pg, _ = page
+    story = tmp_path / "beat.yaml"
+    story.write_text(
+        "title: Beat\nsize: 1:1\nquality: low\nframes:\n  - id: rain\n    prompt: rain\n    dialogue:\n"
+        '      - vendor: Under the awning, quick!\n      - mira: ""   # a beat: she says nothing\n      - mira: "No"\n',
+        encoding="utf-8",
+    )
+    out = tmp_path / "out"
+    run(story, out)
+    pg.goto(url(out))
+    line = pg.get_by_role("textbox", name="Dialogue line 1 of frame rain")
+    line.fill("Under here!")
+    line.press("Tab")
+    expect(pg.locator(".editbar-count")).to_have_text("1 unsaved change")
+    changes = save_and_apply(pg, story)
+    assert changes["changes"][0]["after"] == [
+        {"speaker": "vendor", "line": "Under here!"}, {"speaker": "mira", "line": ""}, {"speaker": "mira", "line": "No"},
+    ]
+    assert '      - mira: ""   # a beat: she says nothing\n' in story.read_text()  # untouched, with its comment
+
+
 def test_a_line_is_given_to_another_speaker_and_moved_then_applied_with_its_comment(
     page: tuple[Any, Watch], fake_env: FakeImagesAPI, tmp_path: Path
 ) -> None:

@@ -92,6 +92,8 @@ def read_changes(path: Path) -> Changes:
         raise UsageError(f"{path}: not UTF-8 text (byte {e.start}); is it a changes file?") from None
     except json.JSONDecodeError as e:
         raise UsageError(f"{path}:{e.lineno}:{e.colno}: not valid JSON ({e.msg}). Save it again from the sheet.") from None
+    except RecursionError:
+        raise UsageError(f"{path}: nested too deeply for a changes file. Save it again from the sheet.") from None
     return parse_changes(data, str(path))
 
 
