@@ -152,6 +152,31 @@ def test_an_edited_frame_renamed_or_removed_is_set_aside_said_and_survives_gc(tm
     assert (out / "set-aside" / "02-city-2.png").read_bytes() == again
 
 
+@pytest.mark.parametrize("broken", ["truncated", "gif"])
+def test_an_edit_that_is_no_usable_image_is_set_aside_never_chained_from(tmp_path: Path, broken: str) -> None:
+    text = "title: T\nframes:\n  - id: lab\n    prompt: a lab\n  - id: city\n    edit: lab\n    prompt: now a city\n"
+    story, out = tmp_path / "story.yaml", tmp_path / "out"
+    story.write_text(text)
+    assert draft(story, out).exit_code == 0
+    ours = (out / "frames" / "01-lab.png").read_bytes()
+    if broken == "truncated":
+        bad = painted((200, 30, 30))[:-40]  # cut short: the header still reads
+    else:
+        buf = io.BytesIO()
+        Image.new("RGB", (1024, 1024), (200, 30, 30)).save(buf, "GIF")
+        bad = buf.getvalue()
+    (out / "frames" / "01-lab.png").write_bytes(bad)
+
+    result = CliRunner().invoke(app, ["run", str(story), "-o", str(out), "--backend", "draft"])
+
+    assert result.exit_code == 0
+    words = " ".join(result.output.split())
+    assert "frames/01-lab.png was edited by hand but " in words and "it is kept as set-aside/01-lab.png" in words
+    assert (out / "set-aside" / "01-lab.png").read_bytes() == bad
+    assert (out / "frames" / "01-lab.png").read_bytes() == ours  # storyboard's image, shown and chained from again
+    assert [e["status"] for e in manifest(out)["frames"]] == ["cached", "cached"]
+
+
 def retold(when: str) -> list[dict[str, object]]:
     """Return frames a, b, c with prompts changed."""
     return [{**f, "prompt": f"{f['prompt']}, {when}"} for f in frames_of("a", "b", "c")]

@@ -178,7 +178,7 @@ def prune(out_dir: Path, keep: set[str], store: Store) -> list[str]:
             if digest in received:
                 fs.unlink(path, root=out_dir)
                 continue
-            to = _set_aside(out_dir, path, data)
+            to = set_aside(out_dir, path, data)
             notes.append(
                 f"{rel} was edited by hand and its frame is no longer in the story (renamed or removed): "
                 f"it is kept as {to}" + (" (the same image was there already)" if to is None else "")
@@ -189,7 +189,7 @@ def prune(out_dir: Path, keep: set[str], store: Store) -> list[str]:
 SET_ASIDE = "set-aside"
 
 
-def _set_aside(out_dir: Path, path: Path, data: bytes) -> str | None:
+def set_aside(out_dir: Path, path: Path, data: bytes) -> str | None:
     """Move an artist's file to set-aside/ under a name not taken; return that name (None: the
     same bytes were there already, and the file was removed)."""
     stem, suffix = path.stem, path.suffix

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from storyboard.output import fs
-from storyboard.output.frames import entry_identity, file_name, file_stat, job_identity
+from storyboard.output.frames import entry_identity, file_name, file_stat, job_identity, set_aside
 from storyboard.output.store import Store, sha256
 from storyboard.plan import Job, Plan
 from storyboard.render import imaging
@@ -272,14 +272,27 @@ def _read(path: Path) -> _Found | None:
 
 
 def _image(found: _Found, store: Store, write: bool) -> Image | None:
-    """Return a file's image (stored first when `write`); None when it is no image we can show."""
+    """Return a file's image (stored first when `write`); None when it is no image we can show.
+
+    An edit that is no usable image (cut short, damaged, a GIF under a .png name) is never shown,
+    chained from or sent: with `write` it is moved to set-aside/, and the run says so."""
+    from storyboard.story.check import image_problem
+
     kind = imaging.sniff(found.data)
     if kind is None:
         return None  # not an image (any more): the frame counts as missing, not as an edit
+    problem = image_problem(found.data)
     try:
         w, h = imaging.dimensions(found.data)
     except ValueError:
-        return None  # cut short or corrupt: not shown as the frame (the store keeps its bytes)
+        problem = problem or "cannot be decoded: the file is truncated or damaged. Save it again"
+    if problem:
+        rel = f"{found.path.parent.name}/{found.path.name}"
+        if write:
+            to = set_aside(found.path.parent.parent, found.path, found.data)
+            store.report(f"{rel} was edited by hand but {problem.split('. ')[0]}; it is kept as {to}, and the "
+                         f"frame shows storyboard's image again until an edit that opens is saved over {rel}.")
+        return None
     ext = EXT.get(kind[0], kind[1])
     path = found.path
     if write:

@@ -233,6 +233,10 @@ class Store:
                 if _is_record(meta):
                     yield p, meta
 
+    def report(self, what: str) -> None:
+        """Add something found in the output folder that the user should hear (once)."""
+        self._damaged(what)
+
     def _damaged(self, what: str) -> None:
         if what not in self.damaged:
             self.damaged.append(what)
