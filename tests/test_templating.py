@@ -362,3 +362,47 @@ def test_a_template_that_never_ends_is_stopped_and_names_its_frame(
         "012 abab 1024"
     ]
     assert sys.gettrace() is before
+
+
+VARS_OF_VARS = """\
+title: T
+vars:
+  palette: teal and ochre
+  style: "ink, {{ palette }}"
+  look: "{{ style }}, {% if night %}at night{% else %}by day{% endif %}"
+  night: true
+characters:
+  rex:
+    description: "a dog in {{ palette }}"
+    reference: generate
+frames:
+  - prompt: "{{ rex }}. {{ look }}"
+  - prompt: "{{ characters.rex.description }}; {{ vars.style }}"
+"""
+
+
+def test_a_var_or_a_description_may_use_other_vars(here: Path) -> None:
+    # A style built from another var is sent rendered, never as `{{ palette }}` (that is paid for once per frame).
+    plan = build_plan(load(here, VARS_OF_VARS), backend="draft", host=None)
+    assert [j.prompt for j in plan.frames] == [
+        "a dog in teal and ochre. ink, teal and ochre, at night",
+        "a dog in teal and ochre; ink, teal and ochre",
+    ]
+    (sheet,) = [j for j in plan.jobs if j.character]
+    assert "a dog in teal and ochre" in sheet.prompt and "{{" not in sheet.prompt
+
+
+@pytest.mark.parametrize(
+    ("vars_text", "message"),
+    [
+        ('  a: "{{ b }}"\n  b: "x {{ a }}"\n',
+         "vars and descriptions refer to each other in a circle: vars.a -> vars.b -> vars.a"),
+        ('  a: "{{ palett }}"\n  palette: teal\n', "in vars.a: `palett` is undefined (did you mean `palette`?)"),
+        ('  a: "{{ frame.number }}"\n', "in vars.a: `frame` is undefined"),
+    ],
+)
+def test_a_var_that_cannot_be_rendered_is_named(here: Path, vars_text: str, message: str) -> None:
+    loaded = load(here, "title: T\nvars:\n" + vars_text + "frames:\n  - prompt: \"{{ a }}\"\n")
+    with pytest.raises(StoryError) as err:
+        build_plan(loaded, backend="draft", host=None)
+    assert any(message in str(p) for p in err.value.problems), [str(p) for p in err.value.problems]

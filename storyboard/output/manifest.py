@@ -39,7 +39,7 @@ Shape (schema_version 1; keys are added, never renamed)::
        and the backend's own facts beside them: local models add steps, guidance, strength, scheduler,
        pipeline, revision (a Hub repo's commit), weights (the weights' identity) and licence, and
        backend_facts names them (absent when the backend records nothing),
-       reads (what the request depends on beyond the frame's own keys, see templating.reads:
+       reads (what the request depends on beyond the frame's own keys, see story.reads:
               {number, previous: [id|number|caption|prompt|image], frames: {id: [...]}, any,
               position_seed}),
        file_stat ([size, mtime_ns, ctime_ns] of the frame file as written: an unchanged file is not re-hashed),
@@ -301,7 +301,7 @@ def build_manifest(
                 entry["source"] = {"frame": src_job.id, "number": src_job.number}
             frames.append(entry)
     # What the sheet's editor needs to say what a change re-runs.
-    from storyboard.story.templating import reads
+    from storyboard.story.reads import reads
 
     frame_reads = {j.number: reads(plan.loaded, j.number - 1) for j in plan.frames}
     for e in frames:

@@ -77,7 +77,7 @@ def build_plan(
         model = model_override or s.model
         profile = profile_for(model, ("characters", name) if model_override else ("model",), f"character sheet {name}")
         try:
-            prompt = renderer.render(c.sheet_prompt, None) if c.sheet_prompt else SHEET_PROMPT.format(description=c.description)
+            prompt = renderer.render(c.sheet_prompt, None) if c.sheet_prompt else SHEET_PROMPT.format(description=renderer.characters[name].description)
         except TemplateProblem as e:
             problems.append(loaded.problem(("characters", name, "sheet_prompt"), str(e)))
             prompt = ""

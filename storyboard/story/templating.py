@@ -145,7 +145,8 @@ class Renderer:
     def __init__(self, loaded: LoadedStory) -> None:
         self.loaded = loaded
         s = loaded.story
-        self.characters = {n: CharacterValue(n, c.description) for n, c in s.characters.items()}
+        self._raw_characters = {n: CharacterValue(n, c.description) for n, c in s.characters.items()}
+        self._values: tuple[dict[str, Any], dict[str, CharacterValue]] | TemplateProblem | None = None
         self._done: dict[int, str] = {}
         self._busy: set[int] = set()
         self._ids = {f.id: i for i, f in enumerate(s.frames) if f.id}
@@ -167,44 +168,109 @@ class Renderer:
 
     def render(self, source: str, index: int | None) -> str:
         """Render a template in the scope of frame `index` (None: no frame, e.g. a character sheet)."""
-        from jinja2 import TemplateError, UndefinedError
-        from jinja2.exceptions import SecurityError
-
+        variables, characters = self.values()
         s = self.loaded.story
-        scope: dict[str, Any] = {**s.vars, **self.characters, "characters": self.characters, "vars": dict(s.vars)}
+        scope: dict[str, Any] = {**variables, **characters, "characters": characters, "vars": dict(variables)}
         if index is not None:
             f = s.frames[index]
             scope["frame"] = {"id": f.id, "number": index + 1}
             scope["frames"] = _LazyFrames(self)
             if index > 0 and not self._choices:
                 scope["previous"] = _LazyFrame(self, index - 1)
-        simple = simple_names(source)
-        if simple is not None and all(isinstance(scope.get(n), _PLAIN) for n in simple):
-            # what Jinja would render: each value's str() in place of its `{{ name }}`
-            parts = _SIMPLE.split(source)
-            parts[1::2] = [str(scope[n]) for n in simple]
-            return "".join(parts).strip()
-        try:
-            return _bounded(_env().from_string(source), scope).strip()
-        except SecurityError as e:
-            raise TemplateProblem(f"not allowed in a prompt: {e}") from None
-        except UndefinedError as e:
-            msg = _undefined_message(str(e), scope)
-            if msg.startswith("`previous` is undefined") and "previous" not in scope and index is not None:
-                why = "the first frame has no previous frame"
-                if self._choices:
-                    why = "a story with choices has no reading order; name the frame: frames['some-id']"
-                msg = f"`previous` is undefined: {why}"
-            raise TemplateProblem(msg) from None
-        except TemplateError as e:
-            line = getattr(e, "lineno", None)
-            raise TemplateProblem(f"template line {line}: {e}" if line else str(e)) from None
-        except (ArithmeticError, LookupError, TypeError, ValueError) as e:  # the template's own code: 1/0, range(10**9)
-            import traceback
+        no_previous = None
+        if index is not None and "previous" not in scope:
+            no_previous = ("a story with choices has no reading order; name the frame: frames['some-id']"
+                           if self._choices else "the first frame has no previous frame")
+        return _render(source, scope, no_previous)
 
-            lines = [f.lineno for f in traceback.extract_tb(e.__traceback__) if f.filename == "<template>"]
-            what = "`include`, `import` and `extends` are not available in prompts" if "no loader" in str(e) else str(e)
-            raise TemplateProblem(f"template line {lines[-1]}: {what}" if lines else what) from None
+    @property
+    def characters(self) -> dict[str, CharacterValue]:
+        """Return the characters, their descriptions rendered (`{{ palette }}` in one is a var's value)."""
+        return self.values()[1]
+
+    def values(self) -> tuple[dict[str, Any], dict[str, CharacterValue]]:
+        """Return the vars and the characters with the templates in their values rendered, once:
+        `style: "ink, {{ palette }}"` reads another var, a description may too (raises TemplateProblem)."""
+        if self._values is None:
+            try:
+                self._values = _resolve(dict(self.loaded.story.vars), self._raw_characters)
+            except TemplateProblem as e:
+                self._values = e
+        if isinstance(self._values, TemplateProblem):
+            raise self._values
+        return self._values
+
+
+def _resolve(variables: dict[str, Any], characters: dict[str, CharacterValue]) -> tuple[dict[str, Any], dict[str, CharacterValue]]:
+    """Render the templates in vars' values and characters' descriptions, each after those it reads."""
+    raw: dict[str, Any] = {**variables, **{n: c.description for n, c in characters.items()}}
+    done: dict[str, Any] = {}
+    busy: list[str] = []
+
+    def where(name: str) -> str:
+        return f"characters.{name}.description" if name in characters else f"vars.{name}"
+
+    def value(name: str) -> Any:
+        if name in done:
+            return done[name]
+        text = raw[name]
+        if not (isinstance(text, str) and ("{{" in text or "{%" in text)):
+            done[name] = text
+            return text
+        if name in busy:
+            circle = " -> ".join(where(n) for n in [*busy[busy.index(name):], name])
+            raise TemplateProblem(f"vars and descriptions refer to each other in a circle: {circle}")
+        busy.append(name)
+        try:
+            for dep in sorted(names_used(text) & raw.keys()):
+                value(dep)
+            # What it reads is rendered by now; the rest is in scope as written (for "did you mean").
+            scope = {k: CharacterValue(k, str(v)) if k in characters else v for k, v in {**raw, **done}.items()}
+            scope |= {"characters": {k: v for k, v in scope.items() if k in characters}, "vars": dict(variables)}
+            try:
+                done[name] = _render(text, scope)
+            except TemplateProblem as e:
+                raise TemplateProblem(f"in {where(name)}: {e}") from None
+        finally:
+            busy.pop()
+        return done[name]
+
+    for name in raw:
+        value(name)
+    return ({k: done[k] for k in variables if k not in characters},
+            {n: CharacterValue(n, str(done[n])) for n in characters})
+
+
+def _render(source: str, scope: dict[str, Any], no_previous: str | None = None) -> str:
+    """Render one template in `scope` (raises TemplateProblem saying why; `no_previous`: why a frame
+    has no `previous`, when it has none)."""
+    from jinja2 import TemplateError, UndefinedError
+    from jinja2.exceptions import SecurityError
+
+    simple = simple_names(source)
+    if simple is not None and all(isinstance(scope.get(n), _PLAIN) for n in simple):
+        # what Jinja would render: each value's str() in place of its `{{ name }}`
+        parts = _SIMPLE.split(source)
+        parts[1::2] = [str(scope[n]) for n in simple]
+        return "".join(parts).strip()
+    try:
+        return _bounded(_env().from_string(source), scope).strip()
+    except SecurityError as e:
+        raise TemplateProblem(f"not allowed in a prompt: {e}") from None
+    except UndefinedError as e:
+        msg = _undefined_message(str(e), scope)
+        if msg.startswith("`previous` is undefined") and no_previous:
+            msg = f"`previous` is undefined: {no_previous}"
+        raise TemplateProblem(msg) from None
+    except TemplateError as e:
+        line = getattr(e, "lineno", None)
+        raise TemplateProblem(f"template line {line}: {e}" if line else str(e)) from None
+    except (ArithmeticError, LookupError, TypeError, ValueError) as e:  # the template's own code: 1/0, range(10**9)
+        import traceback
+
+        lines = [f.lineno for f in traceback.extract_tb(e.__traceback__) if f.filename == "<template>"]
+        what = "`include`, `import` and `extends` are not available in prompts" if "no loader" in str(e) else str(e)
+        raise TemplateProblem(f"template line {lines[-1]}: {what}" if lines else what) from None
 
 
 class _LazyFrame:
@@ -271,91 +337,3 @@ def _undefined_message(text: str, scope: dict[str, Any]) -> str:
     near = difflib.get_close_matches(name, [k for k in scope if not k.startswith("_")], n=1)
     hint = f" (did you mean `{near[0]}`?)" if near else "; define it under `vars:` or `characters:`"
     return f"`{name}` is undefined{hint}"
-
-
-FRAME_ATTRS = ("id", "number", "caption", "prompt")
-
-
-def reads(loaded: LoadedStory, index: int) -> dict[str, Any]:
-    """Return what frame `index`'s request depends on beyond its own keys: its position, and the
-    fields of other frames its prompt reads (the contact sheet's editor tells from it what a
-    change of order or caption sends again).
-
-    {"number": prompt uses frame.number, "previous": attrs of the frame before it ("image": it
-    is chained from `previous`), "frames": {id: attrs}, "any": frames[...] with an index only
-    known when rendering, "position_seed": id-less without `seed:` (its seed follows its place)}.
-    """
-    from jinja2 import nodes
-
-    f = loaded.story.frames[index]
-    out: dict[str, Any] = {"number": False, "previous": [], "frames": {}, "any": False,
-                           "position_seed": f.id is None and f.seed is None}
-    prev: set[str] = {"image"} if f.source == "previous" else set()
-    by_id: dict[str, set[str]] = {}
-    source = f.prompt or ""
-    simple = simple_names(source)
-    if simple is not None:
-        used = set(simple)
-        out["number"] = "frame" in used
-        if "previous" in used:
-            prev.add("prompt")
-        out["any"] = "frames" in used
-    else:
-        try:
-            ast = parse(source)
-        except TemplateProblem:
-            ast = None
-        accessed: set[int] = set()
-        for node in ast.find_all((nodes.Getattr, nodes.Getitem)) if ast is not None else ():
-            target, attr = node.node, _attr_of(node)
-            if isinstance(target, nodes.Name) and target.name in ("frame", "previous"):
-                accessed.add(id(target))
-                if target.name == "frame":
-                    out["number"] |= attr in (None, "number")
-                else:
-                    prev.update([attr] if attr in FRAME_ATTRS else FRAME_ATTRS)
-            elif isinstance(target, nodes.Getitem) and isinstance(target.node, nodes.Name) and target.node.name == "frames":
-                key = _attr_of(target)
-                if key is None:
-                    out["any"] = True
-                else:
-                    by_id.setdefault(key, set()).update([attr] if attr in FRAME_ATTRS else FRAME_ATTRS)
-                accessed.update((id(target), id(target.node)))
-        for node in ast.find_all(nodes.Getitem) if ast is not None else ():
-            if isinstance(node.node, nodes.Name) and node.node.name == "frames" and id(node) not in accessed:
-                key = _attr_of(node)  # frames['x'] on its own renders its prompt
-                if key is None:
-                    out["any"] = True
-                else:
-                    by_id.setdefault(key, set()).add("prompt")
-                accessed.add(id(node.node))
-        for node in ast.find_all(nodes.Name) if ast is not None else ():
-            if id(node) in accessed:
-                continue
-            if node.name == "frame":
-                out["number"] = True  # the whole frame, passed on: assume it reads everything
-            elif node.name == "previous":
-                prev.add("prompt") if _bare(ast, node) else prev.update(FRAME_ATTRS)
-            elif node.name == "frames":
-                out["any"] = True
-    out["previous"] = sorted(prev)
-    out["frames"] = {k: sorted(v) for k, v in sorted(by_id.items())}
-    return out
-
-
-def _attr_of(node: Any) -> str | None:
-    """Return the constant attribute or key a Getattr/Getitem reads, else None."""
-    from jinja2 import nodes
-
-    if isinstance(node, nodes.Getattr):
-        return node.attr
-    if isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
-        return node.arg.value
-    return None
-
-
-def _bare(ast: Any, name: Any) -> bool:
-    """Return True when a name is printed as it is (`{{ previous }}`: its prompt)."""
-    from jinja2 import nodes
-
-    return any(name in out.nodes for out in ast.find_all(nodes.Output))
