@@ -295,3 +295,28 @@ def test_disk_errors_say_what_to_do() -> None:
         "(what arrived is kept)."
     )
     assert full.errno == 28 and full.exit_code == 2
+
+
+def test_a_folder_where_a_frame_file_goes_is_named_with_what_to_do(tmp_path: Path) -> None:
+    story, out = write_story(tmp_path, STORY), tmp_path / "out"
+    assert draft(story, out).exit_code == 0
+    frame = sorted((out / "frames").iterdir())[0]
+    frame.unlink()
+    frame.mkdir()
+    result = draft(story, out)
+    assert result.exit_code == 1
+    assert f"Error: the run stopped: {frame}: cannot write (Is a directory). A file stands where a folder should be" in (
+        " ".join(result.stderr.split()))
+    assert "Free some space" not in result.stderr
+
+
+def test_the_root_of_the_disk_as_dir_is_refused_with_a_folder_to_use(tmp_path: Path) -> None:
+    story = write_story(tmp_path, STORY)
+    result = draft(story, Path("/"))
+    assert result.exit_code == 2 and "Choose an empty or new folder with -o, e.g. -o /storyboard" in " ".join(result.stderr.split())
+
+
+def test_new_with_a_name_too_long_for_the_disk_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["new", "a" * 300])
+    assert result.exit_code == 2 and "a name is at most 255 bytes on most disks; choose a shorter one" in result.stderr

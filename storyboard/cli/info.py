@@ -27,6 +27,8 @@ def new(
     if not name.strip() or name.endswith(("/", os.sep)):
         raise UsageError(f"{name!r} is no story name; give one, e.g. `storyboard new my-comic`.")
     path = Path(name if name.endswith((".yaml", ".yml")) else f"{name}.yaml")
+    if any(len(os.fsencode(part)) > 255 for part in path.parts):
+        raise UsageError(f"{name[:40]!r}...: a name is at most 255 bytes on most disks; choose a shorter one.")
     if path.is_dir():
         raise UsageError(f"{path} is a folder; choose another name.")
     blocking = next((p for p in (path.parent, *path.parent.parents) if p.exists() and not p.is_dir()), None)

@@ -57,6 +57,8 @@ def free_folder(near: Path) -> Path:
     """Return a folder name beside `near` that does not exist yet."""
     if not near.name:  # "." or "..": name the folder itself
         near = Path(os.path.abspath(near))
+    if not near.name:  # the root of the disk: a folder in it
+        near = near / "storyboard"
     base = near if not near.exists() else near.with_name(f"{near.name}-storyboard")
     n = 2
     candidate = base

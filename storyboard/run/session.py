@@ -18,7 +18,7 @@ from typing import Any
 
 from storyboard import __version__
 from storyboard.backends import Backend
-from storyboard.errors import FatalFailure, OutputDirError, StorageError
+from storyboard.errors import DiskError, FatalFailure, OutputDirError, StorageError
 from storyboard.output.folder import hold
 from storyboard.output.frames import attach_edited_takes, place, place_edited_takes, prune
 from storyboard.output.kept import changed_requests, survey
@@ -250,13 +250,20 @@ def storage_report(out_dir: Path, e: OSError, lost: list[TakeResult]) -> str:
     """Say that the output folder could not be written, what is kept and what was lost."""
     import errno
 
-    what = "the disk is full" if e.errno in (errno.ENOSPC, errno.EDQUOT) else f"{out_dir} cannot be written ({e.strerror or e})"
-    text = f"the run stopped: {what}. Every image that arrived and was saved is kept"
+    full = e.errno in (errno.ENOSPC, errno.EDQUOT)
+    if full:
+        what = "the disk is full."
+    elif isinstance(e, DiskError):  # it names the file and what to do: a folder where a frame goes, ...
+        what = str(e.args[0] if e.args else e).rstrip(".") + "."
+    else:
+        what = f"{out_dir} cannot be written ({e.strerror or e})."
+    text = f"the run stopped: {what} Every image that arrived and was saved is kept"
     if lost:
         names = ", ".join(r.job.name + (f" take {r.take}" if r.job.takes > 1 else "") for r in lost)
         text += (f"; {len(lost)} image(s) were received but could not be saved ({names}): they were paid for, "
                  "and the next run requests them again")
-    return text + ". Free some space (or choose another -o) and run the same command again."
+    return text + (". Free some space (or choose another -o) and run the same command again." if full
+                   else ". Then run the same command again.")
 
 
 def _named_files(manifest: dict[str, Any]) -> set[str]:
