@@ -386,12 +386,22 @@ def test_zip_holds_the_shareable_folder_only(tmp_path: Path) -> None:
     (out / ".cache" / "ab" / "abcdef.png").write_bytes(b"stored")
     (out / ".lock").write_text("123", encoding="utf-8")
     (out / "run.lock").write_text("123", encoding="utf-8")
-    export(out, "gif")  # an earlier export in exports/ must not travel
+    export(out, "gif")  # an earlier export in exports/ must not travel...
+    (out / "exports" / "robot-dog.mp4").write_bytes(b"film")  # ...but the animatic the sheet links does
+    (out / "exports" / "robot-dog.srt").write_text("1\n", encoding="utf-8")
+    (out / "set-aside").mkdir()
+    (out / "set-aside" / "02-old.png").write_bytes(b"an artist's file, set aside")
+    outside = tmp_path / "private.txt"
+    outside.write_text("private", encoding="utf-8")
+    (out / "frames" / "03-link.png").symlink_to(outside)
     path = export(out, "zip")
 
     with zipfile.ZipFile(path) as zf:
         names = zf.namelist()
         assert zf.testzip() is None
+    assert {"robot-dog/exports/robot-dog.mp4", "robot-dog/exports/robot-dog.srt"} <= set(names)
+    assert not [n for n in names if "set-aside" in n or "03-link" in n or n.endswith(".gif")]
+    names = [n for n in names if "/exports/" not in n]
     assert names[:2] == ["robot-dog/index.html", "robot-dog/manifest.json"]
     assert all(n.startswith("robot-dog/") for n in names)
     assert {

@@ -1,4 +1,5 @@
-"""The shareable folder as a ZIP: frames, takes, sheet and manifest, without the store or exports."""
+"""The shareable folder as a ZIP: frames, takes, sheet and manifest, and the animatics the sheet links
+(exports/*.mp4 with their .srt); not the store, the other exports, set-aside/ or any symlink."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import zipfile
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
+from storyboard.output.frames import SET_ASIDE
 from storyboard.output.manifest import MANIFEST
 
 if TYPE_CHECKING:
@@ -23,7 +25,8 @@ def _zip_skipped(name: str) -> bool:
 
 
 def zip_members(out_dir: Path, skip: Path | None = None) -> list[tuple[Path, str]]:
-    """List (file, name in the ZIP) for the shareable folder: no .cache/, exports/ or lock file."""
+    """List (file, name in the ZIP) for the shareable folder: no .cache/, set-aside/ or lock file, and
+    of exports/ only the animatics (with their subtitles) that the sheet links."""
     out_dir = Path(out_dir)
     top = out_dir.resolve().name or "storyboard"
     skip_resolved = skip.resolve() if skip is not None else None
@@ -31,10 +34,14 @@ def zip_members(out_dir: Path, skip: Path | None = None) -> list[tuple[Path, str
     folders: list[tuple[Path, str]] = []
     for root, dirs, names in os.walk(out_dir):
         rel = Path(root).relative_to(out_dir)
-        dirs[:] = sorted(d for d in dirs if not _zip_skipped(d) and not (rel == Path(".") and d == EXPORTS))
+        dirs[:] = sorted(d for d in dirs if not _zip_skipped(d) and not (rel == Path(".") and d == SET_ASIDE))
+        if rel == Path(EXPORTS):
+            dirs[:] = []
+            films = {Path(n).stem for n in names if n.endswith(".mp4")}
+            names = [n for n in names if Path(n).stem in films and n.endswith((".mp4", ".srt"))]
         for name in sorted(names):
             path = Path(root) / name
-            if _zip_skipped(name) or not path.is_file() or path.resolve() == skip_resolved:
+            if _zip_skipped(name) or path.is_symlink() or not path.is_file() or path.resolve() == skip_resolved:
                 continue
             arcname = "/".join((top, *rel.parts, name))
             # index.html and manifest.json first, so a listing starts with what to open.
