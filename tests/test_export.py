@@ -366,6 +366,20 @@ def test_sheet_is_one_grid_png(sample: Path, tmp_path: Path) -> None:
         assert im.width < wide / 1.5  # a two-frame story gets two columns, not four
 
 
+@pytest.mark.parametrize("kind", ["pdf", "comic", "gif", "sheet"])
+def test_frames_whose_image_is_missing_or_unreadable_are_named_in_warnings(tmp_path: Path, kind: str) -> None:
+    out = make_dir(tmp_path)
+    files = {e["id"]: e["file"] for e in json.loads((out / "manifest.json").read_text())["frames"] if e["picked"] and e.get("file")}
+    (out / files["lab"]).unlink()
+    (out / files["city"]).write_bytes(b"garbage, not an image")
+    warnings: list[str] = []
+    export(out, kind, warn=warnings.append)
+    said = " | ".join(warnings)
+    assert f"frame 01 (lab): {files['lab']} is missing; the export shows an empty panel saying so" in said
+    assert f"frame 02 (city): {files['city']} cannot be read (damaged, or not an image)" in said
+    assert len([w for w in warnings if "frame 02 (city): " + files["city"] in w]) == 1  # once, however often it was opened
+
+
 def test_a_symlinked_exports_folder_leading_out_of_dir_is_refused(tmp_path: Path) -> None:
     out = make_dir(tmp_path)
     elsewhere = tmp_path / "elsewhere"

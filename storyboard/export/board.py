@@ -42,6 +42,7 @@ class Frame:
     path: Path | None
     duration: float
     label: str  # the frame's number, zero-padded as its file names are ("07")
+    unreadable: list[str] = field(default_factory=list, compare=False, repr=False)  # the board's: what could not be read
 
     @property
     def ident(self) -> str:
@@ -132,7 +133,13 @@ class Frame:
 
         With `max_size`, a JPEG is decoded at a reduced scale when that is enough (much faster).
         """
-        return open_rgb(self.path, max_size)
+        image = open_rgb(self.path, max_size)
+        if image is None and self.path is not None:
+            said = (f"{self.name}: {self.entry.get('file')} cannot be read (damaged, or not an image); the export "
+                    "shows an empty panel saying so. Run the story again to put storyboard's image back.")
+            if said not in self.unreadable:
+                self.unreadable.append(said)
+        return image
 
 
 @dataclass
@@ -143,6 +150,7 @@ class Board:
     manifest: dict[str, Any]
     frames: list[Frame]
     warnings: list[str] = field(default_factory=list)
+    unreadable: list[str] = field(default_factory=list)  # frames whose image would not open, as they were drawn
 
     @property
     def title(self) -> str:
@@ -239,19 +247,23 @@ def load_board(out_dir: Path) -> Board:
     entries = picked_entries(manifest)
     digits = max(2, len(str(len(entries))))
     warnings: list[str] = []
+    unreadable: list[str] = []
     frames = []
     for i, entry in enumerate(entries, 1):
         number = entry.get("number")
         n = number if isinstance(number, int) and not isinstance(number, bool) else i
         label = f"{n:0{digits}d}"
         duration, problem = _duration(entry.get("duration"))
-        frame = Frame(entry, image_path(out_dir, entry), duration, label)
+        frame = Frame(entry, image_path(out_dir, entry), duration, label, unreadable)
         if entry.get("duration") is None:  # none in the story: long enough to read what it says
             frame = replace(frame, duration=readable_duration(frame, DEFAULT_DURATION, MAX_DURATION))
         if problem:
             warnings.append(f"{frame.name}: {problem}")
+        if frame.path is None and isinstance(entry.get("file"), str) and entry["file"]:
+            warnings.append(f"{frame.name}: {entry['file']} is missing; the export shows an empty panel saying so. "
+                            "Run the story again to put it back.")
         frames.append(frame)
-    return Board(out_dir, manifest, frames, warnings)
+    return Board(out_dir, manifest, frames, warnings, unreadable)
 
 
 def _duration(value: Any) -> tuple[float, str]:

@@ -68,6 +68,8 @@ def export(
         job.warn(message)
     # Its own exports/ folder is DIR's: a symlink there that leads out is refused, not followed.
     fs.write_with(target, lambda f: _writer(kind)(f, job), root=Path(out_dir) if dest is None else None)
+    for message in board.unreadable:
+        job.warn(message)
     return target
 
 
