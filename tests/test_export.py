@@ -580,3 +580,11 @@ def test_work_ahead_keeps_its_order_and_runs_at_most_n_ahead() -> None:
             assert len(started) - len(taken) <= 4  # this one and at most 3 ahead
             taken.append(result)
     assert taken == [i * i for i in range(20)]
+
+
+def test_an_output_named_without_an_extension_is_a_new_folder(tmp_path: Path) -> None:
+    out = make_dir(tmp_path)
+    share = tmp_path / "share" / "week-1"
+    result = CliRunner().invoke(app, ["export", str(out), "--pdf", "--sheet", "-o", str(share)])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in share.iterdir()) == ["robot-dog-sheet.png", "robot-dog.pdf"]

@@ -57,7 +57,7 @@ def export(
     sheet: Annotated[bool, typer.Option("--sheet", help="One contact-sheet PNG.")] = False,
     zip_: Annotated[bool, typer.Option("--zip", help="The shareable folder as a ZIP.")] = False,
     output: Annotated[
-        Path | None, typer.Option("-o", "--output", metavar="PATH", help="Where to write (a file, or a folder).")
+        Path | None, typer.Option("-o", "--output", metavar="PATH", help="Where to write: a file, or a folder (a name without an extension is one, made if new).")
     ] = None,
     layout: Annotated[str, typer.Option("--layout", metavar="6|3|1", help="PDF: 6 frames a landscape page, 3 beside a notes column, or 1.")] = "6",
     paper: Annotated[str, typer.Option("--paper", metavar="a4|letter", help="PDF and comic: a4 or letter.")] = "a4",
@@ -80,6 +80,11 @@ def export(
         raise UsageError("choose what to export: --pdf, --comic, --mp4, --gif, --webp, --sheet or --zip.")
     if rtl and "comic" not in kinds:
         raise UsageError("--rtl sets the reading direction of comic pages; add --comic.")
+    if output is not None and not output.exists() and not output.is_symlink() and not output.suffix:
+        try:  # `-o share`: no extension, so a folder (a file without one would open in nothing)
+            output.mkdir(parents=True)
+        except OSError as e:
+            raise UsageError(f"-o {output}: cannot make that folder ({e.strerror}); choose another.") from None
     if output is not None and len(kinds) > 1 and not output.is_dir():
         raise UsageError("-o names one file; with several exports, give a folder or export one at a time.")
     if output is not None and not output.is_dir() and output.suffix:
