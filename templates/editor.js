@@ -48,9 +48,18 @@
     } catch (e) { return { actions: [], saved: null }; }
   }
 
+  // What each changed field said in this version of the story: unsaved changes found again after the
+  // story was edited by hand (and run) come back only where the story still says the same.
+  function wasOf(list) {
+    const was = {};
+    list.forEach((a) => { if (a.type === 'set' && byKey.has(a.key)) was[a.key + '\n' + a.field] = base[a.key][a.field]; });
+    return was;
+  }
+
   function persist() {
     try {
-      if (actions.length) localStorage.setItem(cfg.storage, JSON.stringify({ version: 1, actions: actions, saved: savedNet }));
+      if (actions.length) localStorage.setItem(cfg.storage, JSON.stringify({ version: 1, actions: actions, saved: savedNet,
+        file: cfg.story.file, when: Date.now(), was: wasOf(actions) }));
       else localStorage.removeItem(cfg.storage);
       seen = localStorage.getItem(cfg.storage);
     } catch (e) { /* private mode or full: the changes live in this tab only */ }
@@ -58,10 +67,55 @@
 
   let seen = stored();  // the stored changes as this tab last wrote or read them
   let { actions, saved: savedNet } = parse(seen);
+
+  // Unsaved changes kept for an earlier version of this story (edited by hand and run since): offered back.
+  function earlierChanges() {
+    if (actions.length || !cfg.storage_prefix) return null;
+    let found = null;
+    try {
+      for (let i = 0; i < localStorage.length; i++) {
+        const k = localStorage.key(i);
+        if (!k || k === cfg.storage || !k.startsWith(cfg.storage_prefix)) continue;
+        const s = JSON.parse(localStorage.getItem(k) || 'null');
+        if (!s || s.file !== cfg.story.file || !Array.isArray(s.actions) || !s.actions.length) continue;
+        if (!found || (s.when || 0) > (found.s.when || 0)) found = { key: k, s: s };
+      }
+    } catch (e) { return null; }
+    return found;
+  }
+  let earlier = earlierChanges();
+
+  function restoreEarlier() {
+    const was = earlier.s.was || null;
+    const left = [];
+    const kept = earlier.s.actions.filter((a) => {
+      if (!valid(a)) { if (a && a.key) left.push(a.key); return false; }
+      if (a.type !== 'set' || !was || !(a.key + '\n' + a.field in was)) return true;
+      const same_ = same(was[a.key + '\n' + a.field], base[a.key][a.field]);
+      if (!same_) left.push(a.key + ' ' + a.field);
+      return same_;
+    });
+    forgetEarlier();
+    actions = kept;
+    state = replay(actions);
+    persist();
+    render();
+    const n = netChanges(state).length + movedFrames(state.order).length;
+    notice = 'Restored ' + plural(n, 'change', 'changes') + (left.length
+      ? '; left out, as the story itself changed them since: ' + Array.from(new Set(left)).join(', ') + '.' : '.');
+    renderBar(netChanges(state), movedFrames(state.order));
+  }
+
+  function forgetEarlier() {
+    try { localStorage.removeItem(earlier.key); } catch (e) { /* nothing to forget */ }
+    earlier = null;
+  }
+  let notice = '';  // said once in the bar, e.g. what a restore brought back
   let typing = null;  // {key, field} while a text field is being typed in: one undo step per visit
   let state = replay(actions);
 
   function act(a) {
+    notice = '';
     const last = actions[actions.length - 1];
     if (a.type === 'set' && typing && last && last.type === 'set' && last.key === a.key && last.field === a.field &&
         typing.key === a.key && typing.field === a.field) {
@@ -434,11 +488,19 @@
 
   function renderBar(net, movedKeys) {
     const count = net.length + movedKeys.length;
-    bar.hidden = !actions.length;
+    bar.hidden = !actions.length && !earlier && !notice;
+    const back = $('.editbar-earlier', bar);
+    back.hidden = !earlier;
+    if (earlier) {
+      const n = earlier.s.actions.filter((a) => a && a.type !== 'reset').length;
+      $('.editbar-earlier-text', bar).textContent = plural(n, 'unsaved change', 'unsaved changes') +
+        ' from an earlier version of this story (edited since) ' + (n === 1 ? 'is' : 'are') + ' kept in this browser.';
+    }
+    $('.editbar-notice', bar).textContent = notice;
     document.body.classList.toggle('has-editbar', !bar.hidden);
     const isSaved = savedNet !== null && savedNet === JSON.stringify([net, state.order]);
     const words = plural(count, 'unsaved change', 'unsaved changes');
-    $('.editbar-count', bar).textContent = count === 0 ? 'No unsaved changes'
+    $('.editbar-count', bar).textContent = count === 0 ? (earlier && !actions.length ? '' : 'No unsaved changes')
       : isSaved ? plural(count, 'change', 'changes') + ' saved to ' + cfg.changes_file + ' (not yet applied)' : words;
     $('.editbar-undo', bar).disabled = !actions.length;
     $('.editbar-discard', bar).disabled = count === 0;
@@ -479,6 +541,8 @@
     render();
   }
 
+  $('.editbar-restore', bar).addEventListener('click', restoreEarlier);
+  $('.editbar-forget', bar).addEventListener('click', () => { forgetEarlier(); notice = ''; render(); });
   $('.editbar-undo', bar).addEventListener('click', undo);
   $('.editbar-discard', bar).addEventListener('click', () => { typing = null; act({ type: 'reset' }); });
   $('.editbar-save', bar).addEventListener('click', save);

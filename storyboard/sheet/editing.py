@@ -79,6 +79,7 @@ def editor_data(
     return {
         "story": {"file": story_file, "title": story.get("title") or "", "sha256": sha},
         "storage": STORAGE_PREFIX + (sha or f"{story_file}:{story.get('title') or ''}"),
+        "storage_prefix": STORAGE_PREFIX,  # unsaved changes of an earlier version of the story are found by it
         "changes_file": (story_file.rsplit(".", 1)[0] if "." in story_file else story_file or "story") + ".changes.json",
         "free": free,
         "adventure": any(e.get("choices") for e in shown),
