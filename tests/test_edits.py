@@ -177,6 +177,22 @@ def test_an_edit_that_is_no_usable_image_is_set_aside_never_chained_from(tmp_pat
     assert [e["status"] for e in manifest(out)["frames"]] == ["cached", "cached"]
 
 
+def test_an_edited_frame_keeps_its_other_bought_takes(tmp_path: Path) -> None:
+    text = "title: T\nframes:\n  - id: market\n    prompt: a market\n    takes: 3\n"
+    story, out = tmp_path / "story.yaml", tmp_path / "out"
+    story.write_text(text)
+    assert draft(story, out).exit_code == 0
+    takes = {p.name: p.read_bytes() for p in (out / "takes").iterdir()}
+    (out / "frames" / "01-market.png").write_bytes(painted())
+
+    assert draft(story, out).exit_code == 0
+
+    entries = manifest(out)["frames"]
+    assert [(e["take"], e["status"]) for e in entries] == [(1, "edited"), (2, "cached"), (3, "cached")]
+    others = {n: b for n, b in takes.items() if not n.endswith("-01.png")}
+    assert {p.name: p.read_bytes() for p in (out / "takes").iterdir() if p.name in others} == others  # still there, shown
+
+
 def retold(when: str) -> list[dict[str, object]]:
     """Return frames a, b, c with prompts changed."""
     return [{**f, "prompt": f"{f['prompt']}, {when}"} for f in frames_of("a", "b", "c")]

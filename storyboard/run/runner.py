@@ -142,7 +142,7 @@ class Runner:
 
         kept = self.kept.get(job.index)
         if kept is not None:
-            return self._keep(job, results, kept)
+            return self._keep(job, results, kept, sources)
 
         try:
             assembled = requests.assemble(self.plan, job, sources)
@@ -161,12 +161,26 @@ class Runner:
         picked = results[job.pick - 1]
         return picked.image if picked.status in (Status.OK, Status.CACHED) else None
 
-    def _keep(self, job: Job, results: list[TakeResult], kept: Kept) -> Image:
-        """Show the artist's (or the locked) image as the picked take; request nothing."""
+    def _keep(self, job: Job, results: list[TakeResult], kept: Kept, sources: dict[int, Image]) -> Image:
+        """Show the artist's (or the locked) image as the picked take; request nothing. The frame's
+        other takes stay in takes/ as they were bought (from the store); only those it lacks are skipped."""
         r = results[job.pick - 1]
         r.keep(kept)
+        try:
+            request = requests.assemble(self.plan, job, sources).request
+        except FrameFailure:
+            request = None
         for other in results:
-            if other is not r:
+            if other is r:
+                continue
+            record = None
+            if request is not None:
+                _, key = requests.for_take(self.plan, job, other.take, request)
+                record = reusable(self.store, key, forced=False)
+            if record is not None:
+                other.key = key
+                other.reuse(stored_image(self.store, record), record.meta)
+            else:
                 other.status, other.reason = Status.SKIPPED, f"frame is {kept.status}"
         self.on_event(kept.status, r)
         return kept.image
