@@ -3,10 +3,15 @@ that image. One rule for `run` and `plan`: a forced job reuses nothing."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from storyboard.output import fs
 from storyboard.output.store import Record, Store
 from storyboard.render import imaging
 from storyboard.results import Image
+
+if TYPE_CHECKING:
+    from storyboard.plan import Job, Plan
 
 
 def reusable(store: Store, key: str, *, forced: bool) -> Record | None:
@@ -21,3 +26,18 @@ def stored_image(store: Store, record: Record) -> Image:
     if not w or not h:
         w, h = imaging.dimensions(fs.read(path))
     return Image(path, record.sha256, record.ext, record.media_type, w, h)
+
+
+def bought_take(store: Store, plan: Plan, job: Job, take: int, sources: dict[int, Image]) -> tuple[str, Record] | None:
+    """Return (request key, record) of a take the store holds whole, as this run would request it;
+    None when it holds none or the request cannot be made (a kept frame's other takes)."""
+    from storyboard import requests
+    from storyboard.errors import FrameFailure
+
+    try:
+        request = requests.assemble(plan, job, sources).request
+    except FrameFailure:
+        return None
+    key = requests.for_take(plan, job, take, request)[1]
+    record = store.get(key)
+    return (key, record) if record is not None else None

@@ -24,7 +24,7 @@ from storyboard.ratelimits import tokens_used
 from storyboard.results import Image, Kept, RunStats, Status, TakeResult
 from storyboard.run import saving
 from storyboard.run.budget import Budget
-from storyboard.run.cache import reusable, stored_image
+from storyboard.run.cache import bought_take, reusable, stored_image
 from storyboard.run.options import Event, OnDecoded, OnImage, RunOptions
 from storyboard.run.pacing import Pacer, Wait, WaitTooLong
 from storyboard.run.retry import Action, Reachability, RetryPolicy
@@ -166,21 +166,12 @@ class Runner:
         other takes stay in takes/ as they were bought (from the store); only those it lacks are skipped."""
         r = results[job.pick - 1]
         r.keep(kept)
-        try:
-            request = requests.assemble(self.plan, job, sources).request
-        except FrameFailure:
-            request = None
         for other in results:
-            if other is r:
-                continue
-            record = None
-            if request is not None:
-                _, key = requests.for_take(self.plan, job, other.take, request)
-                record = reusable(self.store, key, forced=False)
-            if record is not None:
-                other.key = key
-                other.reuse(stored_image(self.store, record), record.meta)
-            else:
+            found = bought_take(self.store, self.plan, job, other.take, sources) if other is not r else None
+            if found is not None:
+                other.key = found[0]
+                other.reuse(stored_image(self.store, found[1]), found[1].meta)
+            elif other is not r:
                 other.status, other.reason = Status.SKIPPED, f"frame is {kept.status}"
         self.on_event(kept.status, r)
         return kept.image
