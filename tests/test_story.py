@@ -292,6 +292,27 @@ CASES = [
         """\
         title: T
         frames:
+          - id: a
+            edit: b
+            prompt: x
+          - id: b
+            edit: a
+            prompt: y
+          - id: c
+            edit: a
+            prompt: z
+          - id: d
+            edit: d
+            prompt: w
+        """,
+        ["story.yaml:3:5: frames[0]: chain cycle a -> b -> a; a frame cannot depend on itself",
+         "story.yaml:12:5: frames[3]: chain cycle d -> d; a frame cannot depend on itself"],
+        id="two-cycles-at-once",  # both in one message, each once (c only leads into one)
+    ),
+    pytest.param(
+        """\
+        title: T
+        frames:
           - edit: previous
             prompt: x
         """,

@@ -179,14 +179,22 @@ def _check_cycles(loaded: LoadedStory, ids: dict[str, int]) -> list[Problem]:
         if src is None or is_path(src):
             continue
         deps[i] = i - 1 if src == "previous" else ids[src]
+    # Each frame has one source at most: walk each chain once (linear, however long), and name
+    # every cycle once, from its first frame in the story.
     out = []
+    done: set[int] = set()
     for start in deps:
-        seen, i = [start], deps[start]
-        while i in deps and i not in seen:
-            seen.append(i)
+        path: dict[int, int] = {}  # frame -> its place on this walk
+        i = start
+        while i in deps and i not in done and i not in path:
+            path[i] = len(path)
             i = deps[i]
-        if i == start:
-            names = " -> ".join(frames[k].id or str(k + 1) for k in [*seen, start])
-            out.append(loaded.problem(("frames", start), f"chain cycle {names}; a frame cannot depend on itself"))
-    return out[:1]
+        if i in path:
+            cycle = list(path)[path[i]:]
+            first = min(cycle)
+            cycle = cycle[cycle.index(first):] + cycle[:cycle.index(first)]
+            names = " -> ".join(frames[k].id or str(k + 1) for k in [*cycle, first])
+            out.append(loaded.problem(("frames", first), f"chain cycle {names}; a frame cannot depend on itself"))
+        done |= path.keys()
+    return out
 
