@@ -883,6 +883,14 @@ HOSTILE = [
         id="infinite-duration",
     ),
     pytest.param(
+        "title: T\nduration: 601\nframes:\n  - prompt: x\n    duration: 1000000\n",
+        [
+            "story.yaml:2:11: duration: Input should be less than or equal to 600",
+            "story.yaml:5:15: frames[0].duration: Input should be less than or equal to 600",
+        ],
+        id="duration-over-ten-minutes",
+    ),
+    pytest.param(
         'title: T\nframes:\n  - id: "a\\n"\n    prompt: x\n  - id: ' + "a" * 65 + "\n    prompt: y\n  - id: " + "b" * 64
         + "\n    prompt: z\n",
         [

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 Entry = dict[str, Any]
 
 DEFAULT_DURATION = 2.0
-MAX_DURATION = 600.0  # ten minutes on one frame is a typo, and would make an animatic of 14,400 frames
+MAX_DURATION = 600.0  # story.schema.MAX_DURATION, the most a story may say; a manifest made by hand is held to it too
 CAMERA_MOVES = ("static", "push-in", "pull-out", "pan-left", "pan-right", "tilt-up", "tilt-down")
 _WHITE = (255, 255, 255)
 

@@ -52,6 +52,8 @@ Camera = Literal["static", "push-in", "pull-out", "pan-left", "pan-right", "tilt
 MAX_SEED = 2**32 - 1
 
 
+MAX_DURATION = 600  # seconds a frame is shown in an animatic at most: ten minutes on one frame is a typo
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
@@ -99,7 +101,7 @@ class Frame(_Strict):
     size: Text | None = None
     quality: Text | None = None
     options: Options = Field(default_factory=dict)
-    duration: float | None = Field(default=None, gt=0, allow_inf_nan=False, description="Seconds in animatics.")
+    duration: float | None = Field(default=None, gt=0, le=MAX_DURATION, allow_inf_nan=False, description="Seconds in animatics.")
     takes: int = Field(default=1, ge=1, le=10)
     pick: Annotated[int, Field(ge=1)] | Literal["edited"] = Field(
         default=1,
@@ -192,7 +194,7 @@ class Story(_Strict):
     )
     budget: float | None = Field(default=None, ge=0, allow_inf_nan=False, description="USD.")
     duration: float | None = Field(
-        default=None, gt=0, allow_inf_nan=False,
+        default=None, gt=0, le=MAX_DURATION, allow_inf_nan=False,
         description="Seconds per frame in animatics (unset: 2, or long enough to read the frame's caption and dialogue).")
     options: Options = Field(default_factory=dict, description="Passed to the API, checked per model.")
     vars: dict[Text, VarValue] = Field(default_factory=dict, description="Names usable in prompts: `{{ style }}`.")
