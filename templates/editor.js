@@ -310,7 +310,12 @@
     if (j < 0 || j >= state.order.length) return;
     typing = null;
     act({ type: 'move', key: k, to: j });
-    if (button) { button.focus({ preventScroll: true }); cards.get(k).scrollIntoView({ block: 'nearest' }); }
+    if (button) {
+      // At the first or last place its button is disabled: focus stays on the card, on the other one.
+      const other = $(button.classList.contains('move-earlier') ? '.move-later' : '.move-earlier', cards.get(k));
+      (button.disabled && other ? other : button).focus({ preventScroll: true });
+      cards.get(k).scrollIntoView({ block: 'nearest' });
+    }
   }
 
   // Drag and drop: a card dragged by its grip lands before or after the card it is dropped on.

@@ -403,6 +403,17 @@ def test_a_line_is_given_to_another_speaker_and_moved_then_applied_with_its_comm
     assert rain_entry["dialogue"] == [{"speaker": "mira", "line": "No"}, {"speaker": "mira", "line": "Under the awning, quick!"}]
 
 
+def test_moving_a_frame_to_either_end_keeps_the_focus_on_it(page: tuple[Any, Watch], fake_env: FakeImagesAPI, tmp_path: Path) -> None:
+    pg, _ = page
+    run_and_open(pg, fake_env, "night-market.yaml", tmp_path)
+    pg.get_by_role("button", name="Move frame market earlier").focus()
+    pg.keyboard.press("Enter")  # market is first now: its "earlier" button is disabled
+    assert order_on_page(pg)[:2] == ["market", "gate"]
+    expect(pg.get_by_role("button", name="Move frame market later")).to_be_focused()
+    pg.keyboard.press("Enter")  # and the keyboard goes on from there
+    assert order_on_page(pg)[:2] == ["gate", "market"]
+
+
 @pytest.mark.parametrize("edit", ["move", "caption"])
 def test_a_move_or_a_caption_sends_nothing(
     page: tuple[Any, Watch], fake_env: FakeImagesAPI, tmp_path: Path, edit: str
