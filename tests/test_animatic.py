@@ -153,6 +153,16 @@ def test_burned_captions_are_in_the_picture(tmp_path: Path) -> None:
     assert diff(plain[5].crop((0, 0, 240, 90)), burned[5].crop((0, 0, 240, 90))) < 1  # nothing above it
 
 
+def test_burned_captions_of_a_letterboxed_frame_sit_on_its_picture_not_its_bars(tmp_path: Path) -> None:
+    specs = [{"id": "a", "duration": 1}, {"id": "wide", "caption": "Rex wakes up.", "duration": 1, "image_size": (240, 80)}]
+    out = make_dir(tmp_path, specs, image_size=(240, 160))
+    _, plain = decode(export(out, "mp4", tmp_path / "plain.mp4"))
+    _, burned = decode(export(out, "mp4", tmp_path / "burned.mp4", options=ExportOptions(burn_captions=True)))
+    shot = 24 + 5  # a picture of the wide frame: 240x80 inside 240x160, black bars of 40 above and below
+    assert diff(plain[shot].crop((0, 80, 240, 120)), burned[shot].crop((0, 80, 240, 120))) > 5  # the band, on the picture
+    assert diff(plain[shot].crop((0, 122, 240, 160)), burned[shot].crop((0, 122, 240, 160))) < 1  # the bar below, untouched
+
+
 def _tone(path: Path, seconds: float, rate: int = 22050) -> None:
     """Write a mono 440 Hz WAV (stdlib only)."""
     with wave.open(str(path), "wb") as w:

@@ -24,12 +24,15 @@ class Overlay:
     """One cue's text on a translucent band, and where it goes on the picture."""
 
     image: Image.Image
-    xy: tuple[int, int]
+    x: int
+    margin: int  # from the bottom of the picture shown
 
-    def apply(self, picture: Image.Image) -> Image.Image:
-        """Return the picture with the band pasted on (a copy: the shot's picture may be reused)."""
+    def apply(self, picture: Image.Image, bottom: int | None = None) -> Image.Image:
+        """Return the picture with the band pasted on (a copy: the shot's picture may be reused),
+        above the bottom of the frame's own picture (`bottom`: where a letterboxed one ends)."""
         out = picture.copy()
-        out.paste(self.image, self.xy, self.image)
+        end = picture.height if bottom is None else min(bottom, picture.height)
+        out.paste(self.image, (self.x, max(0, end - self.image.height - self.margin)), self.image)
         return out
 
 
@@ -82,6 +85,4 @@ def _set(text: str, size: tuple[int, int]) -> Overlay:
     band = Image.new("RGBA", (min(width, band_w), min(height, band_h)), (0, 0, 0, 150))
     draw = ImageDraw.Draw(band)
     typeset.draw_lines(draw, lines, font, 0, band.width, pad, step, (255, 255, 255, 255), align="centre")
-    x = (width - band.width) // 2
-    y = max(0, height - band.height - round(height * 0.06))
-    return Overlay(band, (x, y))
+    return Overlay(band, (width - band.width) // 2, round(height * 0.06))

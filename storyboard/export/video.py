@@ -229,7 +229,7 @@ def _film_shot(
             if incoming is not None and alpha > 0:
                 picture = Image.blend(picture, incoming, alpha)
             if overlay is not None:
-                picture = overlay.apply(picture)
+                picture = overlay.apply(picture, shot.rect[1] + shot.rect[3])  # on the picture, not its black bars
             video_frame = av.VideoFrame.from_image(picture)
             still = (key, video_frame)
         video_frame.pts = start + j
