@@ -380,6 +380,14 @@ def test_frames_whose_image_is_missing_or_unreadable_are_named_in_warnings(tmp_p
     assert len([w for w in warnings if "frame 02 (city): " + files["city"] in w]) == 1  # once, however often it was opened
 
 
+def test_the_sheet_png_names_text_no_font_here_draws(tmp_path: Path) -> None:
+    out = make_dir(tmp_path, [{"id": "party", "caption": "Party time \U0001f389"}, {"id": "quiet", "caption": "Quiet."}])
+    warnings: list[str] = []
+    export(out, "sheet", warn=warnings.append)
+    assert any("frame 01 (party)" in w and "the sheet PNG" in w for w in warnings), warnings
+    assert not any("frame 02" in w for w in warnings)
+
+
 def test_a_symlinked_exports_folder_leading_out_of_dir_is_refused(tmp_path: Path) -> None:
     out = make_dir(tmp_path)
     elsewhere = tmp_path / "elsewhere"

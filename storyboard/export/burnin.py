@@ -46,13 +46,7 @@ class Overlays:
         self.starts = [c.start for c in cues]
         self.size = size
         self.current: tuple[int, Overlay] | None = None
-        missing: set[str] = set()
-        for cue in cues:
-            font = fonts.load_font(20, cue.text)
-            path = getattr(font, "path", None)
-            chars = fonts.drawn(cue.text)
-            missing |= fonts.missing((path, getattr(font, "index", 0)), chars) if path else chars
-        for message in uncovered_warnings(board, frozenset(missing), "the burned-in captions"):
+        for message in uncovered_warnings(board, fonts.not_drawn(c.text for c in cues), "the burned-in captions"):
             warn(message)
 
     def at(self, seconds: float) -> Overlay | None:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import IO, TYPE_CHECKING
 
+from storyboard.export.board import uncovered_warnings
 from storyboard.export.palette import ALERT, EMPTY, FAINT, GREY, INK, MATTE, RULE, WHITE
+from storyboard.render import fonts
 from storyboard.render import text as typeset
 from storyboard.render.fonts import load_font
 
@@ -28,6 +30,9 @@ def write_sheet_png(f: IO[bytes], job: ExportJob) -> None:
 
     board = job.board
     frames = board.frames
+    shown = [board.title, board.summary(), *(f"{f.label} {f.ident} {f.caption}" for f in frames)]
+    for message in uncovered_warnings(board, fonts.not_drawn(shown), "the sheet PNG"):
+        job.warn(message)
     cols = min(_COLS, len(frames))
     rows = -(-len(frames) // cols)
     aspect = min(max(board.aspect(), 0.5), 2.4)

@@ -14,6 +14,7 @@ import os
 import shutil
 import subprocess
 import unicodedata
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -287,3 +288,14 @@ def _load_font(size: int, text: str, bold: bool, family: Family = "sans") -> Fon
         except (OSError, ValueError, TypeError):
             font = ImageFont.load_default()
     return font
+
+
+def not_drawn(texts: Iterable[str], size: int = 20) -> frozenset[str]:
+    """Return the characters of `texts` that the fonts Pillow picks for them (`load_font`) cannot draw."""
+    out: set[str] = set()
+    for text in texts:
+        font = load_font(size, text)
+        path = getattr(font, "path", None)
+        chars = drawn(text)
+        out |= missing((path, getattr(font, "index", 0)), chars) if path else chars
+    return frozenset(out)
