@@ -58,8 +58,33 @@ CASES = [
         frames:
           - prompt: "never closed
         """,
-        ["story.yaml:4:1: not valid YAML: found unexpected end of stream. Check indentation and quotes."],
+        ["story.yaml:3:13: not valid YAML: the double quote that opens this value is not closed on its line, so "
+         "YAML reads on to the end of the file; close it at the end of the value"],
         id="yaml-unclosed-quote",
+    ),
+    pytest.param(
+        """\
+        title: T
+        frames:
+          - prompt: "a dog
+            caption: x
+          - prompt: b
+            caption: "y"
+        """,
+        ["story.yaml:3:13: not valid YAML: the double quote that opens this value is not closed on its line, so "
+         "YAML reads on to line 6; close it at the end of the value"],
+        id="yaml-unclosed-quote-read-on-to-the-next",
+    ),
+    pytest.param(
+        """\
+        title: T
+        frames:
+          - prompt: 'it's a dog'   # an apostrophe
+            caption: 'it''s fine'
+        """,
+        ["story.yaml:3:13: not valid YAML: an apostrophe inside single quotes ends the value there; write it twice "
+         "(`it''s`) or put the value in double quotes: - prompt: \"it's a dog\""],
+        id="yaml-apostrophe-in-single-quotes",
     ),
     pytest.param(
         "- a\n- b\n",

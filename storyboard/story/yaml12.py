@@ -127,6 +127,20 @@ def mistakes(text: str, error: Any) -> list[tuple[int, int, str]]:
         return [(n, c, f"a value that starts with `{{{{` reads as a YAML mapping; {QUOTE_IT}: {_quoted_line(lines, n)}")
                 for n, c, _ in braces]
 
+    values = _values(lines)
+    before = [(n, c, v) for n, c, _, v in values if at_line is None or n <= at_line]
+    apostrophes = [(n, c, v) for n, c, v in before if _closes_early(v)]
+    if apostrophes:
+        return [(n, c, "an apostrophe inside single quotes ends the value there; write it twice (`it''s`) or put the "
+                 f"value in double quotes: {_double_quoted(lines, n)}") for n, c, _ in apostrophes]
+    unclosed = [(n, c, v) for n, c, v in before if n != at_line and _unclosed(v)]
+    if unclosed:
+        n, c, v = unclosed[-1]
+        kind = "double" if v.startswith('"') else "single"
+        reads_on = " to the end of the file" if "end of stream" in problem else f" to line {at_line}" if at_line else ""
+        return [(n, c, f"the {kind} quote that opens this value is not closed on its line, so YAML reads on"
+                 f"{reads_on}; close it at the end of the value")]
+
     if problem.startswith("mapping values are not allowed") and mark:
         line = dict(lines).get(at_line, "")
         colons = [(n, c, v) for n, c, k, v in _values(lines) if k is not None and _inner_colon(v)]
@@ -182,6 +196,38 @@ def _inner_colon(value: str) -> bool:
     if not value or value[0] in "\"'{[|>&*!":
         return False
     return bool(re.search(r":(?:\s|$)", value))
+
+
+def _closes_early(value: str) -> bool:
+    """Tell whether a single-quoted value ends before its line does (`'it's a dog'`: at `it'`)."""
+    if not value.startswith("'"):
+        return False
+    i = 1
+    while (i := value.find("'", i)) != -1:
+        if value[i + 1 : i + 2] == "'":  # '' is a quote inside the value
+            i += 2
+            continue
+        rest = value[i + 1 :].strip()
+        return bool(rest) and not rest.startswith("#") and rest[0] not in ",]}"
+    return False
+
+
+def _unclosed(value: str) -> bool:
+    """Tell whether a value opens a quote that its line does not close."""
+    if not value or value[0] not in "'\"":
+        return False
+    if value[0] == "'":
+        return re.fullmatch(r"'(?:[^']|'')*'.*", value) is None
+    return re.fullmatch(r'"(?:[^"\\]|\\.)*".*', value) is None
+
+
+def _double_quoted(lines: list[tuple[int, str]], n: int) -> str:
+    """Return line `n` with its single-quoted value in double quotes, as the writer meant it."""
+    line = dict(lines)[n]
+    m = _KEY_VALUE.match(line) or _ITEM_VALUE.match(line)
+    assert m is not None
+    inner = _strip_comment(m["value"])[1:-1] if _strip_comment(m["value"]).endswith("'") else _strip_comment(m["value"])[1:]
+    return (line[: m.start("value")] + '"' + inner.replace("''", "'").replace("\\", "\\\\").replace('"', '\\"') + '"').strip()
 
 
 def _quoted_line(lines: list[tuple[int, str]], n: int) -> str:
