@@ -338,6 +338,19 @@ CASES = [
         """\
         title: T
         frames:
+          - {id: lab, prompt: a lab, captoin: Rex}
+          - {id: city, edit: labb, prompt: c}
+          - {id: loop, edit: loop, prompt: x}
+        """,
+        ["story.yaml:3:30: frames[0].captoin: unknown key (did you mean `caption`?)",
+         "story.yaml:4:22: frames[1].edit: `labb` names no frame id (did you mean `lab`?)",
+         "story.yaml:5:5: frames[2]: chain cycle loop -> loop; a frame cannot depend on itself"],
+        id="a-cycle-with-other-problems",  # one message, not one round each
+    ),
+    pytest.param(
+        """\
+        title: T
+        frames:
           - edit: previous
             prompt: x
         """,

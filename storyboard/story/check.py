@@ -74,10 +74,10 @@ def check_story(loaded: LoadedStory) -> list[Problem]:
                 where = ("characters", name, "reference") + ((j,) if isinstance(c.reference, list) else ())
                 out += _check_file(loaded, where, r, "reference")
 
+    out += _check_cycles(loaded, ids)  # with the other problems: one message names them all
     if not out:
         from storyboard.story.adventure import problems as adventure_problems
 
-        out += _check_cycles(loaded, ids)
         out += adventure_problems(loaded)
     return out
 
@@ -176,8 +176,8 @@ def _check_cycles(loaded: LoadedStory, ids: dict[str, int]) -> list[Problem]:
     deps: dict[int, int] = {}
     for i, f in enumerate(frames):
         src = f.source
-        if src is None or is_path(src):
-            continue
+        if src is None or is_path(src) or (src != "previous" and src not in ids):
+            continue  # (an unknown source is its own problem)
         deps[i] = i - 1 if src == "previous" else ids[src]
     # Each frame has one source at most: walk each chain once (linear, however long), and name
     # every cycle once, from its first frame in the story.
