@@ -171,6 +171,12 @@ def test_options_refused_per_model(here: Path, model: str, options: str, message
     assert got == [f"story.yaml:6:14: frames[0].options: {m}" for m in messages]
 
 
+def test_a_story_options_problem_is_said_at_the_story_s_options_even_beside_a_frame_s_own(here: Path) -> None:
+    got = problems_of("title: T\noptions: {output_format: bmp, foo: 1}\nframes:\n  - prompt: a\n"
+                      "    options: {background: opaque}\n  - prompt: b\n")
+    assert len(got) == 2 and all(g.startswith("story.yaml:2:10: options: ") for g in got), got  # the story's line, not the frame's
+
+
 def test_options_accepted_and_merged(here: Path) -> None:
     p = plan_of(
         """\

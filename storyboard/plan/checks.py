@@ -53,8 +53,10 @@ def check_job(
             where, problems, warnings, size_key="size" if size else None, quality_key="quality" if f.quality else None,
         )
 
+    # A problem the story's own options have is the story's, said at its line, even for a frame with options of its own.
+    story_level = set(plugin.check_options(p, dict(s.options), kind=job.request_kind)) if f.options and s.options else set()
     for msg in plugin.check_options(p, job.options, kind=job.request_kind):
-        key = (*where, "options") if f.options else ("options",)
+        key = (*where, "options") if f.options and msg not in story_level else ("options",)
         problems.append(loaded.problem(key, msg))
     if len(job.prompt) > p.prompt_limit:
         problems.append(loaded.problem((*where, "prompt"), f"the prompt is {len(job.prompt):,} characters; {job.model} takes at most {p.prompt_limit:,}. Shorten it."))
