@@ -375,6 +375,34 @@ def test_anchors_aliases_and_merge_keys_are_never_written_into(tmp_path: Path) -
 # -- versions, conflicts, repeats ----------------------------------------------------------------
 
 
+ALIGNED = """\
+# Aligned by hand, the way some people like it.
+title:    Aligned
+size:     "3:2"
+characters:
+  mira: { description: a girl in a yellow raincoat }   # cast
+frames:
+  - id:       gate
+    prompt:   "{{ mira }} at the gate"
+    caption:  Mira arrives.
+    notes:    WIDE
+  - id:       rain
+    prompt:   "rain falls"
+    caption:  Then the rain.
+    dialogue:
+      - mira:   Run!
+"""
+
+
+def test_a_story_aligned_by_hand_changes_only_where_the_changes_are(tmp_path: Path) -> None:
+    story = write(tmp_path / "a.yaml", ALIGNED)
+    res = run_apply(story, doc(("rain", "caption", "Then the rain.", "Then, the rain."), ("gate", "notes", "WIDE", "WIDE, low"),
+                               ("rain", "dialogue", [{"speaker": "mira", "line": "Run!"}], [{"speaker": "mira", "line": "Run, now!"}])))
+    assert res.exit_code == 0, res.stderr
+    assert story.read_text() == (ALIGNED.replace("caption:  Then the rain.", "caption:  Then, the rain.")
+                                 .replace("notes:    WIDE", "notes:    WIDE, low").replace("- mira:   Run!", "- mira:   Run, now!"))
+
+
 def test_changes_from_an_older_story_apply_where_their_before_still_holds(tmp_path: Path) -> None:
     story = write(tmp_path / "s.yaml", "title: T\nframes:\n  - id: a\n    prompt: x\n    caption: new by hand\n  - id: b\n    prompt: y\n    caption: b\n")
     res = run_apply(story, doc(("a", "caption", "old", "from the sheet"), ("b", "caption", "b", "B"), sha256="0" * 64))

@@ -99,7 +99,11 @@ def splice(original: str, base: str, ours: str) -> str | None:
         return ours
     o, b, u = original.splitlines(True), base.splitlines(True), ours.splitlines(True)
     to_o: dict[int, int] = {}
-    for blk in difflib.SequenceMatcher(None, b, o, autojunk=False).get_matching_blocks():
+    # Lines are matched by their text without the spaces (ruamel writes `key: value` where a
+    # writer may have aligned `key:    value`, or `{ a: b }` as `{a: b}`): an untouched line keeps
+    # its layout, and a changed one keeps the spaces after its key.
+    squeeze = [_squeezed(line) for line in b], [_squeezed(line) for line in o]
+    for blk in difflib.SequenceMatcher(None, *squeeze, autojunk=False).get_matching_blocks():
         for k in range(blk.size):
             to_o[blk.a + k] = blk.b + k
     out: list[str] = []
@@ -122,9 +126,28 @@ def splice(original: str, base: str, ours: str) -> str | None:
                 return None
         if start < pos:
             return None
-        out += o[pos:start] + u[u1:u2]
+        new = u[u1:u2]
+        if end - start == len(new):  # line for line: each keeps the gap its writer left after its key
+            new = [_gap_kept(was, line) for was, line in zip(o[start:end], new, strict=True)]
+        out += o[pos:start] + new
         pos = end
     return "".join(out + o[pos:])
+
+
+_KEY_GAP = re.compile(r"^(?P<key>\s*(?:-\s+)*[^\s:#'\"{}\[\],][^:#]*?:)(?P<gap>[ \t]+)(?=\S)")
+
+
+def _squeezed(line: str) -> str:
+    """Return a line without its whitespace, to tell a line from its re-spaced self."""
+    return "".join(line.split())
+
+
+def _gap_kept(was: str, line: str) -> str:
+    """Return `line` with the spaces after its key as `was` (the same key's line before) had them."""
+    a, b = _KEY_GAP.match(was), _KEY_GAP.match(line)
+    if a is None or b is None or a["key"] != b["key"] or a["gap"] == b["gap"]:
+        return line
+    return a["key"] + a["gap"] + line[b.end():]
 
 
 @dataclass(frozen=True)
