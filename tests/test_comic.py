@@ -482,6 +482,22 @@ def test_lettering_after_a_wrapped_hebrew_line_with_punctuation_is_drawn_in_its_
         assert words in drawn
 
 
+def test_a_failed_panel_full_of_balloons_still_says_why_it_failed(tmp_path: Path) -> None:
+    import pypdfium2 as pdfium
+
+    crowd = talk(*[(f"speaker{i}", f"Line number {i} from speaker {i}.") for i in range(1, 9)])
+    out = make_dir(tmp_path, [
+        {"id": "calm", "caption": "Before."},
+        {"id": "crowd", "status": "failed", "reason": "moderation",
+         "error": {"type": "BadRequestError", "code": "moderation_blocked", "message": "Your request was rejected by the safety system."},
+         "dialogue": crowd},
+    ])
+    path, _ = comic(out)
+    drawn = " ".join(pdfium.PdfDocument(path)[0].get_textpage().get_text_range().split())
+    assert "FAILED" in drawn and "frame 02 (crowd)" in drawn
+    assert "moderation" in drawn and "rejected by the safety system" in drawn
+
+
 def test_text_in_a_script_no_font_covers_is_named_in_a_warning(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(fonts, "fallback_fonts", lambda *a, **k: [])
     out = make_dir(tmp_path, [{"id": "siam", "dialogue": talk(("noi", "สวัสดี"))}, {"id": "b"}])

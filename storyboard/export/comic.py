@@ -85,8 +85,10 @@ def write_comic(f: IO[bytes], job: ExportJob) -> None:
                     f"{frame.name}: its caption and dialogue do not fit the panel even at "
                     f"{lettering.size:g} pt, so the end is cut (…). Shorten them, or split the frame in two."
                 )
-            draw.panel(pdf, frame, slot.box, lettering)
+            on_top = draw.panel(pdf, frame, slot.box, lettering)
             draw.lettering(pdf, lettering)
+            if on_top is not None:
+                on_top()
             if adventure:
                 gamebook.draw_text(pdf, book[slot.index], sheet, measure, links)
             done += 1

@@ -13,6 +13,8 @@ from storyboard.render import pdfdoc
 from storyboard.render.text import is_rtl
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from fpdf import FPDF
 
     from storyboard.export.board import Frame
@@ -66,12 +68,16 @@ def page_furniture(pdf: FPDF, sheet: Sheet, number: int, count: int, title: str,
     pdfdoc.cell(pdf, sheet.w, 12, f"{number}" if count > 1 else "", align="C")
 
 
-def panel(pdf: FPDF, frame: Frame, box: Box, lettering: Lettering) -> None:
-    """Draw a frame's picture filling its panel box (or a labelled empty panel), then the border."""
+def panel(pdf: FPDF, frame: Frame, box: Box, lettering: Lettering) -> Callable[[], None] | None:
+    """Draw a frame's picture filling its panel box (or a labelled empty panel), then the border.
+
+    Returns what to draw over the lettering afterwards: an empty panel's label, when the balloons
+    leave no room for it below them (why a frame failed is never hidden), else None."""
     px = (round(box.w / 72 * pdfdoc.IMAGE_DPI), round(box.h / 72 * pdfdoc.IMAGE_DPI))
     image = frame.open(px)
+    on_top = None
     if image is None:
-        _empty(pdf, frame, box, lettering)
+        on_top = _empty(pdf, frame, box, lettering)
     else:
         # The box has the frame's aspect; an image edited to another shape is fitted inside it on white.
         scale = min(box.w / image.width, box.h / image.height)
@@ -81,9 +87,10 @@ def panel(pdf: FPDF, frame: Frame, box: Box, lettering: Lettering) -> None:
     pdf.set_draw_color(*INK)
     pdf.set_line_width(BORDER_PT)
     pdf.rect(box.x, box.y, box.w, box.h, style="D")
+    return on_top
 
 
-def _empty(pdf: FPDF, frame: Frame, box: Box, lettering: Lettering) -> None:
+def _empty(pdf: FPDF, frame: Frame, box: Box, lettering: Lettering) -> Callable[[], None] | None:
     """Draw a crossed, pale panel saying which frame it is and why it has no picture."""
     pdf.set_fill_color(*EMPTY)
     pdf.rect(box.x, box.y, box.w, box.h, style="F")
@@ -97,7 +104,10 @@ def _empty(pdf: FPDF, frame: Frame, box: Box, lettering: Lettering) -> None:
     pdf.set_font("sans", "", 7.5)
     reason = frame.missing_reason
     inner = box.w - 16
-    lines = [line for line in pdfdoc.wrap(pdf, reason, inner) if line.strip()][: max(0, int((room - 26) // 9.5))] if reason else []
+    every = [line for line in pdfdoc.wrap(pdf, reason, inner) if line.strip()] if reason else []
+    if room < 12 + 10 + 9.5 * len(every) + 6:
+        return lambda: _label_over(pdf, frame, box, every)
+    lines = every
     block = 12 + 10 + 9.5 * len(lines)
     y = top + max(0.0, (room - block) / 2) if room >= block else box.y + (box.h - block) / 2
     pdf.set_fill_color(*EMPTY)
@@ -114,6 +124,30 @@ def _empty(pdf: FPDF, frame: Frame, box: Box, lettering: Lettering) -> None:
     for i, line in enumerate(lines):
         pdf.set_xy(box.x + 8, y + 22 + 9.5 * i)
         pdfdoc.cell(pdf, inner, 9.5, line, align="C")
+    return None
+
+
+def _label_over(pdf: FPDF, frame: Frame, box: Box, lines: list[str], most: int = 4) -> None:
+    """Draw an empty panel's label on a band across its foot, over the balloons that fill it."""
+    if len(lines) > most:
+        lines = [*lines[: most - 1], lines[most - 1].rstrip(" .") + "…"]
+    block = 12 + 10 + 9.5 * len(lines)
+    y = box.bottom - block - 8
+    pdf.set_fill_color(*EMPTY)
+    pdf.set_draw_color(*RULE)
+    pdf.set_line_width(0.5)
+    pdf.rect(box.x + 4, y - 3, box.w - 8, block + 6, style="DF")
+    pdf.set_font("sans", "B", 10)
+    pdf.set_text_color(*ALERT)
+    pdf.set_xy(box.x, y)
+    pdfdoc.cell(pdf, box.w, 12, frame.status_word, align="C")
+    pdf.set_font("sans", "", 7.5)
+    pdf.set_text_color(*GREY)
+    pdf.set_xy(box.x, y + 12)
+    pdfdoc.cell(pdf, box.w, 10, frame.name, align="C")
+    for i, line in enumerate(lines):
+        pdf.set_xy(box.x + 8, y + 22 + 9.5 * i)
+        pdfdoc.cell(pdf, box.w - 16, 9.5, line, align="C")
 
 
 def lettering(pdf: FPDF, letters: Lettering) -> None:
