@@ -315,10 +315,12 @@ def test_text_too_long_for_its_panel_is_cut_inside_it_with_a_warning_naming_the_
     out = make_dir(tmp_path, [{"id": "talk", "dialogue": chatter}, {"id": "quiet", "caption": "Silence."}] * 1 + [{"id": "x"}] * 3)
     path, warnings = comic(out)
     assert warnings == [
-        "frame 01 (talk): its caption and dialogue do not fit the panel even at 7 pt, so the end is cut (…). "
-        "Shorten them, or split the frame in two."
+        "frame 01 (talk): its caption and dialogue do not fit the panel even at 7 pt, so the end is cut (…); 8 of "
+        "its 20 dialogue lines are left out (the storyboard PDF, --pdf, has every one). Shorten them, or split the "
+        "frame in two."
     ]
     (page,) = read(path)
+    assert len(page.balloons) == 12  # the 8 left out are the ones the warning counts
     assert page.balloons and all(all(_in_box(p, panel_of(page, b.box)) for p in b.points) for b in page.balloons)
     assert any("…" in b.text for b in page.balloons)
     sizes = {round(c["size"], 1) for b in page.balloons for c in b.chars}

@@ -81,9 +81,12 @@ def write_comic(f: IO[bytes], job: ExportJob) -> None:
             frame = frames[slot.index]
             lettering = letter(slot.box, frame.caption, speeches(frame, rtl=options.rtl), measure, rtl=options.rtl)
             if lettering.cut:
+                n = lettering.left_out
+                gone = (f"; {n} of its {len(frame.dialogue)} dialogue lines are left out (the storyboard PDF, "
+                        "--pdf, has every one)" if n else "")
                 job.warn(
                     f"{frame.name}: its caption and dialogue do not fit the panel even at "
-                    f"{lettering.size:g} pt, so the end is cut (…). Shorten them, or split the frame in two."
+                    f"{lettering.size:g} pt, so the end is cut (…){gone}. Shorten them, or split the frame in two."
                 )
             on_top = draw.panel(pdf, frame, slot.box, lettering)
             draw.lettering(pdf, lettering)

@@ -87,6 +87,7 @@ class Lettering:
     items: list[Placed]
     size: float
     cut: bool = False
+    left_out: int = 0  # balloons (dialogue lines) not shown at all
 
 
 @dataclass
@@ -264,10 +265,11 @@ def _cut(caption: str, speeches: list[Speech], measure: Measure, panel: Box, rtl
     """Letter at the smallest size, dropping lines (ending in an ellipsis) until the items fit."""
     size = SIZES[-1]
     blocks = _blocks(caption, speeches, measure, size, panel, _SHARES[-1])
+    every = len(blocks)
     while blocks:
         spots = _flow(blocks, panel)
         if spots is not None:
-            return Lettering(_finish(blocks, spots, panel, rtl), size, cut=True)
+            return Lettering(_finish(blocks, spots, panel, rtl), size, cut=True, left_out=every - len(blocks))
         longest = max(range(len(blocks)), key=lambda i: (len(blocks[i].lines), i))
         b = blocks[longest]
         if len(b.lines) <= 1:
@@ -276,7 +278,7 @@ def _cut(caption: str, speeches: list[Speech], measure: Measure, panel: Box, rtl
         lines = b.lines[:-1]
         lines[-1] = _with_ellipsis(lines[-1], b.text_w, measure, size)
         blocks[longest] = _resized(b, lines, measure)
-    return Lettering([], size, cut=True)
+    return Lettering([], size, cut=True, left_out=len(speeches))
 
 
 def _with_ellipsis(line: str, width: float, measure: Measure, size: float) -> str:
