@@ -193,6 +193,25 @@ def test_an_edited_frame_keeps_its_other_bought_takes(tmp_path: Path) -> None:
     assert {p.name: p.read_bytes() for p in (out / "takes").iterdir() if p.name in others} == others  # still there, shown
 
 
+@pytest.mark.parametrize("ids", [True, False])
+def test_an_edit_carried_to_its_frame_s_new_number_is_not_also_set_aside(tmp_path: Path, ids: bool) -> None:
+    lab, city = ("  - id: lab\n    prompt: a lab\n", "  - id: city\n    prompt: a city\n") if ids else (
+        "  - prompt: a lab\n", "  - prompt: a city\n")
+    story, out = tmp_path / "story.yaml", tmp_path / "out"
+    story.write_text("title: T\nframes:\n" + lab + city)
+    assert draft(story, out).exit_code == 0
+    edit = painted()
+    old = sorted((out / "frames").iterdir())[1]
+    old.write_bytes(edit)
+    story.write_text("title: T\nframes:\n  - prompt: an intro\n" + lab + city)  # everything moves up one
+
+    result = CliRunner().invoke(app, ["run", str(story), "-o", str(out), "--backend", "draft"])
+
+    assert result.exit_code == 0 and "set-aside" not in result.output
+    assert not (out / "set-aside").exists()
+    assert (out / "frames" / ("03-city.png" if ids else "03.png")).read_bytes() == edit
+
+
 def retold(when: str) -> list[dict[str, object]]:
     """Return frames a, b, c with prompts changed."""
     return [{**f, "prompt": f"{f['prompt']}, {when}"} for f in frames_of("a", "b", "c")]

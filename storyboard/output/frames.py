@@ -6,6 +6,7 @@ instead of requesting, edits and locks, is `kept.py`.)"""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -151,13 +152,14 @@ def _target_bytes(path: Path) -> bytes | None:
         return None
 
 
-def prune(out_dir: Path, keep: set[str], store: Store) -> list[str]:
+def prune(out_dir: Path, keep: set[str], store: Store, shown: Collection[str] = ()) -> list[str]:
     """Remove files of frames/, takes/ and characters/ that the story no longer names; return a note
     for each artist's file among them.
 
     Bytes the store does not hold yet are stored first. A file with bytes storyboard never received
     (an artist's edit of a frame since renamed or removed) is not removed but moved to set-aside/,
-    which storyboard never empties, and the note says where it went."""
+    which storyboard never empties, and the note says where it went. Bytes the folder still shows
+    under another name (`shown`: an edit carried to its frame's new number) are simply removed."""
     received: set[str] | None = None
     notes = []
     for folder in FOLDERS:
@@ -175,7 +177,7 @@ def prune(out_dir: Path, keep: set[str], store: Store) -> list[str]:
             _secure(store, data, digest)
             if received is None:
                 received = {m.get("sha256") for _, m in store.key_records() if isinstance(m, dict)}
-            if digest in received:
+            if digest in received or digest in shown:
                 fs.unlink(path, root=out_dir)
                 continue
             to = set_aside(out_dir, path, data)

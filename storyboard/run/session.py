@@ -207,7 +207,7 @@ async def _run(
         manifest["story"]["path"] = story_path(plan.loaded, out_dir)
         attach_edited_takes(manifest, plan, edited_takes)
         _restore_carried(manifest, out_dir, store)
-        set_aside = prune(out_dir, _named_files(manifest), store)
+        set_aside = prune(out_dir, _named_files(manifest), store, _shown_shas(manifest))
         write_manifest(out_dir, manifest)
         sheet = None
         if write_sheet:
@@ -272,6 +272,14 @@ def _named_files(manifest: dict[str, Any]) -> set[str]:
     names |= {(e.get("edited_take") or {}).get("file") for e in manifest["frames"]}
     names |= {(c.get("sheet") or {}).get("file") for c in manifest["characters"]}
     return {n for n in names if n}
+
+
+def _shown_shas(manifest: dict[str, Any]) -> set[str]:
+    """Return the sha256 of every image the manifest shows (an edit carried to its frame's new name among them)."""
+    shas = {e.get("sha256") for e in manifest["frames"]}
+    shas |= {(e.get("edited_take") or {}).get("sha256") for e in manifest["frames"]}
+    shas |= {(c.get("sheet") or {}).get("sha256") for c in manifest["characters"]}
+    return {s for s in shas if isinstance(s, str)}
 
 
 def _restore_carried(manifest: dict[str, Any], out_dir: Path, store: Store) -> None:
