@@ -397,12 +397,30 @@ def test_a_var_or_a_description_may_use_other_vars(here: Path) -> None:
     [
         ('  a: "{{ b }}"\n  b: "x {{ a }}"\n',
          "vars and descriptions refer to each other in a circle: vars.a -> vars.b -> vars.a"),
-        ('  a: "{{ palett }}"\n  palette: teal\n', "in vars.a: `palett` is undefined (did you mean `palette`?)"),
-        ('  a: "{{ frame.number }}"\n', "in vars.a: `frame` is undefined"),
+        ('  a: "{{ palett }}"\n  palette: teal\n', "story.yaml:3:6: vars.a: `palett` is undefined (did you mean `palette`?)"),
+        ('  a: "{{ frame.number }}"\n', "story.yaml:3:6: vars.a: `frame` is undefined"),
+        ('  a: "{{ vars.b }}"\n  b: "{{ characters.a }}"\n', "vars and descriptions refer to each other in a circle"),
     ],
 )
-def test_a_var_that_cannot_be_rendered_is_named(here: Path, vars_text: str, message: str) -> None:
-    loaded = load(here, "title: T\nvars:\n" + vars_text + "frames:\n  - prompt: \"{{ a }}\"\n")
+def test_a_var_that_cannot_be_rendered_is_named_once_at_its_line(here: Path, vars_text: str, message: str) -> None:
+    loaded = load(here, "title: T\nvars:\n" + vars_text + "frames:\n  - prompt: \"{{ a }}\"\n  - prompt: hi\n")
     with pytest.raises(StoryError) as err:
         build_plan(loaded, backend="draft", host=None)
-    assert any(message in str(p) for p in err.value.problems), [str(p) for p in err.value.problems]
+    said = [str(p) for p in err.value.problems]
+    assert len(said) == 1 and message in said[0], said  # not once more for every frame
+
+
+def test_vars_read_through_vars_and_characters_and_blocks(here: Path) -> None:
+    text = ('title: T\nvars: {palette: teal, look: "ink, {{ palette }}", b: "B={{ vars.look }}", '
+            'c: "C={{ characters.rex.description }}", a: "{% for i in range(3) %}x{{ i }}{% endfor %}", d: "{{ vars.a }}!"}\n'
+            'characters: {rex: {description: "a dog, {{ vars.look }}"}}\nframes: [{prompt: "{{ b }} | {{ c }} | {{ rex }} | {{ d }}"}]\n')
+    plan = build_plan(load(here, text), backend="draft", host=None)
+    assert plan.frames[0].prompt == "B=ink, teal | C=a dog, ink, teal | a dog, ink, teal | x0x1x2!"
+
+
+def test_a_var_that_doubles_itself_is_stopped_early(here: Path) -> None:
+    doubling = "".join(f'  v{n}: "{{{{ v{n - 1} }}}}{{{{ v{n - 1} }}}}"\n' for n in range(1, 31))
+    with pytest.raises(StoryError) as err:
+        build_plan(load(here, "title: T\nvars:\n  v0: ab\n" + doubling + "frames:\n  - prompt: short\n"), backend="draft", host=None)
+    (said,) = [str(p) for p in err.value.problems]
+    assert said.endswith("story.yaml:19:8: vars.v16: the value grows to more than 100,000 characters; a var is a phrase, not a page")

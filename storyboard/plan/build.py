@@ -69,6 +69,13 @@ def build_plan(
         warn(who, [w for w in [lifecycle[model]] if w])
         return profile
 
+    # A var's or a description's own template problem is said once, at its line (not at every prompt).
+    values_problem: TemplateProblem | None = None
+    try:
+        renderer.values()
+    except TemplateProblem as e:
+        values_problem = e
+        problems.append(loaded.problem(e.path or ("vars",), str(e)))
     # Character sheets come first: frames that show the character wait for them.
     sheet_job: dict[str, int] = {}
     for name, c in s.characters.items():
@@ -79,7 +86,8 @@ def build_plan(
         try:
             prompt = renderer.render(c.sheet_prompt, None) if c.sheet_prompt else SHEET_PROMPT.format(description=renderer.characters[name].description)
         except TemplateProblem as e:
-            problems.append(loaded.problem(("characters", name, "sheet_prompt"), str(e)))
+            if e is not values_problem:
+                problems.append(loaded.problem(("characters", name, "sheet_prompt"), str(e)))
             prompt = ""
         sheet_warnings: list[str] = []
         size, quality = size_quality(loaded, profile, "3:2", quality_of(s.quality, profile), ("characters", name), problems, sheet_warnings)
@@ -108,7 +116,8 @@ def build_plan(
             prompt = renderer.prompt(i) if f.prompt else ""
             used = names_used(f.prompt) if f.prompt else set()
         except TemplateProblem as e:
-            problems.append(loaded.problem((*where, "prompt"), f"frame {i + 1}{' ' + f.id if f.id else ''}: {e}"))
+            if e is not values_problem:
+                problems.append(loaded.problem((*where, "prompt"), f"frame {i + 1}{' ' + f.id if f.id else ''}: {e}"))
             prompt, used = "", set()
         chars = tuple(f.characters) if f.characters is not None else tuple(n for n in s.characters if n in used)
 

@@ -19,7 +19,12 @@ MAX_RENDER_CHARS = 100_000  # the longest prompt a model takes is 32,000 charact
 
 
 class TemplateProblem(Exception):
-    """A prompt template cannot be rendered; the message says why and where in the template."""
+    """A prompt template cannot be rendered; the message says why and where in the template
+    (`path`: the story key it belongs to, for a var's or a description's own template)."""
+
+    def __init__(self, message: str, path: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.path = path
 
 
 @dataclass(frozen=True)
@@ -121,7 +126,8 @@ def simple_names(source: str) -> list[str] | None:
 
 
 def names_used(source: str) -> set[str]:
-    """Return the top-level names a template uses, plus `characters.X` / `characters['X']` as X."""
+    """Return the top-level names a template uses, plus `characters.X` / `characters['X']` (and the
+    same of `vars`) as X."""
     from jinja2 import meta, nodes
 
     simple = simple_names(source)
@@ -131,7 +137,7 @@ def names_used(source: str) -> set[str]:
     found = set(meta.find_undeclared_variables(ast))
     for node in ast.find_all((nodes.Getattr, nodes.Getitem)):
         target = node.node
-        if isinstance(target, nodes.Name) and target.name == "characters":
+        if isinstance(target, nodes.Name) and target.name in ("characters", "vars"):
             if isinstance(node, nodes.Getattr):
                 found.add(node.attr)
             elif isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
@@ -210,6 +216,9 @@ def _resolve(variables: dict[str, Any], characters: dict[str, CharacterValue]) -
     def where(name: str) -> str:
         return f"characters.{name}.description" if name in characters else f"vars.{name}"
 
+    def path(name: str) -> tuple[str, ...]:
+        return ("characters", name, "description") if name in characters else ("vars", name)
+
     def value(name: str) -> Any:
         if name in done:
             return done[name]
@@ -219,18 +228,22 @@ def _resolve(variables: dict[str, Any], characters: dict[str, CharacterValue]) -
             return text
         if name in busy:
             circle = " -> ".join(where(n) for n in [*busy[busy.index(name):], name])
-            raise TemplateProblem(f"vars and descriptions refer to each other in a circle: {circle}")
+            raise TemplateProblem(f"vars and descriptions refer to each other in a circle: {circle}", path(name))
         busy.append(name)
         try:
             for dep in sorted(names_used(text) & raw.keys()):
                 value(dep)
             # What it reads is rendered by now; the rest is in scope as written (for "did you mean").
             scope = {k: CharacterValue(k, str(v)) if k in characters else v for k, v in {**raw, **done}.items()}
-            scope |= {"characters": {k: v for k, v in scope.items() if k in characters}, "vars": dict(variables)}
+            scope |= {"characters": {k: v for k, v in scope.items() if k in characters},
+                      "vars": {k: v for k, v in scope.items() if k in variables}}
             try:
                 done[name] = _render(text, scope)
             except TemplateProblem as e:
-                raise TemplateProblem(f"in {where(name)}: {e}") from None
+                raise TemplateProblem(str(e), e.path or path(name)) from None  # said at its own line
+            if len(str(done[name])) > MAX_RENDER_CHARS:  # each step bounded: `{{ v }}{{ v }}` 30 deep is 2 GB
+                raise TemplateProblem(f"the value grows to more than {MAX_RENDER_CHARS:,} characters; a var is a "
+                                      "phrase, not a page", path(name))
         finally:
             busy.pop()
         return done[name]
