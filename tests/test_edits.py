@@ -212,6 +212,24 @@ def test_an_edit_carried_to_its_frame_s_new_number_is_not_also_set_aside(tmp_pat
     assert (out / "frames" / ("03-city.png" if ids else "03.png")).read_bytes() == edit
 
 
+def test_an_edit_of_a_take_file_is_set_aside_and_said_never_lost(tmp_path: Path) -> None:
+    story, out = tmp_path / "story.yaml", tmp_path / "out"
+    story.write_text("title: T\nframes:\n  - id: car\n    prompt: a car\n    takes: 3\n")
+    assert draft(story, out).exit_code == 0
+    take = (out / "takes" / "01-car-02.png").read_bytes()
+    edit = painted()
+    (out / "takes" / "01-car-02.png").write_bytes(edit)
+
+    result = CliRunner().invoke(app, ["run", str(story), "-o", str(out), "--backend", "draft"])
+
+    assert result.exit_code == 0
+    assert "takes/01-car-02.png was edited by hand" in " ".join(result.output.split())
+    assert (out / "set-aside" / "01-car-02.png").read_bytes() == edit
+    assert (out / "takes" / "01-car-02.png").read_bytes() == take
+    assert CliRunner().invoke(app, ["gc", str(out)]).exit_code == 0
+    assert (out / "set-aside" / "01-car-02.png").read_bytes() == edit
+
+
 def retold(when: str) -> list[dict[str, object]]:
     """Return frames a, b, c with prompts changed."""
     return [{**f, "prompt": f"{f['prompt']}, {when}"} for f in frames_of("a", "b", "c")]

@@ -60,10 +60,14 @@ def file_stat(path: Path) -> list[int] | None:
 
 
 def place(
-    plan: Plan, results: dict[int, list[TakeResult]], out_dir: Path, store: Store, previous: dict[str, Any] | None = None
+    plan: Plan, results: dict[int, list[TakeResult]], out_dir: Path, store: Store, previous: dict[str, Any] | None = None,
+    also_shown: Collection[str] = (),
 ) -> dict[tuple[int, int], dict[str, Any]]:
-    """Write every image under its current name; return {(job, take): {file, take_file, file_stat}}."""
-    known = _recorded(previous)
+    """Write every image under its current name; return {(job, take): {file, take_file, file_stat}}.
+
+    A file in the way with bytes storyboard never received and does not show elsewhere
+    (`also_shown`: the edited takes) is an artist's edit of a take: it is set aside, not replaced."""
+    known = _Known(_recorded(previous), store, {r.image.sha256 for rs in results.values() for r in rs if r.image} | set(also_shown))
     placed: dict[tuple[int, int], dict[str, Any]] = {}
     for job in plan.jobs:
         for r in results.get(job.index, []):
@@ -91,7 +95,7 @@ def place_edited_takes(
     for i, image in sorted(takes.items()):
         job = plan.jobs[i]
         name = file_name(job, EDITED, image.ext)
-        _write(out_dir, name, image, store, {})
+        _write(out_dir, name, image, store, None)
         out[i] = {"file": name, "sha256": image.sha256, "media_type": image.media_type,
                   "width": image.width, "height": image.height}
     return out
@@ -114,14 +118,35 @@ def _recorded(previous: dict[str, Any] | None) -> dict[str, tuple[Any, str]]:
     return out
 
 
-def _write(out_dir: Path, name: str, image: Image, store: Store, known: dict[str, tuple[Any, str]]) -> list[int] | None:
+class _Known:
+    """What `place` knows of the files in its way: the previous manifest's file stats, the images
+    storyboard received (read from the store when first asked), those this run shows."""
+
+    def __init__(self, recorded: dict[str, tuple[Any, str]], store: Store, shown: set[str]) -> None:
+        self.recorded, self._store, self.shown = recorded, store, shown
+        self._received: set[str] | None = None
+
+    def get(self, name: str) -> tuple[Any, str] | None:
+        return self.recorded.get(name)
+
+    def ours(self, digest: str) -> bool:
+        """Tell whether bytes are storyboard's, or shown by this run under another name."""
+        if digest in self.shown:
+            return True
+        if self._received is None:
+            self._received = {m.get("sha256") for _, m in self._store.key_records() if isinstance(m, dict)}  # type: ignore[misc]
+        return digest in self._received
+
+
+def _write(out_dir: Path, name: str, image: Image, store: Store, known: _Known | None) -> list[int] | None:
     """Write a frame file unless it already holds these bytes; return its file_stat.
 
-    Bytes in the way that the store does not hold are stored first."""
+    Bytes in the way that the store does not hold are stored first; an artist's (see `place`) are
+    set aside, and said so."""
     path = out_dir / name
     st = file_stat(path) if path.is_file() and not path.is_symlink() else None
     if st is not None:
-        rec = known.get(name)
+        rec = known.get(name) if known is not None else None
         if rec is not None and rec[0] == st and rec[1] == image.sha256:
             return st  # untouched since storyboard wrote these very bytes
         data = fs.read(path)
@@ -129,6 +154,10 @@ def _write(out_dir: Path, name: str, image: Image, store: Store, known: dict[str
         if digest == image.sha256:
             return st
         _secure(store, data, digest)
+        if known is not None and imaging.sniff(data) is not None and not known.ours(digest):
+            to = set_aside(out_dir, path, data)
+            store.report(f"{name} was edited by hand, but storyboard does not keep edits of a take: it is kept as "
+                         f"{to}, and {name} holds the take again. To show an edit, save it over the frame in frames/.")
     # (A symlink at the name is replaced, never read: what it points to stays as it is.)
     fs.write(path, image.data, root=out_dir, durable=False)  # the store holds the durable copy
     return file_stat(path)

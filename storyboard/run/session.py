@@ -190,7 +190,7 @@ async def _run(
 
     lost = [r for rs in results.values() for r in rs if r.lost]
     try:
-        placed = place(plan, results, out_dir, store, previous)
+        placed = place(plan, results, out_dir, store, previous, {i.sha256 for i in keeping.edited_takes.values()})
         edited_takes = place_edited_takes(plan, keeping.edited_takes, out_dir, store)
         run_info = {
             "started": started.isoformat(timespec="seconds"),
