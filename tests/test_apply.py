@@ -519,6 +519,13 @@ def test_a_changes_file_nested_too_deeply_is_one_message(tmp_path: Path) -> None
     assert res.exit_code == 2 and res.stderr.strip() == f"Error: {deep}: nested too deeply for a changes file. Save it again from the sheet."
 
 
+def test_a_story_ruamel_cannot_read_round_trip_is_one_message(tmp_path: Path) -> None:
+    story = write(tmp_path / "t.yaml", "title: T\nframes:\n  - id: a\n    prompt: x\n    caption:\tone\n")  # a tab after the key
+    res = run_apply(story, doc(("a", "caption", "one", "two")))
+    assert res.exit_code == 2 and "Traceback" not in res.stderr
+    assert f"Error: {story}:5:13: apply cannot edit this line as written" in res.stderr and "Nothing written." in res.stderr
+
+
 def test_a_malformed_file_says_where(tmp_path: Path) -> None:
     story = write(tmp_path / "c.yaml", COMMENTED)
     bad = write(tmp_path / "bad.json", '{"format": "storyboard-changes",\n "version": 1,,}')

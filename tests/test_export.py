@@ -596,3 +596,12 @@ def test_an_output_named_without_an_extension_is_a_new_folder(tmp_path: Path) ->
     result = CliRunner().invoke(app, ["export", str(out), "--pdf", "--sheet", "-o", str(share)])
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in share.iterdir()) == ["robot-dog-sheet.png", "robot-dog.pdf"]
+
+
+def test_an_output_naming_an_existing_file_without_an_extension_is_refused(tmp_path: Path) -> None:
+    out = make_dir(tmp_path)
+    plain = tmp_path / "plainfile"
+    plain.write_text("hi", encoding="utf-8")
+    result = CliRunner().invoke(app, ["export", str(out), "--pdf", "-o", str(plain)])
+    assert result.exit_code == 2 and "a file without an extension is there already" in result.stderr
+    assert plain.read_text(encoding="utf-8") == "hi"

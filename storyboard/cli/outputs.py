@@ -80,6 +80,9 @@ def export(
         raise UsageError("choose what to export: --pdf, --comic, --mp4, --gif, --webp, --sheet or --zip.")
     if rtl and "comic" not in kinds:
         raise UsageError("--rtl sets the reading direction of comic pages; add --comic.")
+    if output is not None and output.is_file() and not output.suffix:
+        raise UsageError(f"-o {output}: a file without an extension is there already; name the export with its "
+                         "extension (e.g. .pdf), or give a folder.")
     if output is not None and not output.exists() and not output.is_symlink() and not output.suffix:
         try:  # `-o share`: no extension, so a folder (a file without one would open in nothing)
             output.mkdir(parents=True)

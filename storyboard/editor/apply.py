@@ -19,6 +19,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from ruamel.yaml.error import YAMLError
+
 from storyboard.editor import yamltext
 from storyboard.editor.changes import Changes, short
 from storyboard.editor.writes import Refused, shared_nodes, write
@@ -78,7 +80,13 @@ def apply_changes(story: Path, changes: Changes, *, dry_run: bool = False) -> Ou
     if unknown and not stale:  # the story is the one the sheet showed: the file itself is wrong
         raise UsageError("\n".join(f"{changes.changes[k].describe()}: {why}" for k, why in unknown.items()))
 
-    data, y = yamltext.load_rt(text)
+    try:
+        data, y = yamltext.load_rt(text)
+    except YAMLError as e:  # our loader read it; the round-trip one (ruamel) is stricter, e.g. a tab after a key
+        mark = getattr(e, "problem_mark", None)
+        at = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
+        raise UsageError(f"{story}{at}: apply cannot edit this line as written ({getattr(e, 'problem', None) or e}); "
+                         "replace a tab there with spaces, then apply again. Nothing written.") from None
     shared = shared_nodes(data)
     seq = data["frames"]
     out = Outcome(story, text, text, stale=stale)
