@@ -230,6 +230,21 @@ def test_an_edit_of_a_take_file_is_set_aside_and_said_never_lost(tmp_path: Path)
     assert (out / "set-aside" / "01-car-02.png").read_bytes() == edit
 
 
+def test_an_unusable_file_saved_over_a_good_edit_keeps_showing_the_good_edit(tmp_path: Path) -> None:
+    story, out = tmp_path / "story.yaml", tmp_path / "out"
+    story.write_text("title: T\nframes:\n  - id: lab\n    prompt: a lab\n")
+    assert draft(story, out).exit_code == 0
+    good = painted()
+    (out / "frames" / "01-lab.png").write_bytes(good)
+    assert draft(story, out).exit_code == 0
+    (out / "frames" / "01-lab.png").write_bytes(painted((9, 9, 9))[:-40])  # cut short
+
+    assert draft(story, out).exit_code == 0
+
+    assert (out / "frames" / "01-lab.png").read_bytes() == good
+    assert [e["status"] for e in manifest(out)["frames"]] == ["edited"]
+
+
 def retold(when: str) -> list[dict[str, object]]:
     """Return frames a, b, c with prompts changed."""
     return [{**f, "prompt": f"{f['prompt']}, {when}"} for f in frames_of("a", "b", "c")]

@@ -210,8 +210,9 @@ def prune(out_dir: Path, keep: set[str], store: Store, shown: Collection[str] = 
                 fs.unlink(path, root=out_dir)
                 continue
             to = set_aside(out_dir, path, data)
+            whose = "its character" if folder == "characters" else "its frame"
             notes.append(
-                f"{rel} was edited by hand and its frame is no longer in the story (renamed or removed): "
+                f"{rel} was edited by hand and {whose} is no longer in the story (renamed or removed): "
                 f"it is kept as {to}" + (" (the same image was there already)" if to is None else "")
             )
     return notes

@@ -242,7 +242,10 @@ def _edited(
         return _image(found, store, write) if was_edited else None
     if found.sha256 in made:
         return None  # storyboard's own image: a run that stopped before its manifest was written
-    return _image(found, store, write)
+    image = _image(found, store, write)
+    if image is None and was_edited:  # an unusable file saved over a good edit: that edit still shows
+        return stored_image(store, entry["sha256"], entry.get("media_type"))
+    return image
 
 
 def _from_file(out_dir: Path, entry: dict[str, Any], store: Store, write: bool) -> Image | None:
@@ -291,7 +294,7 @@ def _image(found: _Found, store: Store, write: bool) -> Image | None:
         if write:
             to = set_aside(found.path.parent.parent, found.path, found.data)
             store.report(f"{rel} was edited by hand but {problem.split('. ')[0]}; it is kept as {to}, and the "
-                         f"frame shows storyboard's image again until an edit that opens is saved over {rel}.")
+                         f"frame shows the image it had before until an edit that opens is saved over {rel}.")
         return None
     ext = EXT.get(kind[0], kind[1])
     path = found.path
