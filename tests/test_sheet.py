@@ -524,6 +524,18 @@ def test_the_sheet_links_the_animatic_when_there_is_one(tmp_path: Path) -> None:
     assert link.attrs["href"] == "exports/2%20frames.mp4" and "2 frames.mp4" in link.text
 
 
+def test_an_exports_folder_linked_out_of_dir_is_not_linked_from_the_sheet(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    sheetdata.many(out, 2)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "film.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42")
+    (out / "exports").symlink_to(elsewhere, target_is_directory=True)
+    _, doc = render(out)
+    assert not doc.find_all("a", "animatic")
+
+
 def test_the_banner_is_the_backend_s_notice_from_the_manifest(tmp_path: Path) -> None:
     manifest = sheetdata.many(tmp_path, 1, backend="openai", write_manifest=False)
     manifest["run"]["notice"] = {"tag": "Local preview", "text": "Drawn on this machine by <i>a</i> tiny model."}

@@ -99,13 +99,20 @@ def export(
         layout=layout, paper=paper.lower(), fps=fps, burn_captions=burn_captions, audio=audio, crossfade=crossfade, rtl=rtl  # type: ignore[arg-type]
     )
     live = sys.stderr.isatty()
+    said: set[str] = set()
+
+    def say_once(message: str) -> None:  # several exports find the same damaged frame: one warning
+        if message not in said:
+            said.add(message)
+            err(f"Warning: {message}")
+
     for k in kinds:
 
         def progress(done: int, total: int, k: str = k) -> None:
             if live:
                 typer.echo(f"\r{k}: {done}/{total} frames", nl=done == total, err=True)
 
-        path = do_export(out_dir, k, output, options=options, progress=progress, warn=lambda m: err(f"Warning: {m}"))  # type: ignore[arg-type]
+        path = do_export(out_dir, k, output, options=options, progress=progress, warn=say_once)  # type: ignore[arg-type]
         typer.echo(str(path))
         if k == "comic":
             from storyboard.export.comic import written_pages

@@ -85,6 +85,6 @@ def render_sheet(
 def animatics(out_dir: Path) -> list[str]:
     """Return the animatics in `DIR/exports/` (paths relative to DIR), for the sheet to link."""
     folder = Path(out_dir) / "exports"
-    if not folder.is_dir():
+    if not folder.is_dir() or folder.is_symlink():  # a link out of DIR: not the storyboard's, never linked
         return []
     return sorted(f"exports/{p.name}" for p in folder.glob("*.mp4") if p.is_file() and not p.is_symlink())
