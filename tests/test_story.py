@@ -350,6 +350,17 @@ CASES = [
     pytest.param(
         """\
         title: T
+        characters: {rex: {description: a dog}}
+        frames:
+          - {id: lab, prompt: "{{ rexx }} in a lab, {{ range(2) | list }}", captoin: Rex}
+        """,
+        ["story.yaml:4:23: frames[0].prompt: frame 1 lab: `rexx` is undefined (did you mean `rex`?)",
+         "story.yaml:4:69: frames[0].captoin: unknown key (did you mean `caption`?)"],
+        id="an-unknown-name-with-other-problems",  # what planning would say, said in the same message
+    ),
+    pytest.param(
+        """\
+        title: T
         frames:
           - edit: previous
             prompt: x

@@ -22,6 +22,7 @@ from storyboard.story.schema import (
     nearest,
     problem_at,
 )
+from storyboard.story.templating import unknown_names
 from storyboard.story.yaml12 import loader, mistakes, plain
 
 MAX_STORY_BYTES = 2_000_000
@@ -94,11 +95,13 @@ def load_story(path: str | Path, *, assets: tuple[Path, ...] = ()) -> LoadedStor
         # lists every problem of the file.
         partial = LoadedStory(_salvage(data), p, "", positions, tuple(assets))
         problems += [q for q in check_story(partial) if q not in problems]
+        problems += [q for q in (partial.problem(path, msg) for path, msg in unknown_names(data)) if q not in problems]
         raise StoryError(_sorted(list(dict.fromkeys(problems)))) from None
 
     loaded = LoadedStory(story, p, hashlib.sha256(raw).hexdigest(), positions, tuple(assets))
     problems += check_story(loaded)
-    if problems:
+    if problems:  # and what planning would say of unknown names, in the same message
+        problems += [q for q in (loaded.problem(path, msg) for path, msg in unknown_names(data)) if q not in problems]
         raise StoryError(_sorted(problems))
     return loaded
 

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from storyboard.story.schema import LoadedStory
+from storyboard.story.schema import RESERVED, LoadedStory
 
 RENDER_SECONDS = 2.0  # a prompt renders in microseconds; a loop of 10^10 steps never ends
 MAX_RENDER_CHARS = 100_000  # the longest prompt a model takes is 32,000 characters
@@ -123,6 +123,32 @@ def simple_names(source: str) -> list[str] | None:
     if any("{{" in text or "}}" in text for text in parts[::2]):
         return None
     return parts[1::2]
+
+
+def unknown_names(data: dict[str, Any]) -> list[tuple[tuple[Any, ...], str]]:
+    """Return (path, message) for each name a frame's prompt uses that nothing defines, read from a
+    story's raw data: what planning would say, said with the story's other problems in one message."""
+    from jinja2 import meta
+
+    frames = data.get("frames") if isinstance(data.get("frames"), list) else []
+    known = {str(k) for key in ("vars", "characters") if isinstance(data.get(key), dict) for k in data[key]}
+    known |= RESERVED | set(_env().globals)
+    out = []
+    for i, f in enumerate(frames):
+        prompt = f.get("prompt") if isinstance(f, dict) else None
+        if not isinstance(prompt, str) or "{" not in prompt:
+            continue
+        try:
+            simple = simple_names(prompt)
+            used = set(simple) if simple is not None else set(meta.find_undeclared_variables(parse(prompt)))
+        except TemplateProblem:
+            continue  # a syntax error: planning names it, with its line in the template
+        fid = f.get("id") if isinstance(f.get("id"), str) else None
+        for name in sorted(used - known):
+            scope = dict.fromkeys(known - set(_env().globals))
+            msg = _undefined_message(f"'{name}' is undefined", scope)
+            out.append((("frames", i, "prompt"), f"frame {i + 1}{' ' + fid if fid else ''}: {msg}"))
+    return out
 
 
 def names_used(source: str) -> set[str]:
