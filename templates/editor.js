@@ -59,7 +59,7 @@
   function persist() {
     try {
       if (actions.length) localStorage.setItem(cfg.storage, JSON.stringify({ version: 1, actions: actions, saved: savedNet,
-        file: cfg.story.file, when: Date.now(), was: wasOf(actions) }));
+        file: cfg.story.file, when: Date.now(), was: wasOf(actions), order: baseOrder }));
       else localStorage.removeItem(cfg.storage);
       seen = localStorage.getItem(cfg.storage);
     } catch (e) { /* private mode or full: the changes live in this tab only */ }
@@ -85,16 +85,43 @@
   }
   let earlier = earlierChanges();
 
+  // A frame without an id ("#N", its place then) found again in this version, as `apply` finds it:
+  // between the same two frames with ids, at its place among as many without one; null when it cannot be told.
+  function samePlace(key, before, now) {
+    const at = before.indexOf(key);
+    const idOf = (k) => !k.startsWith('#');
+    const after = before.slice(0, at).reverse().find(idOf) || null;
+    const next = before.slice(at + 1).find(idOf) || null;
+    const gap = (list) => {
+      if ((after && !list.includes(after)) || (next && !list.includes(next))) return null;
+      const a = after ? list.indexOf(after) + 1 : 0, b = next ? list.indexOf(next) : list.length;
+      return a <= b ? list.slice(a, b).filter((k) => !idOf(k)) : null;
+    };
+    const was = gap(before), is = gap(now);
+    return was && is && was.length === is.length ? is[was.indexOf(key)] : null;
+  }
+
   function restoreEarlier() {
     const was = earlier.s.was || null;
-    const left = [];
-    const kept = earlier.s.actions.filter((a) => {
-      if (!valid(a)) { if (a && a.key) left.push(a.key); return false; }
-      if (a.type !== 'set' || !was || !(a.key + '\n' + a.field in was)) return true;
-      const same_ = same(was[a.key + '\n' + a.field], base[a.key][a.field]);
-      if (!same_) left.push(a.key + ' ' + a.field);
-      return same_;
-    });
+    const before = Array.isArray(earlier.s.order) ? earlier.s.order : baseOrder;
+    const moved = before.join('\n') !== baseOrder.join('\n');
+    const left = [], lost = [];
+    const kept = [];
+    for (const old of earlier.s.actions) {
+      let a = old;
+      if (a && a.key && a.key.startsWith('#') && moved) {
+        const key = samePlace(a.key, before, baseOrder);
+        if (!key) { lost.push(a.key); continue; }
+        a = Object.assign({}, a, { key: key });
+      }
+      if (!valid(a)) { if (a && a.key) left.push(a.key); continue; }
+      const w = old && was ? was[old.key + '\n' + a.field] : undefined;
+      if (a.type === 'set' && was && old.key + '\n' + a.field in was && !same(w, base[a.key][a.field])) {
+        left.push(a.key + ' ' + a.field);
+        continue;
+      }
+      kept.push(a);
+    }
     forgetEarlier();
     actions = kept;
     state = replay(actions);
@@ -102,7 +129,8 @@
     render();
     const n = netChanges(state).length + movedFrames(state.order).length;
     notice = 'Restored ' + plural(n, 'change', 'changes') + (left.length
-      ? '; left out, as the story itself changed them since: ' + Array.from(new Set(left)).join(', ') + '.' : '.');
+      ? '; left out, as the story itself changed them since: ' + Array.from(new Set(left)).join(', ') : '') + (lost.length
+      ? '; left out, as frames were added or removed around these frames without an id: ' + Array.from(new Set(lost)).join(', ') : '') + '.';
     renderBar(netChanges(state), movedFrames(state.order));
   }
 

@@ -345,6 +345,24 @@ def test_unsaved_changes_come_back_after_the_story_is_edited_by_hand_and_run(
     expect(pg.locator(".editbar-earlier")).to_be_hidden()
 
 
+def test_restored_changes_follow_a_frame_without_an_id_when_a_frame_is_added_above_it(
+    page: tuple[Any, Watch], fake_env: FakeImagesAPI, tmp_path: Path
+) -> None:
+    pg, _ = page
+    story, out, _ = run_and_open(pg, fake_env, "night-market.yaml", tmp_path)
+    notes = pg.get_by_role("textbox", name="Notes of frame 5")  # the frame without an id
+    notes.fill("CLOSE on her face.")
+    notes.press("Tab")
+    expect(pg.locator(".editbar-count")).to_have_text("1 unsaved change")
+    text = story.read_text(encoding="utf-8")
+    story.write_text(text.replace("frames:\n", "frames:\n  - id: intro\n    prompt: the market at dusk\n", 1), encoding="utf-8")
+    run(story, out)
+    pg.reload()
+    pg.get_by_role("button", name="Restore them").click()
+    expect(pg.get_by_role("textbox", name="Notes of frame 6")).to_have_value("CLOSE on her face.")  # the same frame, one lower
+    expect(pg.locator(".editbar-notice")).to_have_text("Restored 1 change.")
+
+
 def test_a_line_is_given_to_another_speaker_and_moved_then_applied_with_its_comment(
     page: tuple[Any, Watch], fake_env: FakeImagesAPI, tmp_path: Path
 ) -> None:
