@@ -107,23 +107,12 @@ def _empty(pdf: FPDF, frame: Frame, box: Box, lettering: Lettering) -> Callable[
     every = [line for line in pdfdoc.wrap(pdf, reason, inner) if line.strip()] if reason else []
     if room < 12 + 10 + 9.5 * len(every) + 6:
         return lambda: _label_over(pdf, frame, box, every)
-    lines = every
-    block = 12 + 10 + 9.5 * len(lines)
-    y = top + max(0.0, (room - block) / 2) if room >= block else box.y + (box.h - block) / 2
+    block = 12 + 10 + 9.5 * len(every)
+    y = top + max(0.0, (room - block) / 2)
     pdf.set_fill_color(*EMPTY)
-    widest = max([pdfdoc.text_width(pdf, s) for s in lines] + [60.0])
+    widest = max([pdfdoc.text_width(pdf, s) for s in every] + [60.0])
     pdf.rect(box.x + (box.w - widest) / 2 - 6, y - 3, widest + 12, block + 6, style="F")
-    pdf.set_font("sans", "B", 10)
-    pdf.set_text_color(*ALERT)
-    pdf.set_xy(box.x, y)
-    pdfdoc.cell(pdf, box.w, 12, frame.status_word, align="C")
-    pdf.set_font("sans", "", 7.5)
-    pdf.set_text_color(*GREY)
-    pdf.set_xy(box.x, y + 12)
-    pdfdoc.cell(pdf, box.w, 10, frame.name, align="C")
-    for i, line in enumerate(lines):
-        pdf.set_xy(box.x + 8, y + 22 + 9.5 * i)
-        pdfdoc.cell(pdf, inner, 9.5, line, align="C")
+    _label_words(pdf, frame, box, y, every)
     return None
 
 
@@ -137,6 +126,11 @@ def _label_over(pdf: FPDF, frame: Frame, box: Box, lines: list[str], most: int =
     pdf.set_draw_color(*RULE)
     pdf.set_line_width(0.5)
     pdf.rect(box.x + 4, y - 3, box.w - 8, block + 6, style="DF")
+    _label_words(pdf, frame, box, y, lines)
+
+
+def _label_words(pdf: FPDF, frame: Frame, box: Box, y: float, lines: list[str]) -> None:
+    """Set an empty panel's words from `y` down, centred: FAILED (or SKIPPED, NO IMAGE), its name, why."""
     pdf.set_font("sans", "B", 10)
     pdf.set_text_color(*ALERT)
     pdf.set_xy(box.x, y)
