@@ -48,6 +48,19 @@ def stored(out: Path) -> set[str]:
     return {p.name.split(".")[0] for p in (out / ".cache" / "objects").rglob("*.*")}
 
 
+def drafted(tmp_path: Path, text: str) -> tuple[Path, Path]:
+    """Write `text` as story.yaml, run it on the draft backend into out/; return (story, out)."""
+    story, out = tmp_path / "story.yaml", tmp_path / "out"
+    story.write_text(text)
+    assert draft(story, out).exit_code == 0
+    return story, out
+
+
+def rerun(story: Path, out: Path) -> object:
+    """Run the story again, its warnings in the output (draft() is quiet)."""
+    return CliRunner().invoke(app, ["run", str(story), "-o", str(out), "--backend", "draft"])
+
+
 # -- hand edits and the manifest ------------------------------------------------------------------
 
 DAMAGE = {
@@ -109,9 +122,7 @@ def test_a_manifest_from_a_newer_storyboard_is_refused_not_replaced(fake_env: Fa
 
 def test_an_edited_idless_frame_whose_prompt_changed_is_kept(tmp_path: Path) -> None:
     text = "title: T\nframes:\n  - prompt: a lighthouse\n  - prompt: a boat\n  - prompt: a gull\n"
-    story, out = tmp_path / "story.yaml", tmp_path / "out"
-    story.write_text(text)
-    assert draft(story, out).exit_code == 0
+    story, out = drafted(tmp_path, text)
     edit = painted()
     (out / "frames" / "02.png").write_bytes(edit)
     story.write_text(text.replace("a boat", "a ship"))
@@ -127,14 +138,12 @@ def test_an_edited_idless_frame_whose_prompt_changed_is_kept(tmp_path: Path) -> 
 @pytest.mark.parametrize("change", ["renamed", "removed"])
 def test_an_edited_frame_renamed_or_removed_is_set_aside_said_and_survives_gc(tmp_path: Path, change: str) -> None:
     text = "title: T\nframes:\n  - id: lab\n    prompt: a lab\n  - id: city\n    prompt: a city\n"
-    story, out = tmp_path / "story.yaml", tmp_path / "out"
-    story.write_text(text)
-    assert draft(story, out).exit_code == 0
+    story, out = drafted(tmp_path, text)
     edit, again = painted(), painted((10, 90, 200))
     (out / "frames" / "02-city.png").write_bytes(edit)
     story.write_text(text.replace("id: city", "id: city-day") if change == "renamed" else text.split("  - id: city")[0])
 
-    result = CliRunner().invoke(app, ["run", str(story), "-o", str(out), "--backend", "draft"])
+    result = rerun(story, out)
     assert result.exit_code == 0
     assert ("frames/02-city.png was edited by hand and its frame is no longer in the story (renamed or removed): "
             "it is kept as set-aside/02-city.png") in " ".join(result.output.split())
@@ -155,9 +164,7 @@ def test_an_edited_frame_renamed_or_removed_is_set_aside_said_and_survives_gc(tm
 @pytest.mark.parametrize("broken", ["truncated", "gif"])
 def test_an_edit_that_is_no_usable_image_is_set_aside_never_chained_from(tmp_path: Path, broken: str) -> None:
     text = "title: T\nframes:\n  - id: lab\n    prompt: a lab\n  - id: city\n    edit: lab\n    prompt: now a city\n"
-    story, out = tmp_path / "story.yaml", tmp_path / "out"
-    story.write_text(text)
-    assert draft(story, out).exit_code == 0
+    story, out = drafted(tmp_path, text)
     ours = (out / "frames" / "01-lab.png").read_bytes()
     if broken == "truncated":
         bad = painted((200, 30, 30))[:-40]  # cut short: the header still reads
@@ -167,7 +174,7 @@ def test_an_edit_that_is_no_usable_image_is_set_aside_never_chained_from(tmp_pat
         bad = buf.getvalue()
     (out / "frames" / "01-lab.png").write_bytes(bad)
 
-    result = CliRunner().invoke(app, ["run", str(story), "-o", str(out), "--backend", "draft"])
+    result = rerun(story, out)
 
     assert result.exit_code == 0
     words = " ".join(result.output.split())
@@ -179,9 +186,7 @@ def test_an_edit_that_is_no_usable_image_is_set_aside_never_chained_from(tmp_pat
 
 def test_an_edited_frame_keeps_its_other_bought_takes(tmp_path: Path) -> None:
     text = "title: T\nframes:\n  - id: market\n    prompt: a market\n    takes: 3\n"
-    story, out = tmp_path / "story.yaml", tmp_path / "out"
-    story.write_text(text)
-    assert draft(story, out).exit_code == 0
+    story, out = drafted(tmp_path, text)
     takes = {p.name: p.read_bytes() for p in (out / "takes").iterdir()}
     (out / "frames" / "01-market.png").write_bytes(painted())
 
@@ -197,15 +202,13 @@ def test_an_edited_frame_keeps_its_other_bought_takes(tmp_path: Path) -> None:
 def test_an_edit_carried_to_its_frame_s_new_number_is_not_also_set_aside(tmp_path: Path, ids: bool) -> None:
     lab, city = ("  - id: lab\n    prompt: a lab\n", "  - id: city\n    prompt: a city\n") if ids else (
         "  - prompt: a lab\n", "  - prompt: a city\n")
-    story, out = tmp_path / "story.yaml", tmp_path / "out"
-    story.write_text("title: T\nframes:\n" + lab + city)
-    assert draft(story, out).exit_code == 0
+    story, out = drafted(tmp_path, "title: T\nframes:\n" + lab + city)
     edit = painted()
     old = sorted((out / "frames").iterdir())[1]
     old.write_bytes(edit)
     story.write_text("title: T\nframes:\n  - prompt: an intro\n" + lab + city)  # everything moves up one
 
-    result = CliRunner().invoke(app, ["run", str(story), "-o", str(out), "--backend", "draft"])
+    result = rerun(story, out)
 
     assert result.exit_code == 0 and "set-aside" not in result.output
     assert not (out / "set-aside").exists()
@@ -213,14 +216,12 @@ def test_an_edit_carried_to_its_frame_s_new_number_is_not_also_set_aside(tmp_pat
 
 
 def test_an_edit_of_a_take_file_is_set_aside_and_said_never_lost(tmp_path: Path) -> None:
-    story, out = tmp_path / "story.yaml", tmp_path / "out"
-    story.write_text("title: T\nframes:\n  - id: car\n    prompt: a car\n    takes: 3\n")
-    assert draft(story, out).exit_code == 0
+    story, out = drafted(tmp_path, "title: T\nframes:\n  - id: car\n    prompt: a car\n    takes: 3\n")
     take = (out / "takes" / "01-car-02.png").read_bytes()
     edit = painted()
     (out / "takes" / "01-car-02.png").write_bytes(edit)
 
-    result = CliRunner().invoke(app, ["run", str(story), "-o", str(out), "--backend", "draft"])
+    result = rerun(story, out)
 
     assert result.exit_code == 0
     assert "takes/01-car-02.png was edited by hand" in " ".join(result.output.split())
@@ -231,9 +232,7 @@ def test_an_edit_of_a_take_file_is_set_aside_and_said_never_lost(tmp_path: Path)
 
 
 def test_an_unusable_file_saved_over_a_good_edit_keeps_showing_the_good_edit(tmp_path: Path) -> None:
-    story, out = tmp_path / "story.yaml", tmp_path / "out"
-    story.write_text("title: T\nframes:\n  - id: lab\n    prompt: a lab\n")
-    assert draft(story, out).exit_code == 0
+    story, out = drafted(tmp_path, "title: T\nframes:\n  - id: lab\n    prompt: a lab\n")
     good = painted()
     (out / "frames" / "01-lab.png").write_bytes(good)
     assert draft(story, out).exit_code == 0
@@ -368,7 +367,7 @@ def test_a_non_empty_folder_without_a_manifest_is_refused(tmp_path: Path) -> Non
     (out / "frames" / "01-a.png").write_bytes(painted())
     before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
 
-    result = CliRunner().invoke(app, ["run", str(story), "-o", str(out), "--backend", "draft"])
+    result = rerun(story, out)
 
     assert result.exit_code == 2
     assert result.stderr.splitlines()[-1] == (
