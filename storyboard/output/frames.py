@@ -124,18 +124,13 @@ class _Known:
 
     def __init__(self, recorded: dict[str, tuple[Any, str]], store: Store, shown: set[str]) -> None:
         self.recorded, self._store, self.shown = recorded, store, shown
-        self._received: set[str] | None = None
 
     def get(self, name: str) -> tuple[Any, str] | None:
         return self.recorded.get(name)
 
     def ours(self, digest: str) -> bool:
         """Tell whether bytes are storyboard's, or shown by this run under another name."""
-        if digest in self.shown:
-            return True
-        if self._received is None:
-            self._received = {m.get("sha256") for _, m in self._store.key_records() if isinstance(m, dict)}  # type: ignore[misc]
-        return digest in self._received
+        return digest in self.shown or digest in self._store.received()
 
 
 def _write(out_dir: Path, name: str, image: Image, store: Store, known: _Known | None) -> list[int] | None:
@@ -189,7 +184,6 @@ def prune(out_dir: Path, keep: set[str], store: Store, shown: Collection[str] = 
     (an artist's edit of a frame since renamed or removed) is not removed but moved to set-aside/,
     which storyboard never empties, and the note says where it went. Bytes the folder still shows
     under another name (`shown`: an edit carried to its frame's new number) are simply removed."""
-    received: set[str] | None = None
     notes = []
     for folder in FOLDERS:
         d = out_dir / folder
@@ -204,9 +198,7 @@ def prune(out_dir: Path, keep: set[str], store: Store, shown: Collection[str] = 
                 continue  # not an image of ours: leave it alone
             digest = sha256(data)
             _secure(store, data, digest)
-            if received is None:
-                received = {m.get("sha256") for _, m in store.key_records() if isinstance(m, dict)}
-            if digest in received or digest in shown:
+            if digest in store.received() or digest in shown:
                 fs.unlink(path, root=out_dir)
                 continue
             to = set_aside(out_dir, path, data)

@@ -28,12 +28,9 @@ class Made:
 
     def __init__(self, store: Store) -> None:
         self._store = store
-        self._shas: set[str] | None = None
 
     def __contains__(self, digest: object) -> bool:
-        if self._shas is None:
-            self._shas = {m.get("sha256") for _, m in self._store.key_records() if isinstance(m, dict)}  # type: ignore[misc]
-        return digest in self._shas
+        return digest in self._store.received()
 
 
 class _Also:

@@ -53,6 +53,7 @@ class Store:
         self._whole: set[Path] = set()  # objects whose bytes were checked against their name
         self.damaged: list[str] = []  # what was found damaged, said once each (for the report)
         self._spares: dict[str, list[str]] | None = None  # sha256 -> frame files holding those bytes
+        self._received: set[str] | None = None  # see received()
 
     def object_path(self, digest: str, ext: str) -> Path:
         """Return where the object with this hash and extension lives."""
@@ -153,7 +154,15 @@ class Store:
         digest = self.put_bytes(data, ext)
         full = {**meta, "sha256": digest, "ext": ext, "media_type": media_type, "stored": time.time()}
         fs.write(self.keys / key[:2] / f"{key}.json", json.dumps(full, sort_keys=True).encode(), root=self.out_dir)
+        if self._received is not None:
+            self._received.add(digest)
         return Record(key, digest, ext, media_type, full)
+
+    def received(self) -> set[str]:
+        """Return the sha256 of every image received into this store (its key records), read once."""
+        if self._received is None:
+            self._received = {m["sha256"] for _, m in self.key_records()}
+        return self._received
 
     # The journal: a key is written before its request is sent, so a killed run is followed
     # by one that knows which requests may have been paid for without their image arriving.
